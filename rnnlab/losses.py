@@ -1,0 +1,91 @@
+"""Loss functions. Each returns ``(loss, dloss/dinput)``: a Python float and an
+array of the input's shape.
+
+- ``mse(y, d)``: the course's squared error E = ½ Σ_k (d_k − y_k)², summed over
+  the output units and averaged over the leading (batch/time) positions, so
+  dE/dy = (y − d) / N where N is the number of positions. For a single output
+  and a single example this is exactly E = ½(d − y)².
+- ``softmax_cross_entropy(logits, targets)``: −log softmax(logits)[target],
+  averaged over all positions; computed from logits with the log-sum-exp trick.
+- ``bce_with_logits(logits, targets)``: binary cross-entropy from logits,
+  averaged over all elements; stable for large |logits|.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import log_softmax, sigmoid
+
+
+def _positions(shape):
+    """Number of positions (everything but the last axis) for mean reduction."""
+    return int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+
+
+def mse(y, d):
+    """E = ½(d − y)², summed over the last axis and averaged over the others.
+
+    y, d: arrays of the same shape (..., K). Returns (E, dE/dy).
+    """
+    y = np.asarray(y)
+    d = np.asarray(d, dtype=y.dtype)
+    if y.shape != d.shape:
+        raise ValueError(f"mse: prediction shape {y.shape} != target shape {d.shape}")
+    n = _positions(y.shape)
+    diff = y - d
+    loss = 0.5 * float(np.sum(diff * diff)) / n
+    return loss, diff / n
+
+
+def softmax_cross_entropy(logits, targets, *, reduction="mean"):
+    """Cross-entropy of integer targets under softmax(logits).
+
+    logits: (..., V) float; targets: (...) int in [0, V).
+    reduction: "mean" (over all positions) or "sum".
+    Returns (loss, dloss/dlogits) with dlogits = (softmax(logits) − onehot) / N.
+    """
+    logits = np.asarray(logits)
+    targets = np.asarray(targets)
+    if targets.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"softmax_cross_entropy: targets shape {targets.shape} does not match logits "
+            f"shape {logits.shape} without its last axis")
+    if not np.issubdtype(targets.dtype, np.integer):
+        raise ValueError("softmax_cross_entropy: targets must be integer class ids")
+    V = logits.shape[-1]
+    if targets.size and (targets.min() < 0 or targets.max() >= V):
+        raise ValueError(f"softmax_cross_entropy: target ids must lie in [0, {V})")
+    flat = logits.reshape(-1, V)
+    t = targets.reshape(-1)
+    logp = log_softmax(flat, axis=-1)
+    nll = -logp[np.arange(t.size), t]
+    if reduction == "mean":
+        scale = 1.0 / max(t.size, 1)
+    elif reduction == "sum":
+        scale = 1.0
+    else:
+        raise ValueError(f"softmax_cross_entropy: unknown reduction {reduction!r}")
+    loss = float(nll.sum()) * scale
+    grad = np.exp(logp)
+    grad[np.arange(t.size), t] -= 1.0
+    grad *= scale
+    return loss, grad.reshape(logits.shape)
+
+
+def bce_with_logits(logits, targets):
+    """Binary cross-entropy −[d log σ(z) + (1−d) log(1−σ(z))], mean over all elements.
+
+    logits z and targets d (in [0, 1]) have the same shape. Uses
+    max(z,0) − z·d + log(1 + e^{−|z|}) so no exp overflows.
+    Returns (loss, dloss/dz) with dloss/dz = (σ(z) − d) / N.
+    """
+    z = np.asarray(logits)
+    d = np.asarray(targets, dtype=z.dtype)
+    if z.shape != d.shape:
+        raise ValueError(f"bce_with_logits: logits shape {z.shape} != target shape {d.shape}")
+    n = max(z.size, 1)
+    per = np.maximum(z, 0) - z * d + np.log1p(np.exp(-np.abs(z)))
+    return float(per.sum()) / n, (sigmoid(z) - d) / n
+
+
+LOSSES = {"mse": mse, "cross_entropy": softmax_cross_entropy, "bce": bce_with_logits}

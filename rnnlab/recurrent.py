@@ -1,0 +1,305 @@
+"""Recurrent layers RNN, LSTM and GRU: a cell kernel unrolled over (B, T, F),
+stacked ``num_layers`` deep, optionally bidirectional, trained by BPTT.
+
+Contract (torch.nn's, but always batch-first):
+
+    out, state_n = layer.forward(x, state=None)
+        x: (B, T, F) floats, or (B, T) integer ids in [0, F) meaning one-hot
+           inputs (done as a row gather, never as a product with a one-hot matrix)
+        out: (B, T, D·H) — the last layer's hidden states, both directions concatenated
+        state: h (L·D, B, H); LSTM: (h, c). Row index = layer·D + direction.
+    dx, dstate0 = layer.backward(dout, dstate=None)
+        dout: (B, T, D·H) or None; dstate: gradient w.r.t. state_n (None = 0),
+        LSTM: (dh_n, dc_n) with either part None.
+        dx: (B, T, F) (None for integer ids); dstate0 like state.
+        Parameter gradients are ADDED to ``grads``.
+
+Parameters per layer k and direction (suffix "" or "_reverse"), torch's names:
+``weight_ih_l{k}`` (G·H, F_k), ``weight_hh_l{k}`` (G·H, H), ``bias_ih_l{k}``,
+``bias_hh_l{k}`` (G·H,), where F_0 = input_size and F_k = D·H above; G = 1 (RNN),
+4 (LSTM: i, f, g, o), 3 (GRU: r, z, n). All initialised U(±1/√H) as torch.
+
+Truncated BPTT: call forward/backward on consecutive windows and pass the
+returned state in as the next window's ``state`` (min-char-rnn's ``hprev``);
+the gradient stops at the window boundary.
+
+Dropout (``dropout`` > 0) is applied to the outputs of every layer but the last,
+in training mode only, with a mask from the layer's own Generator (``seed``).
+
+Speed: the inputs of all T steps are projected with one GEMM before the loop;
+each step does one recurrent GEMM for all gates and in-place elementwise math in
+preallocated buffers; in backward only dh·W_hh stays in the loop and the weight
+gradients are formed after it with one GEMM each. Internally everything is
+time-major (T, B, ·).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .cells import make_kernel
+from .init import uniform
+from .module import Module, check_dtype, make_rng
+
+
+class _Recurrent(Module):
+    mode = None
+
+    def __init__(self, input_size, hidden_size, num_layers=1, *, nonlinearity="tanh",
+                 bias=True, dropout=0.0, bidirectional=False, batch_first=True,
+                 dtype=np.float32, seed=None):
+        super().__init__()
+        if int(input_size) < 1 or int(hidden_size) < 1 or int(num_layers) < 1:
+            raise ValueError("input_size, hidden_size and num_layers must be positive integers")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if not batch_first:
+            raise ValueError("rnnlab recurrent layers are batch-first only (batch_first=True)")
+        self.input_size, self.hidden_size = int(input_size), int(hidden_size)
+        self.num_layers, self.bidirectional = int(num_layers), bool(bidirectional)
+        self.num_directions = 2 if bidirectional else 1
+        self.dropout, self.bias = float(dropout), bool(bias)
+        self.nonlinearity = nonlinearity
+        self.dtype = check_dtype(dtype)
+        self.kernel = make_kernel(self.mode, nonlinearity)
+        rng = make_rng(seed)
+        G, H, D = self.kernel.gates, self.hidden_size, self.num_directions
+        bound = 1.0 / np.sqrt(H)
+        for k in range(self.num_layers):
+            f_in = self.input_size if k == 0 else D * H
+            for d in range(D):
+                sfx = f"_l{k}" + ("_reverse" if d else "")
+                self._add_param("weight_ih" + sfx, uniform(rng, (G * H, f_in), bound, self.dtype))
+                self._add_param("weight_hh" + sfx, uniform(rng, (G * H, H), bound, self.dtype))
+                if self.bias:
+                    self._add_param("bias_ih" + sfx, uniform(rng, (G * H,), bound, self.dtype))
+                    self._add_param("bias_hh" + sfx, uniform(rng, (G * H,), bound, self.dtype))
+        self.dropout_rng = np.random.default_rng(rng.integers(2**63))
+        self._cache = None
+
+    # -- description -------------------------------------------------------------
+    def describe(self):
+        extra = f", layers={self.num_layers}" if self.num_layers > 1 else ""
+        extra += ", bidirectional" if self.bidirectional else ""
+        return f"{self.mode}({self.input_size} -> {self.hidden_size}{extra})"
+
+    def multiplications(self, seq_len=1):
+        G, H, D = self.kernel.gates, self.hidden_size, self.num_directions
+        per_step = sum(D * G * H * ((self.input_size if k == 0 else D * H) + H)
+                       for k in range(self.num_layers))
+        return per_step * int(seq_len)
+
+    def _names(self, k, d):
+        sfx = f"_l{k}" + ("_reverse" if d else "")
+        return ("weight_ih" + sfx, "weight_hh" + sfx, "bias_ih" + sfx, "bias_hh" + sfx)
+
+    # -- input checking ------------------------------------------------------------
+    def _time_major_input(self, x):
+        x = np.asarray(x)
+        if np.issubdtype(x.dtype, np.integer) and x.ndim == 2:
+            if x.size and (x.min() < 0 or x.max() >= self.input_size):
+                raise ValueError(f"{self.mode}: integer inputs are one-hot ids and must lie in "
+                                 f"[0, {self.input_size})")
+            return np.ascontiguousarray(x.T), True
+        if x.ndim != 3 or x.shape[2] != self.input_size:
+            raise ValueError(f"{self.mode}: expected input (B, T, {self.input_size}) or integer ids "
+                             f"(B, T), got shape {x.shape}")
+        return np.ascontiguousarray(x.transpose(1, 0, 2), dtype=self.dtype), False
+
+    def _initial_state(self, state, B):
+        LD, H = self.num_layers * self.num_directions, self.hidden_size
+        shape = (LD, B, H)
+        if state is None:
+            return np.zeros(shape, self.dtype), (np.zeros(shape, self.dtype) if self.kernel.has_cell else None)
+        if self.kernel.has_cell:
+            if not (isinstance(state, (tuple, list)) and len(state) == 2):
+                raise ValueError(f"{self.mode}: state must be a tuple (h0, c0)")
+            h0, c0 = (np.asarray(s, self.dtype) for s in state)
+        else:
+            h0, c0 = np.asarray(state, self.dtype), None
+        for name, s in (("h0", h0), ("c0", c0)):
+            if s is not None and s.shape != shape:
+                raise ValueError(f"{self.mode}: {name} must have shape {shape}, got {s.shape}")
+        return h0, c0
+
+    # -- forward --------------------------------------------------------------------
+    def forward(self, x, state=None):
+        xs, is_ids = self._time_major_input(x)
+        out, state_n = self.forward_time_major(xs, state, is_ids=is_ids)
+        return np.ascontiguousarray(out.transpose(1, 0, 2)), state_n
+
+    def forward_time_major(self, xs, state=None, *, is_ids=False):
+        """Like ``forward`` but with time-major input (T, B, F) or ids (T, B) and output
+        (T, B, D·H). Models use this to avoid transposes."""
+        T, B = xs.shape[0], xs.shape[1]
+        if T < 1 or B < 1:
+            raise ValueError(f"{self.mode}: the input needs at least one step and one sequence")
+        h0, c0 = self._initial_state(state, B)
+        k_, p, H, D = self.kernel, self.params, self.hidden_size, self.num_directions
+        layer_in, layer_is_ids = xs, is_ids
+        caches, h_n, c_n = [], [], []
+        for k in range(self.num_layers):
+            dirs = []
+            out_k = np.empty((T, B, D * H), self.dtype)
+            for d in range(D):
+                n_ih, n_hh, n_bih, n_bhh = self._names(k, d)
+                seq = layer_in if d == 0 else layer_in[::-1]
+                if layer_is_ids:
+                    gx = np.take(np.ascontiguousarray(p[n_ih].T), seq, axis=0)
+                else:
+                    seq = np.ascontiguousarray(seq)
+                    gx = (seq.reshape(T * B, -1) @ p[n_ih].T).reshape(T, B, -1)
+                if self.bias:
+                    gx += p[n_bih]
+                    if k_.fold_hh_bias:
+                        gx += p[n_bhh]
+                b_hh_step = None if (k_.fold_hh_bias or not self.bias) else p[n_bhh]
+                buf = k_.alloc(T, B, H, self.dtype)
+                buf.h[0] = h0[k * D + d]
+                if k_.has_cell:
+                    buf.c[0] = c0[k * D + d]
+                w_hh_T = p[n_hh].T
+                step = k_.step
+                for t in range(T):
+                    step(t, gx[t], buf, w_hh_T, b_hh_step)
+                hs = buf.h[1:]
+                out_k[:, :, d * H:(d + 1) * H] = hs if d == 0 else hs[::-1]
+                h_n.append(buf.h[T])
+                if k_.has_cell:
+                    c_n.append(buf.c[T])
+                dirs.append((seq, buf))
+            mask = None
+            if self.dropout > 0 and self.training and k < self.num_layers - 1:
+                keep = 1.0 - self.dropout
+                mask = (self.dropout_rng.random(out_k.shape) < keep).astype(self.dtype) / keep
+                out_k *= mask
+            caches.append((dirs, mask, layer_is_ids))
+            layer_in, layer_is_ids = out_k, False
+        self._cache = (T, B, caches)
+        hn = np.stack(h_n)
+        return layer_in, ((hn, np.stack(c_n)) if k_.has_cell else hn)
+
+    # -- backward ---------------------------------------------------------------------
+    def backward(self, dout, dstate=None):
+        if self._cache is None:
+            raise RuntimeError(f"{self.mode}.backward called before forward")
+        T, B, _ = self._cache
+        D, H = self.num_directions, self.hidden_size
+        if dout is not None:
+            dout = np.asarray(dout, self.dtype)
+            if dout.shape != (B, T, D * H):
+                raise ValueError(f"{self.mode}.backward: dout must have shape {(B, T, D * H)}, got {dout.shape}")
+            dout = dout.transpose(1, 0, 2)
+        dxs, dstate0 = self.backward_time_major(dout, dstate)
+        return (None if dxs is None else np.ascontiguousarray(dxs.transpose(1, 0, 2))), dstate0
+
+    def backward_time_major(self, douts, dstate=None):
+        """Backward for ``forward_time_major``: douts (T, B, D·H) or None → (dxs, dstate0)."""
+        if self._cache is None:
+            raise RuntimeError(f"{self.mode}.backward called before forward")
+        T, B, caches = self._cache
+        k_, p, g = self.kernel, self.params, self.grads
+        H, D, L = self.hidden_size, self.num_directions, self.num_layers
+        dh_n, dc_n = self._final_state_grad(dstate, B)
+        dh0 = np.zeros((L * D, B, H), self.dtype)
+        dc0 = np.zeros((L * D, B, H), self.dtype) if k_.has_cell else None
+        d_out = douts
+        GH = k_.gates * H
+        for k in reversed(range(L)):
+            dirs, mask, in_is_ids = caches[k]
+            if d_out is not None and mask is not None:
+                d_out = d_out * mask
+            d_in = None
+            for d in range(D):
+                n_ih, n_hh, n_bih, n_bhh = self._names(k, d)
+                seq, buf = dirs[d]
+                dh = np.array(dh_n[k * D + d])
+                dc = np.array(dc_n[k * D + d]) if k_.has_cell else None
+                dgx = np.empty((T, B, GH), self.dtype)
+                dgh = np.empty_like(dgx) if k_.separate_dgh else dgx
+                d_hs = None
+                if d_out is not None:
+                    d_hs = d_out[:, :, d * H:(d + 1) * H]
+                    if d:
+                        d_hs = d_hs[::-1]
+                w_hh = p[n_hh]
+                step_backward = k_.step_backward
+                for t in reversed(range(T)):
+                    if d_hs is not None:
+                        dh += d_hs[t]
+                    step_backward(t, dh, dc, buf, w_hh, dgx[t], dgh[t])
+                dh0[k * D + d] = dh
+                if k_.has_cell:
+                    dc0[k * D + d] = dc
+                dgx2, dgh2 = dgx.reshape(T * B, GH), dgh.reshape(T * B, GH)
+                g[n_hh] += dgh2.T @ buf.h[:-1].reshape(T * B, H)
+                if self.bias:
+                    db_ih = dgx2.sum(axis=0)
+                    g[n_bih] += db_ih
+                    g[n_bhh] += dgh2.sum(axis=0) if k_.separate_dgh else db_ih
+                if in_is_ids:
+                    dW_T = np.zeros((self.input_size, GH), self.dtype)
+                    np.add.at(dW_T, seq.reshape(-1), dgx2)
+                    g[n_ih] += dW_T.T
+                else:
+                    g[n_ih] += dgx2.T @ seq.reshape(T * B, -1)
+                    d_seq = (dgx2 @ p[n_ih]).reshape(T, B, -1)
+                    if d:
+                        d_seq = d_seq[::-1]
+                    d_in = d_seq if d_in is None else d_in + d_seq
+            d_out = d_in
+        return d_out, ((dh0, dc0) if k_.has_cell else dh0)
+
+    def _final_state_grad(self, dstate, B):
+        shape = (self.num_layers * self.num_directions, B, self.hidden_size)
+        zeros = lambda: np.zeros(shape, self.dtype)  # noqa: E731
+        if self.kernel.has_cell:
+            dh, dc = (None, None) if dstate is None else dstate
+        else:
+            dh, dc = dstate, None
+        out = []
+        for name, s in (("dh_n", dh), ("dc_n", dc)):
+            if s is None:
+                out.append(zeros())
+            else:
+                s = np.asarray(s, self.dtype)
+                if s.shape != shape:
+                    raise ValueError(f"{self.mode}.backward: {name} must have shape {shape}, got {s.shape}")
+                out.append(s)
+        return out[0], out[1]
+
+
+class RNN(_Recurrent):
+    """Elman RNN: h_t = φ(x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh), φ = tanh | relu.
+
+    Course names: W_x = ``weight_ih_l0`` (H, F), W_s = ``weight_hh_l0`` (H, H); the
+    output weights W_y belong to a ``Linear`` head. See the module docstring for the
+    forward/backward contract.
+    """
+    mode = "RNN"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, *, nonlinearity="tanh", bias=True,
+                 dropout=0.0, bidirectional=False, batch_first=True, dtype=np.float32, seed=None):
+        super().__init__(input_size, hidden_size, num_layers, nonlinearity=nonlinearity, bias=bias,
+                         dropout=dropout, bidirectional=bidirectional, batch_first=batch_first,
+                         dtype=dtype, seed=seed)
+
+
+class LSTM(_Recurrent):
+    """LSTM: gates i, f, g, o; c_t = f⊙c_{t−1} + i⊙g, h_t = o⊙tanh(c_t) (see cells.py).
+    State is (h, c), each (L·D, B, H)."""
+    mode = "LSTM"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, dropout=0.0,
+                 bidirectional=False, batch_first=True, dtype=np.float32, seed=None):
+        super().__init__(input_size, hidden_size, num_layers, bias=bias, dropout=dropout,
+                         bidirectional=bidirectional, batch_first=batch_first, dtype=dtype, seed=seed)
+
+
+class GRU(_Recurrent):
+    """GRU: gates r, z, n; n = tanh(gx_n + r⊙(W_hn h + b_hn)), h_t = (1−z)⊙n + z⊙h_{t−1}."""
+    mode = "GRU"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, dropout=0.0,
+                 bidirectional=False, batch_first=True, dtype=np.float32, seed=None):
+        super().__init__(input_size, hidden_size, num_layers, bias=bias, dropout=dropout,
+                         bidirectional=bidirectional, batch_first=batch_first, dtype=dtype, seed=seed)

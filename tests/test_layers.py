@@ -1,0 +1,98 @@
+import io
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import rnnlab
+from rnnlab import Dropout, Linear, ReLU, Sequential, Sigmoid, Tanh, gradcheck, summary
+from helpers import relerr, t64, torch
+
+
+@given(b=st.integers(1, 4), fin=st.integers(1, 6), fout=st.integers(1, 6), seed=st.integers(0, 999))
+@settings(max_examples=15, deadline=None)
+def test_linear_gradcheck(b, fin, fout, seed):
+    layer = Linear(fin, fout, dtype=np.float64, seed=seed)
+    x = np.random.default_rng(seed).standard_normal((b, 3, fin))
+    errors = gradcheck(layer, (x,))
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_linear_equals_torch(rng):
+    layer = Linear(7, 4, dtype=np.float64, seed=3)
+    ref = torch.nn.Linear(7, 4, dtype=torch.float64)
+    ref.load_state_dict({k: torch.tensor(v) for k, v in layer.state_dict().items()})
+    x, dy = rng.standard_normal((5, 7)), rng.standard_normal((5, 4))
+    xt = t64(x, grad=True)
+    yt = ref(xt)
+    (yt * t64(dy)).sum().backward()
+    y = layer.forward(x)
+    dx = layer.backward(dy)
+    assert relerr(y, yt.detach().numpy()) < 1e-9
+    assert relerr(dx, xt.grad.numpy()) < 1e-9
+    assert relerr(layer.grads["weight"], ref.weight.grad.numpy()) < 1e-9
+    assert relerr(layer.grads["bias"], ref.bias.grad.numpy()) < 1e-9
+
+
+def test_backward_accumulates(rng):
+    layer = Linear(3, 2, dtype=np.float64, seed=0)
+    x, dy = rng.standard_normal((4, 3)), rng.standard_normal((4, 2))
+    layer.forward(x)
+    layer.backward(dy)
+    once = layer.grads["weight"].copy()
+    layer.forward(x)
+    layer.backward(dy)
+    assert np.allclose(layer.grads["weight"], 2 * once)
+    layer.zero_grad()
+    assert not layer.grads["weight"].any()
+
+
+@pytest.mark.parametrize("act", [Tanh, Sigmoid, ReLU])
+def test_sequential_mlp_gradcheck(act, rng):
+    net = Sequential(Linear(3, 5, dtype=np.float64, seed=1), act(), Linear(5, 2, dtype=np.float64, seed=2))
+    x = rng.standard_normal((4, 3)) + 0.01
+    errors = gradcheck(net, (x,))
+    assert max(errors.values()) < 1e-6, errors
+    assert set(net.params) == {"0.weight", "0.bias", "2.weight", "2.bias"}
+
+
+def test_dropout_train_and_eval(rng):
+    d = Dropout(0.4, seed=0)
+    x = np.ones((200, 50))
+    y = d.forward(x)
+    kept = y != 0
+    assert 0.55 < kept.mean() < 0.65                        # keep probability 1 − p
+    assert np.allclose(y[kept], 1 / 0.6)                     # inverted scaling
+    dy = rng.standard_normal(x.shape)
+    assert np.array_equal(d.backward(dy), dy * y)            # same mask in backward
+    d.eval()
+    assert np.array_equal(d.forward(x), x)
+    assert np.array_equal(Dropout(0.4, seed=7).forward(x), Dropout(0.4, seed=7).forward(x))
+    with pytest.raises(ValueError, match="p must be"):
+        Dropout(1.0)
+
+
+def test_summary_counts_the_course_quiz_network():
+    M, N = 7, 5
+    net = Sequential(Linear(1, M, bias=False), Tanh(), Linear(M, N, bias=False), Tanh(), Linear(N, 1, bias=False))
+    info = summary(net, file=io.StringIO())
+    assert info["mults"] == M + M * N + N
+    assert info["params"] == M + M * N + N
+    rnn = rnnlab.RNN(3, 4)
+    assert summary(rnn, seq_len=10, file=io.StringIO())["mults"] == 10 * (4 * 3 + 4 * 4)
+
+
+def test_linear_rejects_wrong_shape():
+    with pytest.raises(ValueError, match=r"\(\.\.\., 3\)"):
+        Linear(3, 2).forward(np.zeros((2, 4)))
+
+
+def test_gradcheck_catches_a_wrong_gradient(rng):
+    class Broken(Linear):
+        def backward(self, dy):
+            dx = super().backward(dy)
+            self.grads["bias"] *= 1.01        # a 1% error
+            return dx
+
+    errors = gradcheck(Broken(3, 2, dtype=np.float64, seed=0), (rng.standard_normal((2, 3)),))
+    assert errors["bias"] > 1e-3 and errors["weight"] < 1e-6
