@@ -3,6 +3,7 @@ backpropagation through time, checked against finite differences and PyTorch."""
 from .activations import relu, sigmoid, softmax, tanh
 from .cells import GRUCell, LSTMCell, RNNCell
 from .gradcheck import gradcheck
+from .jordan import JordanRNN
 from .layers import Dropout, Embedding, Linear, ReLU, Sequential, Sigmoid, Softmax, Tanh, summary
 from .losses import bce_with_logits, mse, softmax_cross_entropy
 from .module import Module
@@ -17,7 +18,7 @@ __all__ = [
     "mse", "softmax_cross_entropy", "bce_with_logits",
     "Module", "Linear", "Tanh", "Sigmoid", "ReLU", "Softmax", "Dropout", "Embedding",
     "Sequential", "summary",
-    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
+    "RNN", "LSTM", "GRU", "JordanRNN", "RNNCell", "LSTMCell", "GRUCell",
     "SGD", "Momentum", "Adagrad", "RMSProp", "Adam", "make_optimizer",
     "clip_by_value", "clip_grad_norm", "DecaySchedule",
     "gradcheck",

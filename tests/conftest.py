@@ -9,3 +9,13 @@ np.seterr(all="raise", under="ignore")
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Report the worst relative error seen against torch.nn per layer type."""
+    import sys
+    mod = sys.modules.get("test_recurrent_torch")
+    worst = getattr(mod, "WORST", None)
+    if worst:
+        terminalreporter.write_line(
+            "worst relative error vs torch.nn: " + ", ".join(f"{k} {v:.1e}" for k, v in sorted(worst.items())))
