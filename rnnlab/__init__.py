@@ -4,6 +4,8 @@ from .activations import relu, sigmoid, softmax, tanh
 from .cells import GRUCell, LSTMCell, RNNCell
 from .gradcheck import gradcheck
 from .jordan import JordanRNN
+from .models import CharLM, CharLMConfig
+from .ngram import KneserNeyLM
 from .layers import Dropout, Embedding, Linear, ReLU, Sequential, Sigmoid, Softmax, Tanh, summary
 from .losses import bce_with_logits, mse, softmax_cross_entropy
 from .module import Module
@@ -22,4 +24,5 @@ __all__ = [
     "SGD", "Momentum", "Adagrad", "RMSProp", "Adam", "make_optimizer",
     "clip_by_value", "clip_grad_norm", "DecaySchedule",
     "gradcheck",
+    "CharLM", "CharLMConfig", "KneserNeyLM",
 ]

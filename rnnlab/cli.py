@@ -1,7 +1,20 @@
-"""The ``rnnlab`` command line. Every user error prints one line on stderr and exits 2."""
+"""The ``rnnlab`` command line: a thin layer over the Python API.
+
+    rnnlab train [TEXT]            train a character model (default text: Python's stdlib sources)
+    rnnlab sample RUN_OR_CKPT      stream generated text
+    rnnlab eval RUN_OR_CKPT TEXT   nats/char, bits/char, perplexity
+    rnnlab ngram TEXT --order N    the Kneser-Ney n-gram baseline on the same split
+    rnnlab demo                    a tiny Elman RNN learning a delayed echo
+
+Every user error — a missing, empty, binary or undecodable file, an invalid option,
+unknown prime characters, a damaged or foreign checkpoint — prints one line on
+stderr and exits with code 2, before any existing file is touched.
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 
 
@@ -14,6 +27,169 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+# -- helpers -------------------------------------------------------------------------------
+def _resolve_checkpoint(path):
+    """A run directory means its best checkpoint; a file is used as it is."""
+    if os.path.isdir(path):
+        best = os.path.join(path, "best.npz")
+        if not os.path.isfile(best):
+            raise UsageError(f"{path}: no best.npz in this run directory")
+        return best
+    if not os.path.exists(path):
+        raise UsageError(f"{path}: no such run directory or checkpoint")
+    return path
+
+
+def _load_text(args_text, encoding):
+    from .data.corpus import default_corpus, default_corpus_source
+    from .data.text import read_text
+    if args_text is None:
+        return default_corpus(), "default:" + default_corpus_source()
+    return read_text(args_text, encoding), os.path.abspath(args_text)
+
+
+# -- train -----------------------------------------------------------------------------------
+TRAIN_MODEL_OPTIONS = ["model", "hidden_size", "num_layers", "dropout", "seq_len", "batch_size",
+                       "optimizer", "lr", "lr_decay", "lr_decay_after", "clip", "val_frac", "seed"]
+
+
+def _cmd_train(args):
+    from .models.charlm import PRESETS, CharLM, CharLMConfig
+    from .progress import Progress
+    from .train import train_charlm
+    from .data.text import Vocab
+
+    budget = dict(max_steps=args.max_steps, max_epochs=args.max_epochs, time_limit=args.time_limit)
+    if all(v is None for v in budget.values()):
+        budget["time_limit"] = 300.0
+    resume = None
+    if args.resume:
+        ckpt = os.path.join(args.resume, "latest.npz") if os.path.isdir(args.resume) else args.resume
+        model, opt_state, state = CharLM.load(ckpt, with_training_state=True)
+        given = [o for o in TRAIN_MODEL_OPTIONS if getattr(args, o) is not None] + (["preset"] if args.preset else [])
+        if given:
+            raise UsageError("--resume continues the saved configuration; drop "
+                             + ", ".join("--" + o.replace("_", "-") for o in given))
+        source = model.meta.get("text_source")
+        if args.text is not None:
+            text, source = _load_text(args.text, args.encoding)
+        elif source and source.startswith("default:"):
+            text, source = _load_text(None, args.encoding)
+        elif source:
+            text, source = _load_text(source, args.encoding)
+        else:
+            raise UsageError("the checkpoint does not say which text it was trained on; pass TEXT")
+        out_dir = args.out or (args.resume if os.path.isdir(args.resume) else os.path.dirname(ckpt))
+        resume = (opt_state, state)
+    else:
+        if args.preset and args.preset not in PRESETS:
+            raise UsageError(f"--preset must be one of {sorted(PRESETS)}")
+        fields = dict(PRESETS.get(args.preset, {}))
+        fields.update({o: getattr(args, o) for o in TRAIN_MODEL_OPTIONS if getattr(args, o) is not None})
+        config = CharLMConfig(**fields).validate()
+        text, source = _load_text(args.text, args.encoding)
+        name = "stdlib" if args.text is None else os.path.splitext(os.path.basename(args.text))[0]
+        out_dir = args.out or os.path.join("runs", name or "run")
+        if os.path.exists(os.path.join(out_dir, "latest.npz")) and not args.force:
+            raise UsageError(f"{out_dir} already holds a run; pass --resume {out_dir} to continue it, "
+                             f"--force to start over, or --out DIR")
+        model = CharLM(Vocab.from_text(text), config)
+
+    progress = Progress(total=budget["max_steps"], enabled=not args.quiet)
+    if not args.quiet:
+        c = model.config
+        progress.message(f"training {c.model.upper()} {c.num_layers}x{c.hidden_size} "
+                         f"({model.num_parameters():,} parameters) on {len(text):,} characters, "
+                         f"vocabulary {len(model.vocab)}; run directory {out_dir}")
+    summary = train_charlm(model, text, out_dir=out_dir, eval_every=args.eval_every,
+                           patience=args.patience, progress=progress, resume=resume,
+                           text_source=source, smoothed_loss=model.config.grad_reduction == "sum",
+                           sample_chars=0 if args.quiet else 200, **budget)
+    summary["out_dir"] = out_dir
+    if args.json:
+        summary.pop("evaluations")
+        print(json.dumps(summary))
+    elif not args.quiet:
+        best = summary["best_val_loss"]
+        print(f"stopped ({summary['stop_reason']}) after {summary['steps']} steps, "
+              f"{summary['epochs']:.2f} epochs; best validation "
+              + (f"{best:.4f} nats/char = {summary['best_val_bpc']:.4f} bits/char" if best is not None else "n/a")
+              + (f"; smooth loss {summary['smooth_loss']:.2f}" if summary["smooth_loss"] is not None else "")
+              + f"\nsample with: rnnlab sample {out_dir}")
+    return 1 if summary["stop_reason"] == "diverged" else 0
+
+
+# -- sample / eval / ngram --------------------------------------------------------------------------
+def _cmd_sample(args):
+    from .data.text import read_text
+    from .models.charlm import CharLM
+    if args.length < 0:
+        raise UsageError("--length must be >= 0")
+    if args.num_samples < 1:
+        raise UsageError("--num-samples must be >= 1")
+    if args.temperature < 0:
+        raise UsageError("--temperature must be >= 0")
+    if args.top_k < 0:
+        raise UsageError("--top-k must be >= 0")
+    if args.prime is not None and args.prime_file is not None:
+        raise UsageError("give --prime or --prime-file, not both")
+    model = CharLM.load(_resolve_checkpoint(args.checkpoint))
+    prime = args.prime or ""
+    if args.prime_file is not None:
+        prime = read_text(args.prime_file, args.encoding)
+    if prime:
+        model.vocab.encode(prime)           # unknown characters → one clear error, before output
+    out = sys.stdout
+    for i in range(args.num_samples):
+        if i:
+            out.write("\n\n")
+        out.write(prime)
+        seed = None if args.seed is None else args.seed + i
+        model.generate(args.length, temperature=args.temperature, top_k=args.top_k, prime=prime,
+                       seed=seed, stream=out.write)
+        out.flush()
+    out.write("\n")
+    return 0
+
+
+def _cmd_eval(args):
+    from .data.text import read_text
+    from .models.charlm import CharLM
+    model = CharLM.load(_resolve_checkpoint(args.checkpoint))
+    text = read_text(args.text, args.encoding)
+    m = model.evaluate(text)
+    if args.json:
+        print(json.dumps(m))
+    else:
+        print(f"{m['chars']} characters scored: {m['loss']:.4f} nats/char, {m['bpc']:.4f} bits/char, "
+              f"perplexity {m['perplexity']:.3f}")
+        if m["oov"]:
+            print(f"{m['oov']} character(s) outside the vocabulary were dropped before scoring")
+    return 0
+
+
+def _cmd_ngram(args):
+    from .data.text import read_text, split_train_val
+    from .ngram import KneserNeyLM
+    text = read_text(args.text, args.encoding)
+    if args.eval is not None:
+        train, held = text, read_text(args.eval, args.encoding)
+    else:
+        n_train = len(split_train_val(range(len(text)), args.val_frac)[0])
+        train, held = text[:n_train], text[n_train:]
+        if not held:
+            raise UsageError("--val-frac 0 leaves nothing to evaluate; give --eval FILE")
+    lm = KneserNeyLM(args.order).fit(train)
+    m = lm.evaluate(held)
+    if args.json:
+        print(json.dumps(m))
+    else:
+        print(f"{args.order}-gram (interpolated Kneser-Ney) on {len(train):,} characters; "
+              f"{m['chars']} scored: {m['loss']:.4f} nats/char, {m['bpc']:.4f} bits/char, "
+              f"perplexity {m['perplexity']:.3f}")
+    return 0
+
+
 def _cmd_demo(args):
     from .demo import train_echo
     print(f"Elman RNN (hidden {args.hidden}) learning to echo its input delayed by {args.delay} steps")
@@ -23,9 +199,69 @@ def _cmd_demo(args):
     return 0
 
 
+# -- parser ------------------------------------------------------------------------------------------
 def build_parser():
     p = _Parser(prog="rnnlab", description="Recurrent neural networks from scratch on NumPy.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a character-level language model")
+    t.add_argument("text", nargs="?", help="UTF-8 text file (default: the Python standard library's sources)")
+    t.add_argument("--preset", help="min-char-rnn | char-rnn: the two reference configurations")
+    t.add_argument("--model", choices=["rnn", "lstm", "gru"])
+    t.add_argument("--hidden-size", type=int)
+    t.add_argument("--num-layers", type=int)
+    t.add_argument("--dropout", type=float)
+    t.add_argument("--seq-len", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--optimizer", choices=["sgd", "momentum", "adagrad", "rmsprop", "adam"])
+    t.add_argument("--lr", type=float)
+    t.add_argument("--lr-decay", type=float, help="x this per epoch after --lr-decay-after epochs")
+    t.add_argument("--lr-decay-after", type=int)
+    t.add_argument("--clip", type=float, help="gradient clip (0 = off)")
+    t.add_argument("--val-frac", type=float)
+    t.add_argument("--max-steps", type=int)
+    t.add_argument("--max-epochs", type=int)
+    t.add_argument("--time-limit", type=float, metavar="SECONDS",
+                   help="wall-clock budget (default 300 s when no budget is given)")
+    t.add_argument("--eval-every", type=int, default=200)
+    t.add_argument("--patience", type=int, help="stop after this many evaluations without improvement")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--out", help="run directory (default runs/<text name>)")
+    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly where it stopped")
+    t.add_argument("--force", action="store_true", help="start over in a run directory that holds a run")
+    t.add_argument("--encoding", default="utf-8")
+    t.add_argument("--json", action="store_true", help="print one JSON object with the final metrics")
+    t.add_argument("--quiet", action="store_true", help="no progress output")
+    t.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("sample", help="generate text from a trained model")
+    s.add_argument("checkpoint", help="run directory (its best checkpoint) or .npz file")
+    s.add_argument("--length", type=int, default=500)
+    s.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
+    s.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest (0 = all)")
+    s.add_argument("--prime", help="text to start from")
+    s.add_argument("--prime-file")
+    s.add_argument("--seed", type=int)
+    s.add_argument("--num-samples", type=int, default=1)
+    s.add_argument("--encoding", default="utf-8")
+    s.set_defaults(func=_cmd_sample)
+
+    e = sub.add_parser("eval", help="bits per character and perplexity of a model on a text")
+    e.add_argument("checkpoint")
+    e.add_argument("text")
+    e.add_argument("--encoding", default="utf-8")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=_cmd_eval)
+
+    n = sub.add_parser("ngram", help="character n-gram baseline (interpolated Kneser-Ney)")
+    n.add_argument("text")
+    n.add_argument("--order", type=int, default=5)
+    n.add_argument("--eval", help="score this file instead of the held-out tail")
+    n.add_argument("--val-frac", type=float, default=0.1)
+    n.add_argument("--encoding", default="utf-8")
+    n.add_argument("--json", action="store_true")
+    n.set_defaults(func=_cmd_ngram)
+
     d = sub.add_parser("demo", help="train an Elman RNN on the delayed-echo task")
     d.add_argument("--delay", type=int, default=3)
     d.add_argument("--hidden", type=int, default=16)
@@ -36,11 +272,16 @@ def build_parser():
 
 
 def main(argv=None):
+    from .errors import RnnlabError
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except UsageError as e:
-        print(f"rnnlab: error: {e}", file=sys.stderr)
+    except (UsageError, RnnlabError, ValueError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"rnnlab: error: {msg}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"rnnlab: error: {e.filename or ''}: {e.strerror}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("rnnlab: interrupted", file=sys.stderr)

@@ -1,0 +1,117 @@
+"""Text for character-level models: reading files, the character vocabulary, the
+train/validation split and char-rnn's batching.
+
+Batching (char-rnn's): the training ids are cut into ``batch_size`` contiguous
+streams of equal length; step k of an epoch takes the k-th window of ``seq_len``
+characters from every stream, so the hidden state can be carried from one step to
+the next (truncated BPTT). Inputs are x[t], targets x[t+1]. The tail that does not
+fill a whole window in every stream is left out of the epoch.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ..errors import DataError
+
+
+def read_text(path, encoding="utf-8"):
+    """Read a whole text file; clear DataError for missing, empty, binary or undecodable files."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, not a text file") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror})") from None
+    if not raw:
+        raise DataError(f"{path}: the file is empty")
+    try:
+        text = raw.decode(encoding)
+    except LookupError:
+        raise DataError(f"unknown encoding {encoding!r}") from None
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise DataError(f"{path}: not valid {encoding} text: undecodable byte 0x{raw[e.start]:02x} at "
+                        f"byte offset {e.start} (line {line}); pass --encoding if the file uses another "
+                        f"encoding") from None
+    if "\x00" in text:
+        raise DataError(f"{path}: looks like a binary file (it contains NUL characters)")
+    return text
+
+
+class Vocab:
+    """The sorted set of Unicode characters of a text; ids are positions in that order."""
+
+    def __init__(self, chars):
+        chars = "".join(chars)
+        if len(set(chars)) != len(chars) or not chars:
+            raise DataError("a vocabulary needs at least one character and no duplicates")
+        self.chars = chars
+        self.index = {c: i for i, c in enumerate(chars)}
+
+    @classmethod
+    def from_text(cls, text):
+        return cls(sorted(set(text)))
+
+    def __len__(self):
+        return len(self.chars)
+
+    def unknown(self, text):
+        """The characters of ``text`` that are not in the vocabulary (sorted, unique)."""
+        return sorted(set(text) - set(self.index))
+
+    def encode(self, text):
+        missing = self.unknown(text)
+        if missing:
+            shown = ", ".join(repr(c) for c in missing[:10]) + (" ..." if len(missing) > 10 else "")
+            raise DataError(f"{len(missing)} character(s) not in the model's vocabulary: {shown}")
+        return np.fromiter((self.index[c] for c in text), dtype=np.int64, count=len(text))
+
+    def decode(self, ids):
+        return "".join(self.chars[int(i)] for i in ids)
+
+    def to_json(self):
+        return json.dumps(self.chars, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, s):
+        return cls(json.loads(s))
+
+
+def split_train_val(ids, val_frac):
+    """Contiguous split: the last ``val_frac`` of the ids are validation (as char-rnn)."""
+    if not 0.0 <= val_frac < 1.0:
+        raise DataError(f"val_frac must be in [0, 1), got {val_frac}")
+    n_val = int(round(len(ids) * val_frac))
+    if val_frac > 0 and n_val < 2:
+        raise DataError(f"text too short for a validation split of {val_frac:g} "
+                        f"({len(ids)} characters)")
+    return (ids[:len(ids) - n_val], ids[len(ids) - n_val:]) if n_val else (ids, ids[:0])
+
+
+def steps_per_epoch(n_ids, batch_size, seq_len):
+    """Number of full windows per epoch for char-rnn batching."""
+    stream_len = (n_ids - 1) // batch_size
+    return stream_len // seq_len
+
+
+def char_batches(ids, batch_size, seq_len):
+    """(inputs, targets) for one epoch, time-major: arrays (steps, seq_len, batch_size) int64;
+    ``inputs[k][:, b]`` is the k-th window of stream b."""
+    steps = steps_per_epoch(len(ids), batch_size, seq_len)
+    if steps < 1:
+        raise DataError(f"text too short for one batch: {len(ids)} training characters, but batch "
+                        f"size {batch_size} × sequence length {seq_len} needs at least "
+                        f"{batch_size * seq_len + 1}")
+    span = steps * seq_len
+    stream_len = (len(ids) - 1) // batch_size
+    starts = np.arange(batch_size) * stream_len
+    idx = starts[:, None] + np.arange(span + 1)[None, :]         # (B, span + 1)
+    streams = ids[idx]
+    x = streams[:, :-1].reshape(batch_size, steps, seq_len).transpose(1, 2, 0)
+    y = streams[:, 1:].reshape(batch_size, steps, seq_len).transpose(1, 2, 0)
+    return np.ascontiguousarray(x), np.ascontiguousarray(y)

@@ -1,0 +1,14 @@
+"""Errors a user can cause and fix (bad files, bad options, foreign checkpoints).
+The CLI prints them as one line and exits with code 2."""
+
+
+class RnnlabError(ValueError):
+    """Base class of rnnlab's user-facing errors."""
+
+
+class DataError(RnnlabError):
+    """Input text or series that cannot be used (empty, undecodable, too short...)."""
+
+
+class CheckpointError(RnnlabError):
+    """A checkpoint that is missing, damaged, foreign or of a newer format."""

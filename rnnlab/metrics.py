@@ -1,0 +1,44 @@
+"""Language-model and prediction metrics.
+
+loss (nats/char) L = −(1/N) Σ ln p(x_t | x_<t);  bits/char = L / ln 2;  perplexity = e^L.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def bits_per_char(nats):
+    return nats / math.log(2)
+
+
+def perplexity(nats):
+    return math.exp(min(nats, 700.0))
+
+
+def lm_metrics(nats, chars):
+    """The dict every LM evaluation reports (CLI ``--json`` keys)."""
+    return {"loss": nats, "bpc": bits_per_char(nats), "perplexity": perplexity(nats), "chars": int(chars)}
+
+
+def accuracy(pred, target):
+    return float(np.mean(np.asarray(pred) == np.asarray(target)))
+
+
+def rmse(pred, target):
+    d = np.asarray(pred, np.float64) - np.asarray(target, np.float64)
+    return float(np.sqrt(np.mean(d * d)))
+
+
+def mae(pred, target):
+    return float(np.mean(np.abs(np.asarray(pred, np.float64) - np.asarray(target, np.float64))))
+
+
+def precision_recall_f1(pred, target):
+    pred, target = np.asarray(pred, bool), np.asarray(target, bool)
+    tp = int(np.sum(pred & target))
+    p = tp / max(int(pred.sum()), 1)
+    r = tp / max(int(target.sum()), 1)
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    return p, r, f1
