@@ -60,7 +60,7 @@ def load(path):
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
             if "__meta__" not in z.files:
                 raise CheckpointError(f"{path}: not an rnnlab checkpoint (no metadata)")
             meta = json.loads(z["__meta__"].tobytes().decode("utf-8"))

@@ -53,7 +53,8 @@ class CharLMConfig:
     clip_mode: str = "norm"        # "norm": global L2 norm; "value": clamp each entry (char-rnn)
     grad_reduction: str = "mean"   # "sum": gradient of the summed loss (min-char-rnn)
     val_frac: float = 0.1
-    init: str = "torch"            # "torch": U(±1/√H); "char-rnn": U(±0.08), LSTM forget bias 1
+    init: str = "torch"            # "torch": U(±1/√H); "char-rnn": U(±0.08), LSTM forget bias 1;
+    #                                "min-char-rnn": weights N(0, 0.01²), biases 0
     seed: int = 0
 
     def validate(self):
@@ -79,8 +80,8 @@ class CharLMConfig:
             bad(f"grad_reduction must be 'mean' or 'sum', got {self.grad_reduction!r}")
         if not 0.0 <= self.val_frac < 1.0:
             bad(f"--val-frac must be in [0, 1), got {self.val_frac}")
-        if self.init not in ("torch", "char-rnn"):
-            bad(f"init must be 'torch' or 'char-rnn', got {self.init!r}")
+        if self.init not in ("torch", "char-rnn", "min-char-rnn"):
+            bad(f"init must be 'torch', 'char-rnn' or 'min-char-rnn', got {self.init!r}")
         make_optimizer(self.optimizer, **self.optimizer_kwargs())
         return self
 
@@ -104,7 +105,7 @@ PRESETS = {
     # gradients of the summed loss clamped to ±5.
     "min-char-rnn": dict(model="rnn", hidden_size=100, num_layers=1, dropout=0.0, seq_len=25,
                          batch_size=1, optimizer="adagrad", lr=0.1, lr_decay=1.0, clip=5.0,
-                         clip_mode="value", grad_reduction="sum", init="torch"),
+                         clip_mode="value", grad_reduction="sum", init="min-char-rnn"),
     # karpathy/char-rnn train.lua defaults: LSTM 2×128, seq 50, batch 50, RMSProp 2e-3
     # (decay 0.95), lr ×0.97 per epoch after 10, clamp ±5, 5% validation, U(±0.08).
     "char-rnn": dict(model="lstm", hidden_size=128, num_layers=2, dropout=0.0, seq_len=50,
@@ -134,6 +135,11 @@ class CharLM:
                 for k in range(c.num_layers):
                     self.rnn.params[f"bias_ih_l{k}"][H:2 * H] = 1.0
                     self.rnn.params[f"bias_hh_l{k}"][H:2 * H] = 0.0
+        elif c.init == "min-char-rnn":
+            rng = np.random.default_rng(c.seed + 2)
+            for layer in (self.rnn, self.head):
+                for name, p in layer.params.items():
+                    p[...] = rng.standard_normal(p.shape) * 0.01 if "weight" in name else 0.0
         self.params = {**{f"rnn.{k}": v for k, v in self.rnn.params.items()},
                        **{f"head.{k}": v for k, v in self.head.params.items()}}
         self.grads = {**{f"rnn.{k}": v for k, v in self.rnn.grads.items()},

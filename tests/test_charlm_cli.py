@@ -1,0 +1,252 @@
+"""End to end through the CLI on small texts made here (no ../shared needed)."""
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from rnnlab import checkpoint
+from rnnlab.cli import main
+from rnnlab.models import CharLM
+
+SMALL = ["--hidden-size", "24", "--seq-len", "16", "--batch-size", "8", "--lr", "0.01", "--quiet"]
+
+
+def make_text(n_chars=6000, seed=0):
+    """A small structured text: sentences from a tiny grammar, so a model can learn."""
+    rng = np.random.default_rng(seed)
+    subjects, verbs, objects = ["the cat", "a dog", "my bird"], ["sees", "eats", "likes"], ["fish.", "seeds.", "milk."]
+    words = []
+    while sum(len(w) + 1 for w in words) < n_chars:
+        words += [rng.choice(subjects), rng.choice(verbs), rng.choice(objects)]
+    return " ".join(words)[:n_chars] + "\n"
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    p = tmp_path / "corpus.txt"
+    p.write_text(make_text(), encoding="utf-8")
+    return str(p)
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def read_text(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def snapshot(directory):
+    return {f: read_bytes(os.path.join(directory, f)) for f in sorted(os.listdir(directory))}
+
+
+def test_training_lowers_validation_loss_and_eval_matches(capsys, tmp_path, text_file):
+    out_dir = str(tmp_path / "run")
+    code, out, err = run(capsys, "train", text_file, *SMALL, "--max-steps", "300", "--eval-every", "50",
+                         "--out", out_dir, "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    records = [json.loads(line) for line in read_text(os.path.join(out_dir, "metrics.jsonl")).splitlines()]
+    assert len(records) == 6
+    first, best = records[0]["val_loss"], summary["best_val_loss"]
+    assert best < first - 0.3, (first, best)              # it learned
+    assert best < math.log(len(set(make_text()))) - 1.0    # far below a uniform guess
+    assert {"config.json", "vocab.json", "metrics.jsonl", "latest.npz", "best.npz"} <= set(os.listdir(out_dir))
+
+    # eval of the best checkpoint on the validation tail = the training loop's own number
+    text = read_text(text_file)
+    n_val = int(round(len(text) * 0.1))
+    val_file = tmp_path / "val.txt"
+    val_file.write_text(text[len(text) - n_val:], encoding="utf-8")
+    code, out, err = run(capsys, "eval", out_dir, str(val_file), "--json")
+    assert code == 0, err
+    m = json.loads(out)
+    assert set(m) >= {"loss", "bpc", "perplexity", "chars"}
+    assert m["loss"] == pytest.approx(best, rel=1e-9)
+    assert m["bpc"] == pytest.approx(best / math.log(2), rel=1e-9)
+    assert m["perplexity"] == pytest.approx(math.exp(best), rel=1e-9)
+
+
+def test_seeded_sampling_is_reproducible(capsys, tmp_path, text_file):
+    out_dir = str(tmp_path / "run")
+    assert run(capsys, "train", text_file, *SMALL, "--max-steps", "30", "--out", out_dir)[0] == 0
+    a = run(capsys, "sample", out_dir, "--length", "80", "--seed", "7", "--prime", "the ")[1]
+    b = run(capsys, "sample", out_dir, "--length", "80", "--seed", "7", "--prime", "the ")[1]
+    c = run(capsys, "sample", out_dir, "--length", "80", "--seed", "8", "--prime", "the ")[1]
+    assert a == b and a != c
+    assert a.startswith("the ") and len(a) == len("the ") + 80 + 1
+    greedy = [run(capsys, "sample", out_dir, "--length", "40", "--temperature", "0", "--seed", str(s))[1][1:]
+              for s in (1, 2)]
+    two = run(capsys, "sample", out_dir, "--length", "20", "--num-samples", "2", "--seed", "3",
+              "--top-k", "3")[1]
+    assert two.count("\n\n") >= 1
+
+
+def test_resume_equals_an_uninterrupted_run(capsys, tmp_path, text_file):
+    opts = ["--model", "lstm", "--num-layers", "2", "--dropout", "0.2", *SMALL, "--eval-every", "10",
+            "--optimizer", "adam"]
+    straight, split = str(tmp_path / "straight"), str(tmp_path / "split")
+    # 45 steps per epoch here: 60 steps cross an epoch boundary
+    assert run(capsys, "train", text_file, *opts, "--max-steps", "60", "--out", straight)[0] == 0
+    assert run(capsys, "train", text_file, *opts, "--max-steps", "30", "--out", split)[0] == 0
+    code, _, err = run(capsys, "train", "--resume", split, "--max-steps", "60", "--quiet")
+    assert code == 0, err
+    a, _ = checkpoint.load(os.path.join(straight, "latest.npz"))
+    b, meta = checkpoint.load(os.path.join(split, "latest.npz"))
+    assert meta["step"] == 60 and meta["epoch"] >= 1
+    assert set(a) == set(b)
+    for k in a:
+        assert np.array_equal(a[k], b[k]), k
+
+
+def test_min_char_rnn_preset_prints_smoothed_loss(capsys, tmp_path, text_file):
+    code, out, err = run(capsys, "train", text_file, "--preset", "min-char-rnn", "--max-steps", "600",
+                         "--eval-every", "600", "--out", str(tmp_path / "m"), "--json")
+    assert code == 0, err
+    s = json.loads(out)
+    V = len(set(make_text()))
+    # min-char-rnn's smoothed summed loss starts at −ln(1/V)·25 and moves 0.1% a step towards
+    # the window's summed loss: after 600 steps it has come down, though far from the raw loss
+    start = 25 * math.log(V)
+    assert s["smooth_loss"] < start - 5
+    assert s["smooth_loss"] > 25 * s["train_loss"]
+    model = CharLM.load(os.path.join(str(tmp_path / "m"), "best.npz"))
+    c = model.config
+    assert (c.model, c.hidden_size, c.seq_len, c.batch_size, c.optimizer, c.lr, c.clip, c.clip_mode) == \
+           ("rnn", 100, 25, 1, "adagrad", 0.1, 5.0, "value")
+
+
+def test_ngram_perplexity_equals_the_hand_computed_value(capsys, tmp_path):
+    """Order 2 on "abab", scored on "abba". Counts: c(ab)=2, c(ba)=1; continuation counts
+    N1+(•a)=N1+(•b)=1; D2 = n1/(n1+2n2) = 1/3, D1 = 1. Then P1(a)=P1(b)=½ and
+    P(b|a) = (2−⅓)/2 + ⅓·½·½ = 11/12, P(a|b) = (1−⅓) + ⅓·½ = 5/6, P(b|b) = ⅓·½ = 1/6."""
+    train, held = tmp_path / "train.txt", tmp_path / "held.txt"
+    train.write_text("abab", encoding="utf-8")
+    held.write_text("abba", encoding="utf-8")
+    code, out, err = run(capsys, "ngram", str(train), "--order", "2", "--eval", str(held), "--json")
+    assert code == 0, err
+    m = json.loads(out)
+    expected_ppl = (11 / 12 * 1 / 6 * 5 / 6) ** (-1 / 3)
+    assert m["perplexity"] == pytest.approx(expected_ppl, rel=1e-12)
+    assert m["chars"] == 3
+
+
+def test_ngram_probabilities_sum_to_one(text_file):
+    from rnnlab import KneserNeyLM
+    text = read_text(text_file)
+    lm = KneserNeyLM(4).fit(text[:4000])
+    for history in ["the c", "zzz", "", "a d", "milk."]:
+        assert sum(lm.prob(w, history) for w in lm.vocab) == pytest.approx(1.0, abs=1e-12)
+
+
+# -- bad input: one line on stderr, exit code 2, nothing changed ------------------------------------
+@pytest.fixture
+def trained(capsys, tmp_path, text_file):
+    out_dir = str(tmp_path / "run")
+    assert run(capsys, "train", text_file, *SMALL, "--max-steps", "20", "--out", out_dir)[0] == 0
+    return out_dir
+
+
+def _bad(capsys, run_dir, *argv, match):
+    before = snapshot(run_dir)
+    code, out, err = run(capsys, *argv)
+    assert code == 2, (code, err)
+    assert len(err.strip().splitlines()) == 1 and err.startswith("rnnlab: error:"), err
+    assert match in err, err
+    assert snapshot(run_dir) == before
+
+
+def test_bad_text_files(capsys, tmp_path, trained):
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    latin = tmp_path / "latin1.txt"
+    latin.write_bytes("caf\u00e9 au lait\n".encode("latin-1"))
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(b"ab\x00\x00cd")
+    tiny = tmp_path / "tiny.txt"
+    tiny.write_text("hello world\n", encoding="utf-8")
+    for argv, match in [
+        (["train", str(tmp_path / "nope.txt"), "--out", trained], "no such file"),
+        (["train", str(empty), "--out", trained, "--force"], "empty"),
+        (["train", str(latin), "--out", trained, "--force"], "byte offset 3 (line 1)"),
+        (["train", str(binary), "--out", trained, "--force"], "binary"),
+        (["train", str(tiny), *SMALL, "--out", trained, "--force"], "too short"),
+        (["eval", trained, str(latin)], "undecodable byte 0xe9"),
+    ]:
+        _bad(capsys, trained, *argv, match=match)
+
+
+def test_bad_options(capsys, text_file, trained):
+    for argv, match in [
+        (["train", text_file, "--lr", "-1", "--out", trained, "--force"], "--lr must be positive"),
+        (["train", text_file, "--hidden-size", "0", "--out", trained, "--force"], "--hidden-size"),
+        (["train", text_file, "--dropout", "1.5", "--out", trained, "--force"], "--dropout"),
+        (["train", text_file, "--preset", "nanogpt", "--out", trained, "--force"], "--preset"),
+        (["train", text_file, "--model", "transformer"], "invalid choice"),
+        (["train", text_file, "--out", trained], "already holds a run"),
+        (["train", "--resume", trained, "--hidden-size", "8"], "drop --hidden-size"),
+        (["sample", trained, "--temperature", "-1"], "--temperature"),
+        (["sample", trained, "--prime", "the €"], "not in the model's vocabulary: '€'"),
+        (["sample", trained, "--length", "-3"], "--length"),
+    ]:
+        _bad(capsys, trained, *argv, match=match)
+
+
+def test_bad_checkpoints(capsys, tmp_path, trained):
+    good = read_bytes(os.path.join(trained, "best.npz"))
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(good[: len(good) // 2])
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, weights=np.zeros(3))
+    other = tmp_path / "other.npz"
+    np.savez(other, __meta__=np.frombuffer(json.dumps({"format": "keras"}).encode(), np.uint8))
+    newer = tmp_path / "newer.npz"
+    np.savez(newer, __meta__=np.frombuffer(json.dumps({"format": "rnnlab-checkpoint", "version": 99}).encode(), np.uint8))
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, __meta__=np.frombuffer(b"{}", np.uint8), evil=np.array([{"a": 1}], dtype=object))
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip at all")
+    for path, match in [(damaged, "damaged"), (foreign, "not an rnnlab checkpoint"),
+                        (other, "another program"), (newer, "newer"), (pickled, "damaged"),
+                        (garbage, "damaged"), (tmp_path / "missing.npz", "no such")]:
+        _bad(capsys, trained, "sample", str(path), match=match)
+    _bad(capsys, trained, "train", "--resume", str(damaged), match="damaged")
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    target = tmp_path / "ck.npz"
+    checkpoint.save(target, {"a": np.arange(3)}, {"note": "first"})
+    before = target.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(RuntimeError):
+        checkpoint.save(target, {"a": np.arange(5)}, {"note": "second"})
+    assert target.read_bytes() == before
+    assert os.listdir(tmp_path) == ["ck.npz"]       # no temporary file left behind
+
+
+def test_divergence_stops_training_and_keeps_best(capsys, tmp_path, text_file):
+    out_dir = str(tmp_path / "run")
+    code, out, err = run(capsys, "train", text_file, *SMALL[:-1], "--max-steps", "400", "--eval-every", "1",
+                         "--optimizer", "sgd", "--lr", "1e4", "--clip", "0", "--out", out_dir, "--json")
+    summary = json.loads(out)
+    assert code == 1 and summary["stop_reason"] == "diverged" and summary["steps"] < 400
+    assert "training stopped" in err and "best checkpoint is unchanged" in err
+    arrays, meta = checkpoint.load(os.path.join(out_dir, "best.npz"))
+    assert meta["step"] <= summary["steps"]
+    assert all(np.all(np.isfinite(v)) for k, v in arrays.items() if k.startswith("param/"))
+    best = CharLM.load(os.path.join(out_dir, "best.npz"))
+    assert best.meta["best_val"] == pytest.approx(summary["best_val_loss"])
