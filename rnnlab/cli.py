@@ -4,6 +4,7 @@
     rnnlab sample RUN_OR_CKPT      stream generated text
     rnnlab eval RUN_OR_CKPT TEXT   nats/char, bits/char, perplexity
     rnnlab ngram TEXT --order N    the Kneser-Ney n-gram baseline on the same split
+    rnnlab bench                   speed side by side with torch.nn on the CPU
     rnnlab demo                    a tiny Elman RNN learning a delayed echo
 
 Every user error — a missing, empty, binary or undecodable file, an invalid option,
@@ -190,6 +191,23 @@ def _cmd_ngram(args):
     return 0
 
 
+def _cmd_bench(args):
+    from .bench import HEADER, run_bench
+    if args.repeats < 1:
+        raise UsageError("--repeats must be >= 1")
+    log = None if args.json else print
+    if not args.json:
+        print(HEADER)
+    result = run_bench(repeats=args.repeats, rows=args.row, with_torch=not args.no_torch, log=log)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"float32 GEMM peak measured here: {result['gemm_peak_gflops']:.0f} GFLOP/s (NumPy)"
+              + (f"; torch {result['torch']}" if result["torch"] else f"; {result['torch_missing_reason']}"))
+        print("vs torch = torch time / rnnlab time (> 1: rnnlab faster); peak = share of the GEMM peak")
+    return 0
+
+
 def _cmd_demo(args):
     from .demo import train_echo
     print(f"Elman RNN (hidden {args.hidden}) learning to echo its input delayed by {args.delay} steps")
@@ -261,6 +279,13 @@ def build_parser():
     n.add_argument("--encoding", default="utf-8")
     n.add_argument("--json", action="store_true")
     n.set_defaults(func=_cmd_ngram)
+
+    b = sub.add_parser("bench", help="speed side by side with torch.nn on the CPU")
+    b.add_argument("--repeats", type=int, default=7)
+    b.add_argument("--row", action="append", help="run only this row (repeatable)")
+    b.add_argument("--no-torch", action="store_true", help="rnnlab's numbers only")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=_cmd_bench)
 
     d = sub.add_parser("demo", help="train an Elman RNN on the delayed-echo task")
     d.add_argument("--delay", type=int, default=3)

@@ -1,0 +1,210 @@
+"""Speed benchmark: rnnlab against torch.nn on the CPU, same model, shapes and dtype
+(float32), in one process. Each row times one training step (forward, backward,
+clip, optimizer update) or the sampling of 1,000 characters at batch 1: warm-up,
+then the median of several repeats.
+
+Columns: time per step, characters per second, achieved GFLOP/s, ratio to torch
+(torch time / rnnlab time: > 1 means rnnlab is faster) and the share of the float32
+GEMM peak measured on the spot with NumPy (a 2048³ product).
+
+FLOPs are the model's nominal dense count: a forward pass costs
+2·G·H·(F + H) per character per layer and direction plus 2·H·V for the head (F is the
+one-hot width for the first layer, though both libraries may do it as a gather); a
+training step counts 3× the forward.
+"""
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+import tracemalloc
+
+import numpy as np
+
+ROWS = [
+    # name, model, layers, hidden, seq, batch, vocab, optimizer
+    ("min-char-rnn", "rnn", 1, 100, 25, 1, 80, "adagrad"),
+    ("char-rnn LSTM", "lstm", 2, 128, 50, 50, 65, "rmsprop"),
+    ("char-rnn GRU", "gru", 2, 128, 50, 50, 65, "rmsprop"),
+    ("large LSTM", "lstm", 1, 512, 100, 64, 65, "rmsprop"),
+]
+SAMPLE_ROWS = [("sample min-char-rnn", "rnn", 1, 100, 80), ("sample char-rnn", "lstm", 2, 128, 65)]
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def gemm_peak(n=2048, repeats=5):
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    b = a.T.copy()
+    a @ b
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * n ** 3 / min(times) / 1e9
+
+
+def forward_flops_per_char(model, layers, H, V):
+    G = GATES[model]
+    total = 0
+    for k in range(layers):
+        F = V if k == 0 else H
+        total += 2 * G * H * (F + H)
+    return total + 2 * H * V
+
+
+def _median_time(fn, warmup, repeats):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def _rnnlab_train_step(model, layers, H, T, B, V, opt_name):
+    from .models.charlm import CharLM, CharLMConfig
+    from .optim import clip_by_value
+    cfg = CharLMConfig(model=model, hidden_size=H, num_layers=layers, seq_len=T, batch_size=B,
+                       optimizer=opt_name, lr=1e-3 if opt_name != "adagrad" else 0.1, seed=0)
+    lm = CharLM("".join(chr(33 + i) for i in range(V)), cfg)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, V, size=(T, B))
+    y = rng.integers(0, V, size=(T, B))
+    opt = lm.make_optimizer()
+    state = [None]
+
+    def step():
+        lm.zero_grad()
+        _, s = lm.loss_and_grad(x, y, state[0])
+        clip_by_value(lm.grads, 5.0)
+        opt.step(lm.params, lm.grads)
+        state[0] = s
+    return step, lm
+
+
+def _torch_train_step(torch, model, layers, H, T, B, V, opt_name):
+    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[model]
+    rnn = cls(V, H, layers, batch_first=True)
+    head = torch.nn.Linear(H, V)
+    params = list(rnn.parameters()) + list(head.parameters())
+    opt = {"adagrad": lambda: torch.optim.Adagrad(params, lr=0.1),
+           "rmsprop": lambda: torch.optim.RMSprop(params, lr=1e-3, alpha=0.95)}[opt_name]()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, V, (B, T), generator=g)
+    y = torch.randint(0, V, (B, T), generator=g)
+    state = [None]
+
+    def step():
+        opt.zero_grad()
+        inp = torch.nn.functional.one_hot(x, V).float()
+        out, s = rnn(inp, state[0])
+        loss = torch.nn.functional.cross_entropy(head(out).reshape(-1, V), y.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_value_(params, 5.0)
+        opt.step()
+        state[0] = tuple(t.detach() for t in s) if isinstance(s, tuple) else s.detach()
+    return step
+
+
+def _rnnlab_sampler(model, layers, H, V, n_chars):
+    from .models.charlm import CharLM, CharLMConfig
+    lm = CharLM("".join(chr(33 + i) for i in range(V)),
+                CharLMConfig(model=model, hidden_size=H, num_layers=layers, seed=0))
+    return lambda: lm.generate(n_chars, temperature=1.0, seed=0)
+
+
+def _torch_sampler(torch, model, layers, H, V, n_chars):
+    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[model]
+    rnn, head = cls(V, H, layers, batch_first=True), torch.nn.Linear(H, V)
+    g = torch.Generator().manual_seed(0)
+
+    def run():
+        with torch.no_grad():
+            state, idx = None, torch.zeros(1, 1, dtype=torch.long)
+            for _ in range(n_chars):
+                out, state = rnn(torch.nn.functional.one_hot(idx, V).float(), state)
+                p = torch.softmax(head(out[0, -1]), dim=-1)
+                idx = torch.multinomial(p, 1, generator=g).view(1, 1)
+    return run
+
+
+def peak_memory(step, n_steps=1):
+    """Peak bytes NumPy allocates during ``n_steps`` steps (tracemalloc), and the bytes
+    still held afterwards relative to before (growth)."""
+    step()
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    for _ in range(n_steps):
+        step()
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak - base, current - base
+
+
+def run_bench(repeats=7, warmup=2, rows=None, with_torch=True, memory=True, log=None):
+    """Run the benchmark; return {"gemm_peak_gflops", "torch", "rows": [...]}."""
+    torch = None
+    torch_reason = None
+    if with_torch:
+        try:
+            import torch
+            torch.set_num_threads(max(1, torch.get_num_threads()))
+        except ImportError:
+            torch_reason = "torch is not installed (pip install 'rnnlab[test]'); ratios are missing"
+    else:
+        torch_reason = "torch disabled (--no-torch)"
+    peak = gemm_peak()
+    result = {"gemm_peak_gflops": peak, "torch": torch.__version__ if torch else None,
+              "torch_missing_reason": torch_reason, "rows": []}
+    wanted = set(rows) if rows else None
+    for name, model, L, H, T, B, V, opt in ROWS:
+        if wanted and name not in wanted:
+            continue
+        step, lm = _rnnlab_train_step(model, L, H, T, B, V, opt)
+        t_ours = _median_time(step, warmup, repeats)
+        flops = 3 * forward_flops_per_char(model, L, H, V) * T * B
+        row = {"row": name, "kind": "train", "time_s": t_ours, "chars_per_s": T * B / t_ours,
+               "gflops": flops / t_ours / 1e9, "peak_share": flops / t_ours / 1e9 / peak}
+        if torch is not None:
+            t_torch = _median_time(_torch_train_step(torch, model, L, H, T, B, V, opt), warmup, repeats)
+            row.update(torch_time_s=t_torch, torch_chars_per_s=T * B / t_torch, ratio=t_torch / t_ours)
+        if memory and B > 1:
+            peak_b, growth = peak_memory(step, 3)
+            acts = L * T * B * H * (GATES[model] + 2) * lm.dtype.itemsize
+            row.update(peak_mem_mb=peak_b / 2**20, activations_mb=acts / 2**20, growth_mb=growth / 2**20)
+        result["rows"].append(row)
+        if log:
+            log(format_row(row))
+    for name, model, L, H, V in SAMPLE_ROWS:
+        if wanted and name not in wanted:
+            continue
+        n = 1000
+        t_ours = _median_time(_rnnlab_sampler(model, L, H, V, n), 1, max(3, repeats // 2))
+        row = {"row": name, "kind": "sample", "time_s": t_ours, "chars_per_s": n / t_ours,
+               "gflops": forward_flops_per_char(model, L, H, V) * n / t_ours / 1e9}
+        row["peak_share"] = row["gflops"] / peak
+        if torch is not None:
+            t_torch = _median_time(_torch_sampler(torch, model, L, H, V, n), 1, max(3, repeats // 2))
+            row.update(torch_time_s=t_torch, torch_chars_per_s=n / t_torch, ratio=t_torch / t_ours)
+        result["rows"].append(row)
+        if log:
+            log(format_row(row))
+    return result
+
+
+HEADER = (f"{'row':<22}{'time':>10}{'char/s':>11}{'GFLOP/s':>9}{'peak':>7}"
+          f"{'torch char/s':>14}{'vs torch':>10}{'peak MB':>9}{'acts MB':>9}")
+
+
+def format_row(r):
+    def f(key, fmt, width):
+        v = r.get(key)
+        return f"{format(v, fmt):>{width}}" if v is not None else f"{'-':>{width}}"
+    return (f"{r['row']:<22}{r['time_s'] * 1e3:>8.2f}ms{r['chars_per_s']:>11,.0f}{r['gflops']:>9.1f}"
+            f"{r['peak_share'] * 100:>6.1f}%" + f("torch_chars_per_s", ",.0f", 14)
+            + (f"{r['ratio']:>9.2f}x" if "ratio" in r else f"{'-':>10}")
+            + f("peak_mem_mb", ".1f", 9) + f("activations_mb", ".1f", 9))
