@@ -131,18 +131,24 @@ def _torch_sampler(torch, model, layers, H, V, n_chars):
     return run
 
 
-def peak_memory(step, n_steps=1):
-    """Peak bytes NumPy allocates during ``n_steps`` steps (tracemalloc), and the bytes
-    still held afterwards relative to before (growth)."""
-    step()
+def peak_memory(make_step, n_steps=20):
+    """Memory of training steps as tracemalloc sees NumPy's allocations, from a freshly
+    built model: the peak over the first step (workspace included) and the growth of
+    the bytes held between the end of step 2 and the end of step ``n_steps`` (a leak
+    would show here)."""
     gc.collect()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
-    for _ in range(n_steps):
+    step, _ = make_step()
+    step()
+    peak = tracemalloc.get_traced_memory()[1] - base
+    step()
+    held = tracemalloc.get_traced_memory()[0]
+    for _ in range(n_steps - 2):
         step()
-    current, peak = tracemalloc.get_traced_memory()
+    growth = tracemalloc.get_traced_memory()[0] - held
     tracemalloc.stop()
-    return peak - base, current - base
+    return peak, growth
 
 
 def run_bench(repeats=7, warmup=2, rows=None, with_torch=True, memory=True, log=None):
@@ -173,8 +179,9 @@ def run_bench(repeats=7, warmup=2, rows=None, with_torch=True, memory=True, log=
             t_torch = _median_time(_torch_train_step(torch, model, L, H, T, B, V, opt), warmup, repeats)
             row.update(torch_time_s=t_torch, torch_chars_per_s=T * B / t_torch, ratio=t_torch / t_ours)
         if memory and B > 1:
-            peak_b, growth = peak_memory(step, 3)
-            acts = L * T * B * H * (GATES[model] + 2) * lm.dtype.itemsize
+            peak_b, growth = peak_memory(lambda: _rnnlab_train_step(model, L, H, T, B, V, opt))
+            # what BPTT must keep per layer: the gates, h and c (LSTM), for every step
+            acts = L * T * B * H * (GATES[model] + 1 + (model == "lstm")) * lm.dtype.itemsize
             row.update(peak_mem_mb=peak_b / 2**20, activations_mb=acts / 2**20, growth_mb=growth / 2**20)
         result["rows"].append(row)
         if log:
@@ -197,7 +204,7 @@ def run_bench(repeats=7, warmup=2, rows=None, with_torch=True, memory=True, log=
 
 
 HEADER = (f"{'row':<22}{'time':>10}{'char/s':>11}{'GFLOP/s':>9}{'peak':>7}"
-          f"{'torch char/s':>14}{'vs torch':>10}{'peak MB':>9}{'acts MB':>9}")
+          f"{'torch char/s':>14}{'vs torch':>10}{'peak MB':>9}{'acts MB':>9}{'growth':>8}")
 
 
 def format_row(r):
@@ -207,4 +214,4 @@ def format_row(r):
     return (f"{r['row']:<22}{r['time_s'] * 1e3:>8.2f}ms{r['chars_per_s']:>11,.0f}{r['gflops']:>9.1f}"
             f"{r['peak_share'] * 100:>6.1f}%" + f("torch_chars_per_s", ",.0f", 14)
             + (f"{r['ratio']:>9.2f}x" if "ratio" in r else f"{'-':>10}")
-            + f("peak_mem_mb", ".1f", 9) + f("activations_mb", ".1f", 9))
+            + f("peak_mem_mb", ".1f", 9) + f("activations_mb", ".1f", 9) + f("growth_mb", ".2f", 8))

@@ -55,66 +55,114 @@ def sigmoid_(x):
     return x
 
 
-class ElmanKernel:
-    """h_t = φ(x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh), φ = tanh or relu."""
+def fresh(dtype):
+    """The plain allocator: a new array for every request."""
+    return lambda name, shape: np.empty(shape, dtype)
+
+
+class _Kernel:
+    """Shared machinery. Gate scaling: the sigmoid gates are computed as
+    σ(x) = ½·tanh(½x) + ½, so the ½ is folded into their rows of W_ih, W_hh and the
+    biases (scaling by ½ is exact in binary floating point, so the pre-activations are
+    bit-for-bit ½ of the unscaled ones) and one full-width tanh serves every gate."""
 
     gates = 1
     has_cell = False
-    fold_hh_bias = True      # b_hh is added to gx before the loop
-    separate_dgh = False     # dgh_t is dgx_t
+    separate_dgh = False
+    sigmoid_blocks = ()          # gate blocks that use the sigmoid
+    fold_blocks = None           # gate blocks of b_hh folded into gx (None: all)
+
+    def gate_scale(self, H, dtype):
+        s = np.ones(self.gates * H, dtype)
+        for blk in self.sigmoid_blocks:
+            s[blk * H:(blk + 1) * H] = 0.5
+        return s
+
+    def prepare_weights(self, w_ih, w_hh, b_ih, b_hh):
+        """Weights as the time loop uses them: w_ih_T (F, G·H) and w_hh_T (H, G·H)
+        contiguous and gate-scaled; ``bias`` (G·H,) = scaled b_ih plus the folded part of
+        b_hh; ``b_step`` the part of b_hh added inside the step (GRU's b_hn), else None."""
+        GH, H = w_hh.shape
+        s = self.gate_scale(H, w_hh.dtype)
+        w_ih_T = np.ascontiguousarray((w_ih * s[:, None]).T)
+        w_hh_T = (w_hh * s[:, None]).T           # a transposed view: BLAS reads it as is
+        bias = np.zeros(GH, w_hh.dtype)
+        b_step = None
+        if b_ih is not None:
+            bias += b_ih
+            if self.fold_blocks is None:
+                bias += b_hh
+            else:
+                for blk in self.fold_blocks:
+                    bias[blk * H:(blk + 1) * H] += b_hh[blk * H:(blk + 1) * H]
+                b_step = b_hh[2 * H:]
+            bias *= s
+        return SimpleNamespace(w_ih_T=w_ih_T, w_hh_T=w_hh_T, bias=bias, b_step=b_step,
+                               scale=s, offset=np.where(s == 0.5, 0.5, 0.0).astype(w_hh.dtype))
+
+
+class ElmanKernel(_Kernel):
+    """h_t = φ(x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh), φ = tanh or relu."""
+
+    gates = 1
 
     def __init__(self, nonlinearity="tanh"):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
 
-    def alloc(self, T, B, H, dtype):
-        """Buffers for T steps: h[0] is the initial state, h[t+1] the state after step t."""
-        return SimpleNamespace(h=np.empty((T + 1, B, H), dtype), tmp=np.empty((B, H), dtype))
+    def alloc(self, T, B, H, dtype, empty=None):
+        """Buffers for T steps: h[0] is the initial state, h[t+1] the state after step t.
+        ``empty(name, shape)`` may hand out reused workspace arrays."""
+        empty = empty or fresh(dtype)
+        return SimpleNamespace(h=empty("h", (T + 1, B, H)), tmp=empty("tmp", (B, H)))
 
-    def step(self, t, gx, buf, w_hh_T, b_hh):
+    def step(self, t, gx, buf, w):
         h = buf.h[t + 1]
-        np.matmul(buf.h[t], w_hh_T, out=h)
+        np.matmul(buf.h[t], w.w_hh_T, out=h)
         h += gx
         if self.nonlinearity == "tanh":
             np.tanh(h, out=h)
         else:
             np.maximum(h, 0, out=h)
 
-    def step_backward(self, t, dh, dc, buf, w_hh, dgx, dgh):
-        h = buf.h[t + 1]
+    def backward_prepare(self, buf, dgx, dgh):
+        """Fill dgx with φ'(·) of every step (it depends on the forward pass only)."""
+        h = buf.h[1:]
         if self.nonlinearity == "tanh":
-            np.multiply(h, h, out=dgx)            # dgx = (1 − h²) ⊙ dh
+            np.multiply(h, h, out=dgx)
             np.subtract(1, dgx, out=dgx)
-            dgx *= dh
         else:
             np.greater(h, 0, out=dgx, casting="unsafe")
-            dgx *= dh
+        return None
+
+    def step_backward(self, t, dh, dc, buf, pre, w_hh, dgx, dgh):
+        dgx *= dh                                 # dgx = φ'(·) ⊙ dh
         np.matmul(dgx, w_hh, out=dh)              # dh ← dL/dh_{t−1}
 
 
-class LSTMKernel:
+class LSTMKernel(_Kernel):
     """LSTM step; gate blocks i, f, g, o (torch.nn.LSTM's order)."""
 
     gates = 4
     has_cell = True
-    fold_hh_bias = True
-    separate_dgh = False
+    sigmoid_blocks = (0, 1, 3)
 
-    def alloc(self, T, B, H, dtype):
+    def alloc(self, T, B, H, dtype, empty=None):
+        empty = empty or fresh(dtype)
         return SimpleNamespace(
-            h=np.empty((T + 1, B, H), dtype), c=np.empty((T + 1, B, H), dtype),
-            act=np.empty((T, B, 4 * H), dtype),      # activated gates i, f, g, o
-            tanh_c=np.empty((T, B, H), dtype), tmp=np.empty((B, H), dtype))
+            h=empty("h", (T + 1, B, H)), c=empty("c", (T + 1, B, H)),
+            act=empty("act", (T, B, 4 * H)),         # activated gates i, f, g, o
+            tanh_c=empty("tanh_c", (T, B, H)), tmp=empty("tmp", (B, H)), empty=empty)
 
-    def step(self, t, gx, buf, w_hh_T, b_hh):
+    def step(self, t, gx, buf, w):
         H = buf.tmp.shape[1]
         a = buf.act[t]
-        np.matmul(buf.h[t], w_hh_T, out=a)
+        np.matmul(buf.h[t], w.w_hh_T, out=a)     # ½-scaled for i, f, o
         a += gx
-        sigmoid_(a[:, :2 * H])
-        np.tanh(a[:, 2 * H:3 * H], out=a[:, 2 * H:3 * H])
-        sigmoid_(a[:, 3 * H:])
+        np.tanh(a, out=a)
+        a *= w.scale                              # σ = ½ tanh(½x) + ½; g = tanh(x)
+        a += w.offset
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
         c = buf.c[t + 1]
         np.multiply(f, buf.c[t], out=c)
@@ -124,68 +172,71 @@ class LSTMKernel:
         np.tanh(c, out=tc)
         np.multiply(o, tc, out=buf.h[t + 1])
 
-    def step_backward(self, t, dh, dc, buf, w_hh, dgx, dgh):
+    def backward_prepare(self, buf, dgx, dgh):
+        """For all steps at once, from forward values only:
+             dgx ← [g·i(1−i), c_{t−1}·f(1−f), i·(1−g²), tanh c·o(1−o)]
+             P   = o·(1 − tanh² c)
+        so that a step needs dc += dh·P; dgx[i,f,g] *= dc; dgx[o] *= dh; dc *= f.
+        The derivative part is done full-width: (1 − a)(a + m), m = 1 on the g block."""
         H = buf.tmp.shape[1]
-        a, tc, tmp = buf.act[t], buf.tanh_c[t], buf.tmp
-        i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-        di, df, dg, do = dgx[:, :H], dgx[:, H:2 * H], dgx[:, 2 * H:3 * H], dgx[:, 3 * H:]
-        # dc ← dc + dh ⊙ o ⊙ (1 − tanh²c)
-        np.multiply(tc, tc, out=tmp)
-        np.subtract(1, tmp, out=tmp)
-        tmp *= o
-        tmp *= dh
+        a, tc = buf.act, buf.tanh_c
+        i, g, o = a[..., :H], a[..., 2 * H:3 * H], a[..., 3 * H:]
+        np.subtract(1, a, out=dgx)
+        mark = buf.empty("gx", a.shape)       # the input projections are dead by now
+        np.add(a, tanh_mark(self, H, a.dtype), out=mark)
+        dgx *= mark
+        dgx[..., :H] *= g
+        dgx[..., H:2 * H] *= buf.c[:-1]
+        dgx[..., 2 * H:3 * H] *= i
+        dgx[..., 3 * H:] *= tc
+        P = buf.empty("P", tc.shape)
+        np.multiply(tc, tc, out=P)
+        np.subtract(1, P, out=P)
+        P *= o
+        return P
+
+    def step_backward(self, t, dh, dc, buf, P, w_hh, dgx, dgh):
+        H, tmp = dh.shape[1], buf.tmp
+        np.multiply(dh, P[t], out=tmp)            # dc ← dc + dh ⊙ o ⊙ (1 − tanh² c)
         dc += tmp
-        # do = dh ⊙ tanh c ⊙ o(1 − o)
-        np.multiply(dh, tc, out=do)
-        np.subtract(1, o, out=tmp)
-        tmp *= o
-        do *= tmp
-        # di = dc ⊙ g ⊙ i(1 − i)
-        np.multiply(dc, g, out=di)
-        np.subtract(1, i, out=tmp)
-        tmp *= i
-        di *= tmp
-        # df = dc ⊙ c_{t−1} ⊙ f(1 − f)
-        np.multiply(dc, buf.c[t], out=df)
-        np.subtract(1, f, out=tmp)
-        tmp *= f
-        df *= tmp
-        # dg = dc ⊙ i ⊙ (1 − g²)
-        np.multiply(g, g, out=tmp)
-        np.subtract(1, tmp, out=tmp)
-        tmp *= i
-        np.multiply(dc, tmp, out=dg)
-        dc *= f                                   # dc ← dL/dc_{t−1}
+        d3 = dgx.reshape(dgx.shape[0], 4, H)
+        d3[:, :3] *= dc[:, None, :]               # di, df, dg
+        d3[:, 3] *= dh                            # do
+        dc *= buf.act[t][:, H:2 * H]              # dc ← dL/dc_{t−1} = dc ⊙ f
         np.matmul(dgx, w_hh, out=dh)              # dh ← dL/dh_{t−1}
 
 
-class GRUKernel:
+class GRUKernel(_Kernel):
     """GRU step; gate blocks r, z, n (torch.nn.GRU's order and reset placement)."""
 
     gates = 3
-    has_cell = False
-    fold_hh_bias = False     # b_hn must stay inside r ⊙ (W_hn h + b_hn)
     separate_dgh = True
+    sigmoid_blocks = (0, 1)
+    fold_blocks = (0, 1)        # b_hn must stay inside r ⊙ (W_hn h + b_hn)
 
-    def alloc(self, T, B, H, dtype):
+    def alloc(self, T, B, H, dtype, empty=None):
+        empty = empty or fresh(dtype)
         return SimpleNamespace(
-            h=np.empty((T + 1, B, H), dtype),
-            act=np.empty((T, B, 3 * H), dtype),      # r, z, n
-            ghn=np.empty((T, B, H), dtype),          # W_hn h_{t−1} + b_hn
-            gh=np.empty((B, 3 * H), dtype), tmp=np.empty((B, H), dtype))
+            h=empty("h", (T + 1, B, H)),
+            act=empty("act", (T, B, 3 * H)),         # r, z, n
+            ghn=empty("ghn", (T, B, H)),             # W_hn h_{t−1} + b_hn
+            gh=empty("gh", (B, 3 * H)), tmp=empty("tmp", (B, H)), empty=empty)
 
-    def step(self, t, gx, buf, w_hh_T, b_hh):
+    def step(self, t, gx, buf, w):
         H = buf.tmp.shape[1]
         gh, a, h_prev = buf.gh, buf.act[t], buf.h[t]
-        np.matmul(h_prev, w_hh_T, out=gh)
-        if b_hh is not None:
-            gh += b_hh
+        np.matmul(h_prev, w.w_hh_T, out=gh)      # ½-scaled for r, z
         rz = a[:, :2 * H]
         np.add(gx[:, :2 * H], gh[:, :2 * H], out=rz)
-        sigmoid_(rz)
+        np.tanh(rz, out=rz)
+        rz *= 0.5
+        rz += 0.5
         r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
         ghn = buf.ghn[t]
-        np.copyto(ghn, gh[:, 2 * H:])
+        if w.b_step is not None:
+            np.add(gh[:, 2 * H:], w.b_step, out=ghn)
+        else:
+            np.copyto(ghn, gh[:, 2 * H:])
         np.multiply(r, ghn, out=n)
         n += gx[:, 2 * H:]
         np.tanh(n, out=n)
@@ -194,35 +245,47 @@ class GRUKernel:
         h *= z
         h += n
 
-    def step_backward(self, t, dh, dc, buf, w_hh, dgx, dgh):
+    def backward_prepare(self, buf, dgx, dgh):
+        """For all steps at once, from forward values only:
+             dgx ← [gh_n·r(1−r), (h_{t−1} − n)·z(1−z), (1 − z)(1 − n²)]
+        so that a step needs dn = dgx[n] *= dh; dgx[z] *= dh; dgx[r] *= dn.
+        The derivative part is done full-width: (1 − a)(a + m), m = 1 on the n block."""
         H = buf.tmp.shape[1]
-        a, tmp, h_prev = buf.act[t], buf.tmp, buf.h[t]
-        r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-        dr, dz, dn = dgx[:, :H], dgx[:, H:2 * H], dgx[:, 2 * H:]
-        # dn_pre = dh ⊙ (1 − z) ⊙ (1 − n²)
+        a = buf.act
+        z, n = a[..., H:2 * H], a[..., 2 * H:]
+        np.subtract(1, a, out=dgx)
+        mark = buf.empty("gx", a.shape)       # the input projections are dead by now
+        np.add(a, tanh_mark(self, H, a.dtype), out=mark)
+        dgx *= mark
+        dgx[..., :H] *= buf.ghn
+        tmp = buf.empty("P", n.shape)
+        np.subtract(buf.h[:-1], n, out=tmp)
+        dgx[..., H:2 * H] *= tmp
         np.subtract(1, z, out=tmp)
-        tmp *= dh
-        np.multiply(n, n, out=dn)
-        np.subtract(1, dn, out=dn)
-        dn *= tmp
-        # dz_pre = dh ⊙ (h_{t−1} − n) ⊙ z(1 − z)
-        np.subtract(h_prev, n, out=dz)
-        dz *= dh
-        np.subtract(1, z, out=tmp)
-        tmp *= z
-        dz *= tmp
-        # dr_pre = dn_pre ⊙ gh_n ⊙ r(1 − r)
-        np.multiply(dn, buf.ghn[t], out=dr)
-        np.subtract(1, r, out=tmp)
-        tmp *= r
-        dr *= tmp
+        dgx[..., 2 * H:] *= tmp
+        return None
+
+    def step_backward(self, t, dh, dc, buf, pre, w_hh, dgx, dgh):
+        H = dh.shape[1]
+        a, tmp = buf.act[t], buf.tmp
+        dn = dgx[:, 2 * H:]
+        dn *= dh                                  # dn_pre
+        dgx[:, H:2 * H] *= dh                     # dz_pre
+        dgx[:, :H] *= dn                          # dr_pre
         # w.r.t. gh: the r and z blocks as gx; the n block is multiplied by r
         np.copyto(dgh[:, :2 * H], dgx[:, :2 * H])
-        np.multiply(dn, r, out=dgh[:, 2 * H:])
-        # dh_{t−1} = dh ⊙ z + dgh W_hh
-        np.multiply(dh, z, out=tmp)
+        np.multiply(dn, a[:, :H], out=dgh[:, 2 * H:])
+        np.multiply(dh, a[:, H:2 * H], out=tmp)   # dh_{t−1} = dh ⊙ z + dgh W_hh
         np.matmul(dgh, w_hh, out=dh)
         dh += tmp
+
+
+def tanh_mark(kernel, H, dtype):
+    """(G·H,) vector: 1 on tanh gate blocks, 0 on sigmoid blocks."""
+    m = np.ones(kernel.gates * H, dtype)
+    for blk in kernel.sigmoid_blocks:
+        m[blk * H:(blk + 1) * H] = 0
+    return m
 
 
 def make_kernel(mode, nonlinearity="tanh"):
@@ -285,17 +348,14 @@ class _Cell(Module):
         B, H = x.shape[0], self.hidden_size
         h, c = self._split_state(state, B)
         p, k = self.params, self.kernel
-        b_ih, b_hh = p.get("bias_ih"), p.get("bias_hh")
-        gx = x @ p["weight_ih"].T
-        if b_ih is not None:
-            gx += b_ih
-            if k.fold_hh_bias:
-                gx += b_hh
+        w = k.prepare_weights(p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh"))
+        gx = x @ w.w_ih_T
+        gx += w.bias
         buf = k.alloc(1, B, H, self.dtype)
         buf.h[0] = h
         if k.has_cell:
             buf.c[0] = c
-        k.step(0, gx, buf, p["weight_hh"].T, None if k.fold_hh_bias else b_hh)
+        k.step(0, gx, buf, w)
         new = (buf.h[1].copy(), buf.c[1].copy()) if k.has_cell else buf.h[1].copy()
         return new, (x, buf)
 
@@ -312,9 +372,11 @@ class _Cell(Module):
         else:
             dh, dc = dstate, None
         dh = np.zeros((B, H), self.dtype) if dh is None else np.array(dh, self.dtype)
-        dgx = np.empty((B, k.gates * H), self.dtype)
+        dgx = np.empty((1, B, k.gates * H), self.dtype)
         dgh = np.empty_like(dgx) if k.separate_dgh else dgx
-        k.step_backward(0, dh, dc, buf, p["weight_hh"], dgx, dgh)
+        pre = k.backward_prepare(buf, dgx, dgh)
+        k.step_backward(0, dh, dc, buf, pre, p["weight_hh"], dgx[0], dgh[0])
+        dgx, dgh = dgx[0], dgh[0]
         g["weight_ih"] += dgx.T @ x
         g["weight_hh"] += dgh.T @ buf.h[0]
         if "bias_ih" in p:

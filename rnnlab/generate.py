@@ -24,24 +24,16 @@ class Stepper:
         H, G = rnn.hidden_size, k.gates
         for layer in range(rnn.num_layers):
             n_ih, n_hh, n_bih, n_bhh = rnn._names(layer, 0)
-            w_ih_T = np.ascontiguousarray(p[n_ih].T)
-            bias = np.zeros(G * H, rnn.dtype)
-            b_hh_step = None
-            if rnn.bias:
-                bias += p[n_bih]
-                if k.fold_hh_bias:
-                    bias += p[n_bhh]
-                else:
-                    b_hh_step = p[n_bhh]
-            buf = k.alloc(1, 1, H, rnn.dtype)
-            self.layers.append((w_ih_T, bias, p[n_hh].T, b_hh_step, buf, np.empty((1, G * H), rnn.dtype)))
+            w = k.prepare_weights(p[n_ih], p[n_hh], p.get(n_bih), p.get(n_bhh))
+            table = w.w_ih_T + w.bias if layer == 0 else None     # one-hot input: a row
+            self.layers.append((w, table, k.alloc(1, 1, H, rnn.dtype), np.empty((1, G * H), rnn.dtype)))
         self.w_out_T = np.ascontiguousarray(head.params["weight"].T)
         self.b_out = head.params.get("bias")
         self.reset()
 
     def reset(self, state=None):
         """Zero state, or a state as the layer returns it (h (L, 1, H) or (h, c))."""
-        for i, (_, _, _, _, buf, _) in enumerate(self.layers):
+        for i, (_, _, buf, _) in enumerate(self.layers):
             if state is None:
                 buf.h[0] = 0
                 if self.kernel.has_cell:
@@ -55,13 +47,13 @@ class Stepper:
         """Feed one character id; return the logits (V,) for the next one."""
         k = self.kernel
         x = None
-        for li, (w_ih_T, bias, w_hh_T, b_hh, buf, gx) in enumerate(self.layers):
-            if li == 0:
-                np.add(w_ih_T[char_id], bias, out=gx[0])
+        for w, table, buf, gx in self.layers:
+            if table is not None:
+                gx[0] = table[char_id]
             else:
-                np.matmul(x, w_ih_T, out=gx)
-                gx += bias
-            k.step(0, gx, buf, w_hh_T, b_hh)
+                np.matmul(x, w.w_ih_T, out=gx)
+                gx += w.bias
+            k.step(0, gx, buf, w)
             buf.h[0] = buf.h[1]
             if k.has_cell:
                 buf.c[0] = buf.c[1]

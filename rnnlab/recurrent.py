@@ -75,6 +75,21 @@ class _Recurrent(Module):
                     self._add_param("bias_hh" + sfx, uniform(rng, (G * H,), bound, self.dtype))
         self.dropout_rng = np.random.default_rng(rng.integers(2**63))
         self._cache = None
+        self._workspace = {}
+
+    def _empty(self, k, d):
+        """Allocator of internal buffers for layer k, direction d: arrays are reused from
+        call to call while the shapes stay the same (a fresh allocation of a large array
+        costs a page fault per 4 KiB). Returned outputs and gradients are never these."""
+        ws = self._workspace.setdefault((k, d), {})
+        dtype = self.dtype
+
+        def empty(name, shape):
+            a = ws.get(name)
+            if a is None or a.shape != shape:
+                a = ws[name] = np.empty(shape, dtype)
+            return a
+        return empty
 
     # -- description -------------------------------------------------------------
     def describe(self):
@@ -96,9 +111,6 @@ class _Recurrent(Module):
     def _time_major_input(self, x):
         x = np.asarray(x)
         if np.issubdtype(x.dtype, np.integer) and x.ndim == 2:
-            if x.size and (x.min() < 0 or x.max() >= self.input_size):
-                raise ValueError(f"{self.mode}: integer inputs are one-hot ids and must lie in "
-                                 f"[0, {self.input_size})")
             return np.ascontiguousarray(x.T), True
         if x.ndim != 3 or x.shape[2] != self.input_size:
             raise ValueError(f"{self.mode}: expected input (B, T, {self.input_size}) or integer ids "
@@ -133,6 +145,9 @@ class _Recurrent(Module):
         T, B = xs.shape[0], xs.shape[1]
         if T < 1 or B < 1:
             raise ValueError(f"{self.mode}: the input needs at least one step and one sequence")
+        if is_ids and (xs.min() < 0 or xs.max() >= self.input_size):
+            raise ValueError(f"{self.mode}: integer inputs are one-hot ids and must lie in "
+                             f"[0, {self.input_size})")
         h0, c0 = self._initial_state(state, B)
         k_, p, H, D = self.kernel, self.params, self.hidden_size, self.num_directions
         layer_in, layer_is_ids = xs, is_ids
@@ -142,25 +157,23 @@ class _Recurrent(Module):
             out_k = np.empty((T, B, D * H), self.dtype)
             for d in range(D):
                 n_ih, n_hh, n_bih, n_bhh = self._names(k, d)
+                w = k_.prepare_weights(p[n_ih], p[n_hh], p.get(n_bih), p.get(n_bhh))
                 seq = layer_in if d == 0 else layer_in[::-1]
-                if layer_is_ids:
-                    gx = np.take(np.ascontiguousarray(p[n_ih].T), seq, axis=0)
+                empty = self._empty(k, d)
+                gx = empty("gx", (T, B, k_.gates * H))
+                seq = np.ascontiguousarray(seq)
+                if layer_is_ids:                  # one-hot input: a row gather of the table
+                    np.take(w.w_ih_T + w.bias, seq, axis=0, out=gx, mode="clip")   # ids checked above
                 else:
-                    seq = np.ascontiguousarray(seq)
-                    gx = (seq.reshape(T * B, -1) @ p[n_ih].T).reshape(T, B, -1)
-                if self.bias:
-                    gx += p[n_bih]
-                    if k_.fold_hh_bias:
-                        gx += p[n_bhh]
-                b_hh_step = None if (k_.fold_hh_bias or not self.bias) else p[n_bhh]
-                buf = k_.alloc(T, B, H, self.dtype)
+                    np.matmul(seq.reshape(T * B, -1), w.w_ih_T, out=gx.reshape(T * B, -1))
+                    gx += w.bias
+                buf = k_.alloc(T, B, H, self.dtype, empty)
                 buf.h[0] = h0[k * D + d]
                 if k_.has_cell:
                     buf.c[0] = c0[k * D + d]
-                w_hh_T = p[n_hh].T
                 step = k_.step
                 for t in range(T):
-                    step(t, gx[t], buf, w_hh_T, b_hh_step)
+                    step(t, gx[t], buf, w)
                 hs = buf.h[1:]
                 out_k[:, :, d * H:(d + 1) * H] = hs if d == 0 else hs[::-1]
                 h_n.append(buf.h[T])
@@ -214,19 +227,21 @@ class _Recurrent(Module):
                 seq, buf = dirs[d]
                 dh = np.array(dh_n[k * D + d])
                 dc = np.array(dc_n[k * D + d]) if k_.has_cell else None
-                dgx = np.empty((T, B, GH), self.dtype)
-                dgh = np.empty_like(dgx) if k_.separate_dgh else dgx
+                empty = self._empty(k, d)
+                dgx = empty("dgx", (T, B, GH))
+                dgh = empty("dgh", (T, B, GH)) if k_.separate_dgh else dgx
                 d_hs = None
                 if d_out is not None:
                     d_hs = d_out[:, :, d * H:(d + 1) * H]
                     if d:
                         d_hs = d_hs[::-1]
                 w_hh = p[n_hh]
+                pre = k_.backward_prepare(buf, dgx, dgh)
                 step_backward = k_.step_backward
                 for t in reversed(range(T)):
                     if d_hs is not None:
                         dh += d_hs[t]
-                    step_backward(t, dh, dc, buf, w_hh, dgx[t], dgh[t])
+                    step_backward(t, dh, dc, buf, pre, w_hh, dgx[t], dgh[t])
                 dh0[k * D + d] = dh
                 if k_.has_cell:
                     dc0[k * D + d] = dc
@@ -236,10 +251,11 @@ class _Recurrent(Module):
                     db_ih = dgx2.sum(axis=0)
                     g[n_bih] += db_ih
                     g[n_bhh] += dgh2.sum(axis=0) if k_.separate_dgh else db_ih
-                if in_is_ids:
-                    dW_T = np.zeros((self.input_size, GH), self.dtype)
-                    np.add.at(dW_T, seq.reshape(-1), dgx2)
-                    g[n_ih] += dW_T.T
+                if in_is_ids:                     # dW_ih = dgxᵀ · one-hot(ids), as one GEMM
+                    onehot = empty("onehot", (T * B, self.input_size))
+                    onehot.fill(0)
+                    onehot[np.arange(T * B), seq.reshape(-1)] = 1
+                    g[n_ih] += dgx2.T @ onehot
                 else:
                     g[n_ih] += dgx2.T @ seq.reshape(T * B, -1)
                     d_seq = (dgx2 @ p[n_ih]).reshape(T, B, -1)
