@@ -46,15 +46,6 @@ from .init import uniform
 from .module import Module, check_dtype, make_rng
 
 
-def sigmoid_(x):
-    """In-place logistic sigmoid: σ(x) = ½ tanh(x/2) + ½ (exact, cannot overflow)."""
-    x *= 0.5
-    np.tanh(x, out=x)
-    x *= 0.5
-    x += 0.5
-    return x
-
-
 def fresh(dtype):
     """The plain allocator: a new array for every request."""
     return lambda name, shape: np.empty(shape, dtype)

@@ -4,6 +4,7 @@
     rnnlab sample RUN_OR_CKPT      stream generated text
     rnnlab eval RUN_OR_CKPT TEXT   nats/char, bits/char, perplexity
     rnnlab ngram TEXT --order N    the Kneser-Ney n-gram baseline on the same split
+    rnnlab task NAME               the course applications (detect, forecast, classify, ...)
     rnnlab bench                   speed side by side with torch.nn on the CPU
     rnnlab demo                    a tiny Elman RNN learning a delayed echo
 
@@ -208,6 +209,48 @@ def _cmd_bench(args):
     return 0
 
 
+TASK_OPTIONS = {
+    "detect": ["word", "threshold", "hidden_size"],
+    "forecast": ["series", "csv", "column", "window", "horizon", "fill", "test_frac", "hidden_size"],
+    "classify": ["hidden_size"],
+    "adding": ["length", "hidden_size"],
+    "order": ["length", "hidden_size"],
+    "gradflow": ["length", "hidden_size"],
+    "univariate": ["series", "fill"],
+}
+
+
+def _cmd_task(args):
+    from .progress import Progress
+    from .tasks import public, run_task
+    options = {"seed": args.seed, "max_steps": args.max_steps, "time_limit": args.time_limit,
+               "progress": Progress(total=args.max_steps, enabled=not args.json)}
+    if args.model is not None:
+        options["model"] = args.model
+    for name in ["word", "threshold", "hidden_size", "series", "csv", "column", "window", "horizon",
+                 "fill", "test_frac", "length"]:
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if name not in TASK_OPTIONS[args.name]:
+            raise UsageError(f"--{name.replace('_', '-')} does not apply to the {args.name} task")
+        options[name] = value
+    result = public(run_task(args.name, plot=args.plot, **options))
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"task {args.name}: " + ", ".join(f"{k}={v}" for k, v in result.items()
+                                           if k not in ("task", "metrics", "training", "table", "exploding")))
+    if "training" in result:
+        print("training: " + ", ".join(f"{k} {v}" for k, v in result["training"].items()))
+    for model, metrics in result["metrics"].items():
+        print(f"  {model:<12}" + "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                            for k, v in metrics.items()))
+    if args.plot:
+        print(f"plot written to {args.plot}")
+    return 0
+
+
 def _cmd_demo(args):
     from .demo import train_echo
     print(f"Elman RNN (hidden {args.hidden}) learning to echo its input delayed by {args.delay} steps")
@@ -279,6 +322,30 @@ def build_parser():
     n.add_argument("--encoding", default="utf-8")
     n.add_argument("--json", action="store_true")
     n.set_defaults(func=_cmd_ngram)
+
+    k = sub.add_parser("task", help="the course applications: detect, forecast, classify, adding, "
+                                     "order, gradflow, univariate")
+    k.add_argument("name", choices=["detect", "forecast", "classify", "adding", "order", "gradflow",
+                                    "univariate"])
+    k.add_argument("--model", choices=["rnn", "lstm", "gru", "tdnn", "all"])
+    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--max-steps", type=int)
+    k.add_argument("--time-limit", type=float, metavar="SECONDS")
+    k.add_argument("--json", action="store_true", help="one JSON object with the metrics")
+    k.add_argument("--plot", metavar="FILE", help="write a PNG figure (needs matplotlib)")
+    k.add_argument("--word", help="detect: the target word (default udacity)")
+    k.add_argument("--threshold", type=float, help="detect: output level that counts as a detection")
+    k.add_argument("--hidden-size", type=int)
+    k.add_argument("--series", choices=["sunspots", "co2"], help="forecast/univariate: bundled series")
+    k.add_argument("--csv", help="forecast: a CSV file instead")
+    k.add_argument("--column", help="forecast: the CSV column")
+    k.add_argument("--window", type=int, help="forecast: past values seen (default 10)")
+    k.add_argument("--horizon", type=int, help="forecast: steps ahead (default 1)")
+    k.add_argument("--fill", choices=["none", "ffill", "interpolate", "drop"],
+                   help="missing values: none (error), ffill, interpolate, drop")
+    k.add_argument("--test-frac", type=float, help="forecast: held-out tail (default 0.2)")
+    k.add_argument("--length", type=int, help="adding/order/gradflow: sequence length T")
+    k.set_defaults(func=_cmd_task)
 
     b = sub.add_parser("bench", help="speed side by side with torch.nn on the CPU")
     b.add_argument("--repeats", type=int, default=7)

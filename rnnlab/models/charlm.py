@@ -247,7 +247,6 @@ class CharLM:
         stepper = Stepper(self.rnn, self.head)
         V = len(self.vocab)
         if prime_ids is None:
-            logits = np.zeros(V)
             nxt = int(rng.integers(V))
             out = [nxt]
             if stream:

@@ -1,0 +1,122 @@
+"""Numeric series for forecasting: the bundled real series, CSV columns, missing-value
+policies, scaling fitted on the training part only, and sliding windows.
+
+Bundled (see series/README.md for sources): ``sunspots`` (yearly, 1700–2008) and
+``co2`` (weekly Mauna Loa CO2, 1958–2001, with 59 missing weeks).
+"""
+from __future__ import annotations
+
+import csv
+import os
+
+import numpy as np
+
+from ..errors import DataError
+
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "series")
+BUNDLED = {"sunspots": ("sunspots.csv", "SUNACTIVITY"), "co2": ("co2.csv", "co2")}
+FILL_POLICIES = ("none", "ffill", "interpolate", "drop")
+
+
+def load_series(name):
+    """One of the bundled series as float64 values (NaN where a reading is missing)."""
+    if name not in BUNDLED:
+        raise DataError(f"unknown series {name!r}; choose one of {sorted(BUNDLED)} or give --csv FILE")
+    fname, column = BUNDLED[name]
+    return read_csv_column(os.path.join(HERE, fname), column)
+
+
+def read_csv_column(path, column):
+    """A numeric CSV column; empty fields (and NA/NaN) are missing values (NaN).
+    Anything else that is not a number is an error naming the row."""
+    try:
+        f = open(path, newline="", encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror})") from None
+    with f:
+        try:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames:
+                raise DataError(f"{path}: empty CSV file")
+            if column not in reader.fieldnames:
+                raise DataError(f"{path}: no column {column!r}; columns are {reader.fieldnames}")
+            values = []
+            for row_no, row in enumerate(reader, start=2):
+                cell = (row.get(column) or "").strip()
+                if cell in ("", "NA", "NaN", "nan"):
+                    values.append(np.nan)
+                    continue
+                try:
+                    values.append(float(cell))
+                except ValueError:
+                    raise DataError(f"{path}: row {row_no}, column {column!r}: {cell!r} is not a number") from None
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}: not valid UTF-8 text ({e.reason} at byte {e.start})") from None
+        except csv.Error as e:
+            raise DataError(f"{path}: malformed CSV ({e})") from None
+    if not values:
+        raise DataError(f"{path}: column {column!r} has no rows")
+    out = np.array(values, dtype=np.float64)
+    if np.isinf(out).any():
+        raise DataError(f"{path}: column {column!r} holds infinite values")
+    return out
+
+
+def fill_missing(values, policy="none"):
+    """Apply a missing-value policy: none (error if any is missing), ffill (carry the last
+    reading forward; a leading gap is an error), interpolate (linear between neighbours;
+    ends take the nearest reading), drop (remove them)."""
+    if policy not in FILL_POLICIES:
+        raise DataError(f"--fill must be one of {FILL_POLICIES}, got {policy!r}")
+    values = np.asarray(values, np.float64)
+    missing = np.isnan(values)
+    if not missing.any():
+        return values
+    if policy == "none":
+        first = int(np.flatnonzero(missing)[0])
+        raise DataError(f"the series has {int(missing.sum())} missing value(s) (first at position {first}); "
+                        f"choose a policy with --fill ffill|interpolate|drop")
+    if missing.all():
+        raise DataError("the series has no values at all")
+    if policy == "drop":
+        return values[~missing]
+    if policy == "ffill":
+        if missing[0]:
+            raise DataError("--fill ffill cannot fill a gap at the start of the series; use interpolate or drop")
+        idx = np.where(~missing, np.arange(values.size), 0)
+        np.maximum.accumulate(idx, out=idx)
+        return values[idx]
+    x = np.arange(values.size)
+    return np.interp(x, x[~missing], values[~missing])
+
+
+def make_windows(values, window, horizon=1):
+    """Sliding windows: X[i] = values[i : i+window], y[i] = values[i+window+horizon−1].
+    Returns X (N, window), y (N,), target_index (N,)."""
+    values = np.asarray(values, np.float64)
+    if window < 1 or horizon < 1:
+        raise DataError("--window and --horizon must be positive")
+    n = values.size - window - horizon + 1
+    if n < 1:
+        raise DataError(f"the series has {values.size} values, shorter than window + horizon = "
+                        f"{window + horizon}")
+    idx = np.arange(n)[:, None] + np.arange(window)[None, :]
+    target_index = np.arange(n) + window + horizon - 1
+    return values[idx], values[target_index], target_index
+
+
+class Scaler:
+    """Standardisation with the mean and standard deviation of the training part only."""
+
+    def __init__(self, train_values):
+        train_values = np.asarray(train_values, np.float64)
+        self.mean = float(train_values.mean())
+        self.std = float(train_values.std()) or 1.0
+
+    def transform(self, v):
+        return (np.asarray(v, np.float64) - self.mean) / self.std
+
+    def inverse(self, v):
+        return np.asarray(v, np.float64) * self.std + self.mean

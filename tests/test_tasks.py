@@ -1,0 +1,164 @@
+"""Each task on a small seeded budget must learn: beat its baseline or chance by a
+stated margin. Bad inputs of forecast give their errors."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from rnnlab.cli import main
+from rnnlab.data.series import fill_missing, load_series, make_windows, read_csv_column
+from rnnlab.errors import DataError
+from rnnlab.tasks import public, run_task
+
+
+def test_detector_finds_the_word():
+    r = run_task("detect", model="rnn", max_steps=600, seed=0)
+    m = r["metrics"]
+    assert m["rnn"]["f1"] > 0.9, m                          # chance F1 is about 0.02
+    assert m["rnn"]["f1"] > m["chance"]["f1"] + 0.8
+
+
+def test_detector_works_for_another_word_length():
+    r = run_task("detect", model="rnn", word="rnn", max_steps=400, seed=1)
+    assert r["metrics"]["rnn"]["f1"] > 0.9, r["metrics"]
+
+
+def test_forecaster_beats_last_value_on_sunspots():
+    r = run_task("forecast", model="lstm", series="sunspots", max_steps=300, seed=0)
+    m = r["metrics"]
+    assert m["lstm"]["rmse"] < 0.8 * m["last_value"]["rmse"], m
+    t = run_task("forecast", model="tdnn", series="sunspots", max_steps=300, seed=0)["metrics"]
+    assert t["tdnn"]["rmse"] < 0.8 * t["last_value"]["rmse"], t
+
+
+def test_classifier_beats_chance_by_far():
+    pytest.importorskip("sklearn", reason="the digits ship inside scikit-learn (the tasks extra)")
+    r = run_task("classify", model="gru", max_steps=150, seed=0)
+    assert r["metrics"]["gru"]["accuracy"] > 0.8, r["metrics"]      # chance: 0.1
+    assert r["metrics"]["mlp"]["accuracy"] > 0.8
+
+
+def test_lstm_solves_the_adding_problem_at_t20():
+    r = run_task("adding", model="lstm", length=20, max_steps=800, seed=0)
+    m = r["metrics"]
+    assert m["lstm"]["success_rate"] > 0.5, m
+    assert m["lstm"]["success_rate"] > m["baseline"]["success_rate"] + 0.4
+    assert r["training"]["sequences"] == 800 * 32
+
+
+def test_temporal_order_beats_chance():
+    r = run_task("order", model="lstm", length=20, max_steps=1000, seed=0)
+    assert r["metrics"]["lstm"]["success_rate"] > 0.9, r["metrics"]     # chance: 0.25
+
+
+def test_gradflow_shows_vanishing_and_exploding_gradients():
+    r = run_task("gradflow", model="all", length=40, max_steps=60, seed=0)
+    init = {k: v["init"] for k, v in r["table"].items()}
+    assert len(init["rnn"]) == 41
+    # vanishing: the simple RNN's gradient reaching the first step is a tiny fraction of
+    # the last's, and so is the LSTM's with torch's init (forget gate ≈ σ(0) = ½) ...
+    assert init["rnn"][0] < 1e-6 * init["rnn"][-1]
+    assert init["lstm"][0] < 1e-6 * init["lstm"][-1]
+    # ... while a forget-gate bias of 1 keeps orders of magnitude more of it
+    assert init["lstm_fb1"][0] / init["lstm_fb1"][-1] > 1e3 * init["lstm"][0] / init["lstm"][-1]
+    # after training the gated nets carry more gradient to the first step than the RNN
+    trained = {k: v["trained"][0] / v["trained"][-1] for k, v in r["table"].items()}
+    assert trained["gru"] > 100 * trained["rnn"]
+    # exploding: with spectral radius 3 the gradient grows backwards in time ...
+    ex = r["exploding"]
+    assert ex["state_grad_norms_init"][0] > 100 * ex["state_grad_norms_init"][-1]
+    # ... and clipping bounds the update that such a gradient would cause
+    assert ex["unclipped"]["max_grad_norm"] > 100
+    assert ex["unclipped"]["first_update_norm"] > 100 * ex["clipped"]["first_update_norm"]
+    assert ex["clipped"]["first_update_norm"] <= 0.05 + 1e-12
+
+
+def test_univariate_two_weight_rnn():
+    r = run_task("univariate", series="sunspots", max_steps=300, seed=0)
+    assert np.isfinite(r["w"]) and np.isfinite(r["u"])
+    assert r["metrics"]["rnn"]["corr_h_ewma"] > 0.9
+    assert r["metrics"]["rnn"]["mse"] < r["metrics"]["last_value"]["mse"]
+
+
+# -- forecast inputs -------------------------------------------------------------------------------
+def test_bundled_series_load():
+    s = load_series("sunspots")
+    assert s.shape == (309,) and s[0] == 5.0 and not np.isnan(s).any()
+    c = load_series("co2")
+    assert c.shape == (2284,) and np.isnan(c).sum() == 59
+
+
+def test_fill_policies():
+    v = np.array([1.0, np.nan, 3.0, np.nan, np.nan, 6.0])
+    assert np.allclose(fill_missing(v, "ffill"), [1, 1, 3, 3, 3, 6])
+    assert np.allclose(fill_missing(v, "interpolate"), [1, 2, 3, 4, 5, 6])
+    assert np.allclose(fill_missing(v, "drop"), [1, 3, 6])
+    with pytest.raises(DataError, match="3 missing value.*position 1.*--fill"):
+        fill_missing(v, "none")
+    with pytest.raises(DataError, match="start of the series"):
+        fill_missing(np.array([np.nan, 1.0]), "ffill")
+
+
+def test_windows():
+    X, y, idx = make_windows(np.arange(10.0), window=3, horizon=2)
+    assert X.shape == (6, 3) and np.array_equal(X[0], [0, 1, 2]) and y[0] == 4 and idx[-1] == 9
+    with pytest.raises(DataError, match="shorter than window \\+ horizon"):
+        make_windows(np.arange(4.0), window=3, horizon=2)
+
+
+@pytest.fixture
+def csv_files(tmp_path):
+    good = tmp_path / "good.csv"
+    good.write_text("t,value\n" + "".join(f"{i},{np.sin(i / 3):.5f}\n" for i in range(80)))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("t,value\n1,0.5\n2,oops\n3,0.7\n")
+    short = tmp_path / "short.csv"
+    short.write_text("t,value\n1,0.5\n2,0.6\n")
+    gaps = tmp_path / "gaps.csv"
+    gaps.write_text("t,value\n1,0.5\n2,\n3,0.7\n")
+    return {"good": good, "bad": bad, "short": short, "gaps": gaps}
+
+
+def test_read_csv_column_errors(csv_files):
+    assert read_csv_column(csv_files["good"], "value").shape == (80,)
+    with pytest.raises(DataError, match="row 3.*'oops' is not a number"):
+        read_csv_column(csv_files["bad"], "value")
+    with pytest.raises(DataError, match="no column 'v'"):
+        read_csv_column(csv_files["good"], "v")
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--series", "co2"], "59 missing value(s)"),
+    (["--csv", "{bad}", "--column", "value"], "'oops' is not a number"),
+    (["--csv", "{short}", "--column", "value"], "shorter than window + horizon"),
+    (["--csv", "{gaps}", "--column", "value"], "missing value"),
+    (["--csv", "{good}"], "--csv needs --column"),
+    (["--csv", "{good}", "--column", "value", "--word", "abc"], "does not apply"),
+    (["--csv", "{missing}", "--column", "value"], "no such file"),
+])
+def test_forecast_bad_inputs_exit_2(capsys, csv_files, tmp_path, argv, match):
+    paths = {k: str(v) for k, v in csv_files.items()}
+    paths["missing"] = str(tmp_path / "nope.csv")
+    argv = [a.format(**paths) for a in argv]
+    code = main(["task", "forecast", "--max-steps", "5", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and match in err, err
+
+
+def test_task_cli_json_and_plot(capsys, tmp_path, csv_files):
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib (the plot extra)")
+    png = tmp_path / "f.png"
+    code = main(["task", "forecast", "--csv", str(csv_files["good"]), "--column", "value", "--window", "5",
+                 "--model", "gru", "--max-steps", "100", "--json", "--plot", str(png)])
+    assert code == 0
+    r = json.loads(capsys.readouterr().out)
+    assert set(r["metrics"]) == {"gru", "linear_ar", "last_value"}
+    assert r["metrics"]["gru"]["rmse"] < r["metrics"]["last_value"]["rmse"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tasks_are_reproducible():
+    a = public(run_task("forecast", model="rnn", max_steps=30, seed=3))
+    b = public(run_task("forecast", model="rnn", max_steps=30, seed=3))
+    assert a["metrics"] == b["metrics"]
