@@ -1,7 +1,7 @@
 """Central finite-difference gradient check, for any layer or model that follows the
 layer contract.
 
-    errors = gradcheck(module, inputs, eps=1e-6)
+    errors = gradcheck(module, inputs, eps=1e-5)
 
 ``module.forward(*inputs)`` may return an array or a (nested) tuple of arrays (an
 RNN returns (out, h_n), an LSTM (out, (h_n, c_n))). The check uses the scalar
@@ -12,6 +12,11 @@ the inputs in the same structure as ``inputs`` (None where an input is None).
 Returned: {parameter name: max relative error, "input[i]": ...} where the relative
 error of an array is max|a − n| / max(max|a|, max|n|, 1e-12) (analytic a, numerical n).
 Run it in float64; parameters are perturbed in place and restored.
+
+The step eps = 1e-5 balances the central difference's truncation error (∝ eps²)
+against rounding (∝ 1e-16·|L| / eps): with 1e-6, a gradient that has decayed to
+~1e-4 of the loss's scale (an initial state seen through a contracting RNN) shows
+relative errors near 1e-5 that are rounding alone.
 """
 from __future__ import annotations
 
@@ -40,7 +45,7 @@ def rel_error(a, n):
     return float(np.abs(a - n).max(initial=0)) / scale
 
 
-def gradcheck(module, inputs, *, eps=1e-6, seed=0, params=True, wrt_inputs=True):
+def gradcheck(module, inputs, *, eps=1e-5, seed=0, params=True, wrt_inputs=True):
     inputs = tuple(inputs)
     rng = np.random.default_rng(seed)
     out = module.forward(*inputs)
