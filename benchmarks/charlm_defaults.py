@@ -7,16 +7,11 @@ Reads ../shared/data (see benchmarks/README.md); the last 10% of the text is hel
 """
 import argparse
 import json
-import os
-import sys
 import time
 
-from rnnlab.models import CharLM, CharLMConfig
+from charlm import load_corpus          # benchmarks/charlm.py, beside this file
 from rnnlab.data import Vocab
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-DATA = os.path.join(HERE, "..", "..", "shared", "data")
-STORY_CHARS = 118_567
+from rnnlab.models import CharLM, CharLMConfig
 
 CANDIDATES = {
     "lstm1x256": dict(model="lstm", hidden_size=256, num_layers=1, dropout=0.0),
@@ -33,15 +28,6 @@ CANDIDATES = {
     "lstm2x256-drop0.3-seq100": dict(model="lstm", hidden_size=256, num_layers=2, dropout=0.3,
                                      seq_len=100, batch_size=32),
 }
-
-
-def load_corpus(name):
-    path = os.path.join(DATA, f"{name}.txt")
-    if not os.path.exists(path):
-        sys.exit(f"{path} not found: this benchmark needs ../shared/data beside the project")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    return text[:STORY_CHARS] if name == "metamorphosis" else text
 
 
 def main():
