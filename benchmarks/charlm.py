@@ -9,7 +9,8 @@
 on the Metamorphosis story (first 118,567 characters) and tiny Shakespeare, the last
 10% of each held out. Every neural model is scored by the same evaluator
 (``CharLM.evaluate_ids``; torch's weights are copied into a CharLM for that) at
-the best of its periodic evaluations within the budget (early stopping's pick).
+the best of its periodic evaluations within the budget (early stopping's pick);
+evaluations come after every ~200k training characters, whatever the batch shape.
 
     python benchmarks/charlm.py [--budget SECONDS] [--corpus NAME] [--json]
 
@@ -33,7 +34,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "..", "shared", "data")
 STORY_CHARS = 118_567
 VAL_FRAC = 0.1
-EVAL_EVERY = 100
+EVAL_CHARS = 200_000      # evaluate after about this many training characters, whatever the batch
+
+
+def eval_every(config):
+    return max(1, EVAL_CHARS // (config.seq_len * config.batch_size))
 
 
 def load_corpus(name):
@@ -48,7 +53,7 @@ def load_corpus(name):
 def run_rnnlab(text, config, budget):
     model = CharLM(Vocab.from_text(text), config)
     t = time.perf_counter()
-    s = model.fit(text, time_limit=budget, eval_every=EVAL_EVERY, sample_chars=0,
+    s = model.fit(text, time_limit=budget, eval_every=eval_every(config), sample_chars=0,
                   smoothed_loss=config.grad_reduction == "sum")
     return {"bpc": s["best_val_bpc"], "steps": s["steps"], "chars_per_s": s["steps"] * config.seq_len
             * config.batch_size / (time.perf_counter() - t)}
@@ -93,7 +98,7 @@ def run_torch(text, config, budget):
         state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
         step += 1
         pos = (pos + 1) % X.shape[0]
-        if step % EVAL_EVERY == 0:
+        if step % eval_every(c) == 0:
             rnn.eval(), drop.eval()
             v = evaluate()
             rnn.train(), drop.train()
@@ -116,6 +121,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--budget", type=float, default=180.0, help="seconds per neural model")
     ap.add_argument("--corpus", action="append", choices=["metamorphosis", "tinyshakespeare"])
+    ap.add_argument("--system", action="append", choices=["min-char-rnn", "default", "torch", "ngram"])
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     rows = []
@@ -123,12 +129,15 @@ def main():
         text = load_corpus(corpus)
         default = CharLMConfig(val_frac=VAL_FRAC)
         systems = [
-            ("rnnlab min-char-rnn preset", lambda: run_rnnlab(text, CharLMConfig(**{**PRESETS["min-char-rnn"], "val_frac": VAL_FRAC}), args.budget)),
-            ("rnnlab default", lambda: run_rnnlab(text, default, args.budget)),
-            ("torch.nn same config", lambda: run_torch(text, default, args.budget)),
-            ("n-gram (KN, best order)", lambda: run_ngram(text)),
+            ("min-char-rnn", "rnnlab min-char-rnn preset",
+             lambda: run_rnnlab(text, CharLMConfig(**{**PRESETS["min-char-rnn"], "val_frac": VAL_FRAC}), args.budget)),
+            ("default", "rnnlab default", lambda: run_rnnlab(text, default, args.budget)),
+            ("torch", "torch.nn same config", lambda: run_torch(text, default, args.budget)),
+            ("ngram", "n-gram (KN, best order)", lambda: run_ngram(text)),
         ]
-        for name, fn in systems:
+        for key, name, fn in systems:
+            if args.system and key not in args.system:
+                continue
             try:
                 r = fn()
             except ImportError as e:
