@@ -17,7 +17,7 @@ import numpy as np
 
 from ..layers import Linear, Tanh
 from ..module import Module
-from ..optim import SGD, Adam, clip_grad_norm
+from ..optim import SGD, Adam, clip_grad_norm, global_norm
 from ..progress import Progress
 from ..recurrent import GRU, LSTM, RNN
 
@@ -97,8 +97,7 @@ def fit(model, batches, loss_fn, *, max_steps=None, time_limit=None, lr=1e-2, cl
             break
         model.zero_grad()
         model.backward(dpred)
-        norms.append(clip_grad_norm(model.grads, clip) if clip else float(np.sqrt(sum(
-            float(np.vdot(g, g)) for g in model.grads.values()))))
+        norms.append(clip_grad_norm(model.grads, clip) if clip else global_norm(model.grads))
         opt.step(model.params, model.grads)
         losses.append(loss)
         step += 1
