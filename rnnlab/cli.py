@@ -227,8 +227,7 @@ def _cmd_task(args):
                "progress": Progress(total=args.max_steps, enabled=not args.json)}
     if args.model is not None:
         options["model"] = args.model
-    for name in ["word", "threshold", "hidden_size", "series", "csv", "column", "window", "horizon",
-                 "fill", "test_frac", "length"]:
+    for name in sorted({o for names in TASK_OPTIONS.values() for o in names}):
         value = getattr(args, name)
         if value is None:
             continue

@@ -93,8 +93,7 @@ def train_charlm(model, text, *, out_dir=None, max_steps=None, max_epochs=None, 
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         _write_json(os.path.join(out_dir, "config.json"), c.to_dict())
-        with open(os.path.join(out_dir, "vocab.json"), "w", encoding="utf-8") as f:
-            f.write(model.vocab.to_json())
+        _write_json(os.path.join(out_dir, "vocab.json"), model.vocab.chars)
 
     def meta():
         return {**st, "text_fingerprint": fingerprint, "text_source": text_source,

@@ -9,8 +9,6 @@ fill a whole window in every stream is left out of the epoch.
 """
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from ..errors import DataError
@@ -73,13 +71,6 @@ class Vocab:
 
     def decode(self, ids):
         return "".join(self.chars[int(i)] for i in ids)
-
-    def to_json(self):
-        return json.dumps(self.chars, ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, s):
-        return cls(json.loads(s))
 
 
 def split_train_val(ids, val_frac):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import checkpoint
+from ..activations import log_softmax
 from ..data.text import Vocab
 from ..errors import CheckpointError, DataError
 from ..generate import Stepper, sample_next
@@ -216,9 +217,7 @@ class CharLM:
         try:
             for s in range(0, L, chunk):
                 logits, state = self.forward(inp[s:s + chunk], state)
-                z = logits.astype(np.float64)
-                z -= z.max(axis=-1, keepdims=True)
-                logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+                logp = log_softmax(logits.astype(np.float64), axis=-1)
                 picked = np.take_along_axis(logp, tgt[s:s + chunk, :, None], axis=-1)[..., 0]
                 total -= float(picked[valid[s:s + chunk]].sum())
         finally:
