@@ -69,6 +69,23 @@ class _Kernel:
             s[blk * H:(blk + 1) * H] = 0.5
         return s
 
+    def forward_loop(self, gx, buf, w):
+        """Run every step: gx (T, B, G·H) input projections, buffers from ``alloc``."""
+        step = self.step
+        for t in range(gx.shape[0]):
+            step(t, gx[t], buf, w)
+
+    def backward_loop(self, dh, dc, buf, pre, w_hh, dgx, dgh, d_hs):
+        """BPTT over every step, last to first. dh, dc (B, H): gradients w.r.t. the final
+        state on entry, w.r.t. the initial state on return. d_hs (T, B, H) or None: the
+        gradient arriving at each step's output. dgx, dgh (T, B, G·H) receive the
+        pre-activation gradients; ``pre`` is what ``backward_prepare`` returned."""
+        step_backward = self.step_backward
+        for t in reversed(range(dgx.shape[0])):
+            if d_hs is not None:
+                dh += d_hs[t]
+            step_backward(t, dh, dc, buf, pre, w_hh, dgx[t], dgh[t])
+
     def prepare_weights(self, w_ih, w_hh, b_ih, b_hh):
         """Weights as the time loop uses them: w_ih_T (F, G·H) and w_hh_T (H, G·H)
         contiguous and gate-scaled; ``bias`` (G·H,) = scaled b_ih plus the folded part of
@@ -102,9 +119,10 @@ class ElmanKernel(_Kernel):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
 
-    def alloc(self, T, B, H, dtype, empty=None):
+    def alloc(self, T, B, H, dtype, empty=None, factors=False):
         """Buffers for T steps: h[0] is the initial state, h[t+1] the state after step t.
-        ``empty(name, shape)`` may hand out reused workspace arrays."""
+        ``empty(name, shape)`` may hand out reused workspace arrays. ``factors`` (a
+        backward will follow) matters only to the fused kernels (fused.py)."""
         empty = empty or fresh(dtype)
         return SimpleNamespace(h=empty("h", (T + 1, B, H)), tmp=empty("tmp", (B, H)))
 
@@ -139,7 +157,7 @@ class LSTMKernel(_Kernel):
     has_cell = True
     sigmoid_blocks = (0, 1, 3)
 
-    def alloc(self, T, B, H, dtype, empty=None):
+    def alloc(self, T, B, H, dtype, empty=None, factors=False):
         empty = empty or fresh(dtype)
         return SimpleNamespace(
             h=empty("h", (T + 1, B, H)), c=empty("c", (T + 1, B, H)),
@@ -205,7 +223,7 @@ class GRUKernel(_Kernel):
     sigmoid_blocks = (0, 1)
     fold_blocks = (0, 1)        # b_hn must stay inside r ⊙ (W_hn h + b_hn)
 
-    def alloc(self, T, B, H, dtype, empty=None):
+    def alloc(self, T, B, H, dtype, empty=None, factors=False):
         empty = empty or fresh(dtype)
         return SimpleNamespace(
             h=empty("h", (T + 1, B, H)),
@@ -338,7 +356,8 @@ class _Cell(Module):
             raise ValueError(f"{type(self).__name__}: expected input (B, {self.input_size}), got {x.shape}")
         B, H = x.shape[0], self.hidden_size
         h, c = self._split_state(state, B)
-        p, k = self.params, self.kernel
+        from .fused import select        # fused imports this module
+        p, k = self.params, select(self.kernel, self.dtype)
         w = k.prepare_weights(p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh"))
         gx = x @ w.w_ih_T
         gx += w.bias
@@ -348,14 +367,14 @@ class _Cell(Module):
             buf.c[0] = c
         k.step(0, gx, buf, w)
         new = (buf.h[1].copy(), buf.c[1].copy()) if k.has_cell else buf.h[1].copy()
-        return new, (x, buf)
+        return new, (x, buf, k)
 
     def forward(self, x, state=None):
         return self.step(x, state)[0]
 
     def backward_step(self, dstate, cache):
-        x, buf = cache
-        k, p, g = self.kernel, self.params, self.grads
+        x, buf, k = cache
+        p, g = self.params, self.grads
         B, H = x.shape[0], self.hidden_size
         if k.has_cell:
             dh, dc = dstate

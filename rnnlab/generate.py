@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .fused import select
+
 
 class Stepper:
     def __init__(self, rnn, head):
         if rnn.bidirectional:
             raise ValueError("cannot generate from a bidirectional model")
-        k, p = rnn.kernel, rnn.params
+        k, p = select(rnn.kernel, rnn.dtype), rnn.params
         self.kernel, self.head = k, head
         self.layers = []
         H, G = rnn.hidden_size, k.gates

@@ -37,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from .cells import make_kernel
+from .fused import select
 from .init import uniform
 from .module import Module, check_dtype, make_rng
 
@@ -149,7 +150,7 @@ class _Recurrent(Module):
             raise ValueError(f"{self.mode}: integer inputs are one-hot ids and must lie in "
                              f"[0, {self.input_size})")
         h0, c0 = self._initial_state(state, B)
-        k_, p, H, D = self.kernel, self.params, self.hidden_size, self.num_directions
+        k_, p, H, D = select(self.kernel, self.dtype), self.params, self.hidden_size, self.num_directions
         layer_in, layer_is_ids = xs, is_ids
         caches, h_n, c_n = [], [], []
         for k in range(self.num_layers):
@@ -167,13 +168,11 @@ class _Recurrent(Module):
                 else:
                     np.matmul(seq.reshape(T * B, -1), w.w_ih_T, out=gx.reshape(T * B, -1))
                     gx += w.bias
-                buf = k_.alloc(T, B, H, self.dtype, empty)
+                buf = k_.alloc(T, B, H, self.dtype, empty, factors=self.training)
                 buf.h[0] = h0[k * D + d]
                 if k_.has_cell:
                     buf.c[0] = c0[k * D + d]
-                step = k_.step
-                for t in range(T):
-                    step(t, gx[t], buf, w)
+                k_.forward_loop(gx, buf, w)
                 hs = buf.h[1:]
                 out_k[:, :, d * H:(d + 1) * H] = hs if d == 0 else hs[::-1]
                 h_n.append(buf.h[T])
@@ -187,7 +186,7 @@ class _Recurrent(Module):
                 out_k *= mask
             caches.append((dirs, mask, layer_is_ids))
             layer_in, layer_is_ids = out_k, False
-        self._cache = (T, B, caches)
+        self._cache = (T, B, caches, k_)
         hn = np.stack(h_n)
         return layer_in, ((hn, np.stack(c_n)) if k_.has_cell else hn)
 
@@ -195,7 +194,7 @@ class _Recurrent(Module):
     def backward(self, dout, dstate=None):
         if self._cache is None:
             raise RuntimeError(f"{self.mode}.backward called before forward")
-        T, B, _ = self._cache
+        T, B = self._cache[:2]
         D, H = self.num_directions, self.hidden_size
         if dout is not None:
             dout = np.asarray(dout, self.dtype)
@@ -209,8 +208,8 @@ class _Recurrent(Module):
         """Backward for ``forward_time_major``: douts (T, B, D·H) or None → (dxs, dstate0)."""
         if self._cache is None:
             raise RuntimeError(f"{self.mode}.backward called before forward")
-        T, B, caches = self._cache
-        k_, p, g = self.kernel, self.params, self.grads
+        T, B, caches, k_ = self._cache
+        p, g = self.params, self.grads
         H, D, L = self.hidden_size, self.num_directions, self.num_layers
         dh_n, dc_n = self._final_state_grad(dstate, B)
         dh0 = np.zeros((L * D, B, H), self.dtype)
@@ -237,11 +236,7 @@ class _Recurrent(Module):
                         d_hs = d_hs[::-1]
                 w_hh = p[n_hh]
                 pre = k_.backward_prepare(buf, dgx, dgh)
-                step_backward = k_.step_backward
-                for t in reversed(range(T)):
-                    if d_hs is not None:
-                        dh += d_hs[t]
-                    step_backward(t, dh, dc, buf, pre, w_hh, dgx[t], dgh[t])
+                k_.backward_loop(dh, dc, buf, pre, w_hh, dgx, dgh, d_hs)
                 dh0[k * D + d] = dh
                 if k_.has_cell:
                     dc0[k * D + d] = dc
