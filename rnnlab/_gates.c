@@ -1,43 +1,47 @@
 /* rnnlab._gates — optional compiled kernels for the elementwise gate math of one
  * LSTM or GRU time step, fused into one pass over the batch.
  *
- * The recurrent GEMM stays in NumPy (BLAS); these functions do what the pure-NumPy
+ * The recurrent GEMMs stay in NumPy (BLAS); these functions do what the pure-NumPy
  * kernels in cells.py do with ten or more ufunc calls per step, reading and writing
- * each value once. The math is the same, written in the same order; only tanh comes
- * from the C library (glibc's vector libmvec where available) instead of NumPy's own,
- * so results agree with the NumPy path to a few units in the last place, and the
- * float64 versions are checked against torch.nn like the NumPy path.
+ * each value once, and the backward derivative factors are recomputed inside the
+ * backward step from the saved gates (cheaper than storing them: memory bandwidth,
+ * not arithmetic, bounds these loops). The math is the same, written in the same order
+ * of operations; only tanh comes from the C library (glibc's vector libmvec where
+ * available) instead of NumPy's, so results agree with the NumPy path to a few units
+ * in the last place, and the float64 versions are checked against torch.nn.
  *
- * Arguments are passed as Python ints: buffer addresses (0 = absent) and sizes.
- * All (B, ·) blocks are C-contiguous rows of the stated width unless a stride is
- * given. The sigmoid gates arrive with their pre-activations already halved
- * (cells._Kernel.prepare_weights), so σ = ½·tanh(·) + ½ as in the NumPy path.
+ * Arguments are Python ints: buffer addresses (0 = absent) and sizes. (B, ·) blocks
+ * are C-contiguous rows of the stated width unless a stride is given. The sigmoid
+ * gates arrive with their pre-activations halved (cells._Kernel.prepare_weights), so
+ * σ = ½·tanh(·) + ½ exactly as in the NumPy path.
  *
- * LSTM, gates i, f, g, o (width G·H = 4H):
- *   lstm_forward(dbl, B, H, act, gx, c_prev, c, tanh_c, h, fac, P)
- *     act   (B,4H) in: h_{t−1}·W_hhᵀ (scaled); out: activated gates i, f, g, o
- *     gx    (B,4H) input projection of this step, bias included
- *     c = f⊙c_prev + i⊙g, tanh_c = tanh c, h = o⊙tanh_c
- *     fac   (B,4H) or 0: backward factors [g·i(1−i), c_prev·f(1−f), i·(1−g²), tanh_c·o(1−o)]
- *     P     (B,H)  or 0: o⊙(1 − tanh_c²)
- *   lstm_backward(dbl, B, H, dh, dc, dhs, dhs_stride, fac, P, act)
- *     dh ← dh + dhs (dhs: (B,H) rows dhs_stride apart, or 0);  dc ← dc + dh⊙P;
- *     fac[i,f,g] *= dc, fac[o] *= dh (fac becomes dL/d pre-activations);  dc ← dc⊙f.
- *     dh is left holding dh + dhs; the caller then forms dL/dh_{t−1} = fac·W_hh.
+ * Input rows: row b of this step's input projection gx is table + ids[b]·G·H when
+ * ids (int64, B) is given — a one-hot input read straight from the (V, G·H) table of
+ * W_ihᵀ + bias rows — else table + b·G·H (table = this step's (B, G·H) block).
  *
- * GRU, gates r, z, n (width 3H):
- *   gru_forward(dbl, B, H, gh, gx, b_hn, h_prev, act, ghn, h, fac)
- *     gh (B,3H) h_{t−1}·W_hhᵀ (r, z scaled), b_hn (H) or 0;
- *     r, z = σ(gx + gh), ghn = gh_n + b_hn, n = tanh(gx_n + r⊙ghn), h = (h_prev − n)⊙z + n
- *     fac (B,3H) or 0: [ghn·r(1−r), (h_prev − n)·z(1−z), (1 − z)(1 − n²)]
- *   gru_backward(dbl, B, H, dh, dhs, dhs_stride, fac, dgh, act, carry)
- *     dh ← dh + dhs; dn = fac_n⊙dh, dz = fac_z⊙dh, dr = fac_r⊙dn → fac = [dr, dz, dn];
- *     dgh = [dr, dz, dn⊙r]; carry = dh⊙z (the direct path h_{t−1} → h_t).
+ * LSTM, gates i, f, g, o (G·H = 4H):
+ *   lstm_forward(dbl, B, H, act, table, ids, c_prev, c, h)
+ *     act (B,4H) in: h_{t−1}·W_hhᵀ (scaled); out: the activated gates i, f, g, o
+ *     c = f⊙c_prev + i⊙g,  h = o⊙tanh(c)
+ *   lstm_backward(dbl, B, H, dh, dc, dhs, dhs_stride, act, c_prev, c, dgx)
+ *     dh ← dh + dhs (dhs: rows dhs_stride apart, or 0);  P = o⊙(1 − tanh²c);
+ *     dc ← dc + dh⊙P;  dgx = [g·i(1−i)·dc, c_prev·f(1−f)·dc, i·(1−g²)·dc, tanh c·o(1−o)·dh];
+ *     dc ← dc⊙f (= dL/dc_{t−1}). The caller then forms dL/dh_{t−1} = dgx·W_hh.
+ *
+ * GRU, gates r, z, n (3H):
+ *   gru_forward(dbl, B, H, gh, table, ids, b_hn, h_prev, act, ghn, h)
+ *     gh (B,3H) h_{t−1}·W_hhᵀ (r, z scaled), b_hn (H) or 0;  r, z = σ(gx + gh),
+ *     ghn = gh_n + b_hn, n = tanh(gx_n + r⊙ghn), h = (h_prev − n)⊙z + n
+ *   gru_backward(dbl, B, H, dh, dhs, dhs_stride, act, ghn, h_prev, dgx, dgh, carry)
+ *     dh ← dh + dhs;  dn = (1−n)(1+n)(1−z)·dh, dz = z(1−z)(h_prev − n)·dh,
+ *     dr = r(1−r)·ghn·dn;  dgx = [dr, dz, dn], dgh = [dr, dz, dn⊙r];
+ *     carry = dh⊙z (the direct path h_{t−1} → h_t).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(RNNLAB_LIBMVEC)
 /* glibc's libmvec has SIMD tanh/tanhf; declaring them "simd" lets GCC call the vector
@@ -51,128 +55,104 @@ extern double tanh(double);
 #define MULTIVERSION
 #endif
 
+#define SIMD _Pragma("omp simd")
+#define ROW(table, ids, b, width) ((table) + ((ids) ? (ids)[b] : (b)) * (width))
+
 #define RNNLAB_KERNELS(T, SUF, TANH)                                                     \
 MULTIVERSION static void lstm_forward_##SUF(                                              \
-        Py_ssize_t B, Py_ssize_t H, T *restrict act, const T *restrict gx,               \
-        const T *restrict c_prev, T *restrict c, T *restrict tanh_c, T *restrict h,      \
-        T *restrict fac, T *restrict P)                                                   \
+        Py_ssize_t B, Py_ssize_t H, T *restrict act, const T *restrict table,            \
+        const int64_t *restrict ids, const T *restrict c_prev, T *restrict c,            \
+        T *restrict h)                                                                    \
 {                                                                                         \
-    const T half = (T)0.5, one = (T)1;                                                    \
+    const T half = (T)0.5;                                                                \
     for (Py_ssize_t b = 0; b < B; b++) {                                                  \
-        T *a = act + b * 4 * H;                                                           \
-        const T *x = gx + b * 4 * H;                                                      \
-        _Pragma("omp simd")                                                               \
-        for (Py_ssize_t j = 0; j < 2 * H; j++) a[j] = TANH(a[j] + x[j]) * half + half;    \
-        _Pragma("omp simd")                                                               \
-        for (Py_ssize_t j = 2 * H; j < 3 * H; j++) a[j] = TANH(a[j] + x[j]);              \
-        _Pragma("omp simd")                                                               \
-        for (Py_ssize_t j = 3 * H; j < 4 * H; j++) a[j] = TANH(a[j] + x[j]) * half + half;\
-        const T *cp = c_prev + b * H;                                                     \
-        T *cb = c + b * H, *tc = tanh_c + b * H, *hb = h + b * H;                         \
-        _Pragma("omp simd")                                                               \
-        for (Py_ssize_t j = 0; j < H; j++) {                                              \
+        T *restrict a = act + b * 4 * H;                                                  \
+        const T *restrict x = ROW(table, ids, b, 4 * H);                                  \
+        SIMD for (Py_ssize_t j = 0; j < 2 * H; j++) a[j] = TANH(a[j] + x[j]) * half + half; \
+        SIMD for (Py_ssize_t j = 2 * H; j < 3 * H; j++) a[j] = TANH(a[j] + x[j]);         \
+        SIMD for (Py_ssize_t j = 3 * H; j < 4 * H; j++) a[j] = TANH(a[j] + x[j]) * half + half; \
+        const T *restrict cp = c_prev + b * H;                                            \
+        T *restrict cb = c + b * H, *restrict hb = h + b * H;                             \
+        SIMD for (Py_ssize_t j = 0; j < H; j++) {                                         \
             T cj = a[H + j] * cp[j] + a[j] * a[2 * H + j];                                \
             cb[j] = cj;                                                                   \
-            T t = TANH(cj);                                                               \
-            tc[j] = t;                                                                    \
-            hb[j] = a[3 * H + j] * t;                                                     \
-        }                                                                                 \
-        if (fac) {                                                                        \
-            T *fb = fac + b * 4 * H, *pb = P + b * H;                                     \
-            _Pragma("omp simd")                                                           \
-            for (Py_ssize_t j = 0; j < H; j++) {                                          \
-                T i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j], t = tc[j];  \
-                fb[j] = (one - i) * i * g;                                                \
-                fb[H + j] = (one - f) * f * cp[j];                                        \
-                fb[2 * H + j] = (one - g) * (g + one) * i;                                \
-                fb[3 * H + j] = (one - o) * o * t;                                        \
-                pb[j] = (one - t * t) * o;                                                \
-            }                                                                             \
+            hb[j] = a[3 * H + j] * TANH(cj);                                              \
         }                                                                                 \
     }                                                                                     \
 }                                                                                         \
                                                                                           \
 MULTIVERSION static void lstm_backward_##SUF(                                             \
         Py_ssize_t B, Py_ssize_t H, T *restrict dh, T *restrict dc,                      \
-        const T *restrict dhs, Py_ssize_t dhs_stride, T *restrict fac,                    \
-        const T *restrict P, const T *restrict act)                                       \
+        const T *restrict dhs, Py_ssize_t dhs_stride, const T *restrict act,              \
+        const T *restrict c_prev, const T *restrict c, T *restrict dgx)                  \
 {                                                                                         \
+    const T one = (T)1;                                                                   \
     for (Py_ssize_t b = 0; b < B; b++) {                                                  \
-        T *dhb = dh + b * H, *dcb = dc + b * H, *fb = fac + b * 4 * H;                    \
-        const T *pb = P + b * H, *f = act + b * 4 * H + H;                                \
-        const T *ds = dhs ? dhs + b * dhs_stride : NULL;                                  \
-        if (ds) {                                                                         \
-            _Pragma("omp simd")                                                           \
-            for (Py_ssize_t j = 0; j < H; j++) dhb[j] += ds[j];                           \
+        T *restrict dhb = dh + b * H, *restrict dcb = dc + b * H;                         \
+        T *restrict d = dgx + b * 4 * H;                                                  \
+        const T *restrict a = act + b * 4 * H;                                            \
+        const T *restrict cp = c_prev + b * H, *restrict cb = c + b * H;                  \
+        if (dhs) {                                                                        \
+            const T *restrict ds = dhs + b * dhs_stride;                                  \
+            SIMD for (Py_ssize_t j = 0; j < H; j++) dhb[j] += ds[j];                      \
         }                                                                                 \
-        _Pragma("omp simd")                                                               \
-        for (Py_ssize_t j = 0; j < H; j++) {                                              \
-            T d = dhb[j];                                                                 \
-            T c = dcb[j] + d * pb[j];                                                     \
-            fb[j] *= c;                                                                   \
-            fb[H + j] *= c;                                                               \
-            fb[2 * H + j] *= c;                                                           \
-            fb[3 * H + j] *= d;                                                           \
-            dcb[j] = c * f[j];                                                            \
+        SIMD for (Py_ssize_t j = 0; j < H; j++) {                                         \
+            T i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];                 \
+            T t = TANH(cb[j]), dhj = dhb[j];                                              \
+            T dcj = dcb[j] + dhj * ((one - t * t) * o);                                   \
+            d[j] = (one - i) * i * g * dcj;                                               \
+            d[H + j] = (one - f) * f * cp[j] * dcj;                                       \
+            d[2 * H + j] = (one - g) * (g + one) * i * dcj;                               \
+            d[3 * H + j] = (one - o) * o * t * dhj;                                       \
+            dcb[j] = dcj * f;                                                             \
         }                                                                                 \
     }                                                                                     \
 }                                                                                         \
                                                                                           \
 MULTIVERSION static void gru_forward_##SUF(                                               \
-        Py_ssize_t B, Py_ssize_t H, const T *restrict gh, const T *restrict gx,          \
-        const T *restrict b_hn, const T *restrict h_prev, T *restrict act,               \
-        T *restrict ghn, T *restrict h, T *restrict fac)                                  \
+        Py_ssize_t B, Py_ssize_t H, const T *restrict gh, const T *restrict table,       \
+        const int64_t *restrict ids, const T *restrict b_hn, const T *restrict h_prev,   \
+        T *restrict act, T *restrict ghn, T *restrict h)                                  \
 {                                                                                         \
-    const T half = (T)0.5, one = (T)1;                                                    \
+    const T half = (T)0.5;                                                                \
     for (Py_ssize_t b = 0; b < B; b++) {                                                  \
-        const T *g = gh + b * 3 * H, *x = gx + b * 3 * H, *hp = h_prev + b * H;          \
-        T *a = act + b * 3 * H, *gn = ghn + b * H, *hb = h + b * H;                       \
-        _Pragma("omp simd")                                                               \
-        for (Py_ssize_t j = 0; j < 2 * H; j++) a[j] = TANH(x[j] + g[j]) * half + half;    \
-        _Pragma("omp simd")                                                               \
-        for (Py_ssize_t j = 0; j < H; j++) {                                              \
+        const T *restrict g = gh + b * 3 * H, *restrict hp = h_prev + b * H;              \
+        const T *restrict x = ROW(table, ids, b, 3 * H);                                  \
+        T *restrict a = act + b * 3 * H, *restrict gn = ghn + b * H, *restrict hb = h + b * H; \
+        SIMD for (Py_ssize_t j = 0; j < 2 * H; j++) a[j] = TANH(x[j] + g[j]) * half + half; \
+        SIMD for (Py_ssize_t j = 0; j < H; j++) {                                         \
             T gnj = b_hn ? g[2 * H + j] + b_hn[j] : g[2 * H + j];                         \
             gn[j] = gnj;                                                                  \
             T n = TANH(a[j] * gnj + x[2 * H + j]);                                        \
             a[2 * H + j] = n;                                                             \
             hb[j] = (hp[j] - n) * a[H + j] + n;                                           \
         }                                                                                 \
-        if (fac) {                                                                        \
-            T *fb = fac + b * 3 * H;                                                      \
-            _Pragma("omp simd")                                                           \
-            for (Py_ssize_t j = 0; j < H; j++) {                                          \
-                T r = a[j], z = a[H + j], n = a[2 * H + j];                               \
-                fb[j] = (one - r) * r * gn[j];                                            \
-                fb[H + j] = (one - z) * z * (hp[j] - n);                                  \
-                fb[2 * H + j] = (one - n) * (n + one) * (one - z);                        \
-            }                                                                             \
-        }                                                                                 \
     }                                                                                     \
 }                                                                                         \
                                                                                           \
 MULTIVERSION static void gru_backward_##SUF(                                              \
         Py_ssize_t B, Py_ssize_t H, T *restrict dh, const T *restrict dhs,               \
-        Py_ssize_t dhs_stride, T *restrict fac, T *restrict dgh,                          \
-        const T *restrict act, T *restrict carry)                                         \
+        Py_ssize_t dhs_stride, const T *restrict act, const T *restrict ghn,             \
+        const T *restrict h_prev, T *restrict dgx, T *restrict dgh, T *restrict carry)   \
 {                                                                                         \
+    const T one = (T)1;                                                                   \
     for (Py_ssize_t b = 0; b < B; b++) {                                                  \
-        T *dhb = dh + b * H, *fb = fac + b * 3 * H, *gb = dgh + b * 3 * H;                \
-        T *cb = carry + b * H;                                                            \
-        const T *a = act + b * 3 * H;                                                     \
-        const T *ds = dhs ? dhs + b * dhs_stride : NULL;                                  \
-        if (ds) {                                                                         \
-            _Pragma("omp simd")                                                           \
-            for (Py_ssize_t j = 0; j < H; j++) dhb[j] += ds[j];                           \
+        T *restrict dhb = dh + b * H, *restrict cb = carry + b * H;                       \
+        T *restrict dx = dgx + b * 3 * H, *restrict dg = dgh + b * 3 * H;                 \
+        const T *restrict a = act + b * 3 * H, *restrict gn = ghn + b * H;                \
+        const T *restrict hp = h_prev + b * H;                                            \
+        if (dhs) {                                                                        \
+            const T *restrict ds = dhs + b * dhs_stride;                                  \
+            SIMD for (Py_ssize_t j = 0; j < H; j++) dhb[j] += ds[j];                      \
         }                                                                                 \
-        _Pragma("omp simd")                                                               \
-        for (Py_ssize_t j = 0; j < H; j++) {                                              \
-            T d = dhb[j];                                                                 \
-            T dn = fb[2 * H + j] * d;                                                     \
-            T dz = fb[H + j] * d;                                                         \
-            T dr = fb[j] * dn;                                                            \
-            fb[j] = dr;  fb[H + j] = dz;  fb[2 * H + j] = dn;                             \
-            gb[j] = dr;  gb[H + j] = dz;  gb[2 * H + j] = dn * a[j];                      \
-            cb[j] = d * a[H + j];                                                         \
+        SIMD for (Py_ssize_t j = 0; j < H; j++) {                                         \
+            T r = a[j], z = a[H + j], n = a[2 * H + j], d = dhb[j];                       \
+            T dn = (one - n) * (n + one) * (one - z) * d;                                 \
+            T dz = (one - z) * z * (hp[j] - n) * d;                                       \
+            T dr = (one - r) * r * gn[j] * dn;                                            \
+            dx[j] = dr;  dx[H + j] = dz;  dx[2 * H + j] = dn;                             \
+            dg[j] = dr;  dg[H + j] = dz;  dg[2 * H + j] = dn * r;                         \
+            cb[j] = d * z;                                                                \
         }                                                                                 \
     }                                                                                     \
 }
@@ -201,29 +181,27 @@ static int read_ints(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t want,
 
 static PyObject *py_lstm_forward(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t a[11];
-    if (read_ints(args, nargs, 11, "lstm_forward", a) < 0)
+    Py_ssize_t a[9];
+    if (read_ints(args, nargs, 9, "lstm_forward", a) < 0)
         return NULL;
     if (a[0])
-        lstm_forward_f64(a[1], a[2], PTR(a[3]), PTR(a[4]), PTR(a[5]), PTR(a[6]), PTR(a[7]),
-                         PTR(a[8]), PTR(a[9]), PTR(a[10]));
+        lstm_forward_f64(a[1], a[2], PTR(a[3]), PTR(a[4]), PTR(a[5]), PTR(a[6]), PTR(a[7]), PTR(a[8]));
     else
-        lstm_forward_f32(a[1], a[2], PTR(a[3]), PTR(a[4]), PTR(a[5]), PTR(a[6]), PTR(a[7]),
-                         PTR(a[8]), PTR(a[9]), PTR(a[10]));
+        lstm_forward_f32(a[1], a[2], PTR(a[3]), PTR(a[4]), PTR(a[5]), PTR(a[6]), PTR(a[7]), PTR(a[8]));
     Py_RETURN_NONE;
 }
 
 static PyObject *py_lstm_backward(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t a[10];
-    if (read_ints(args, nargs, 10, "lstm_backward", a) < 0)
+    Py_ssize_t a[11];
+    if (read_ints(args, nargs, 11, "lstm_backward", a) < 0)
         return NULL;
     if (a[0])
         lstm_backward_f64(a[1], a[2], PTR(a[3]), PTR(a[4]), PTR(a[5]), a[6], PTR(a[7]),
-                          PTR(a[8]), PTR(a[9]));
+                          PTR(a[8]), PTR(a[9]), PTR(a[10]));
     else
         lstm_backward_f32(a[1], a[2], PTR(a[3]), PTR(a[4]), PTR(a[5]), a[6], PTR(a[7]),
-                          PTR(a[8]), PTR(a[9]));
+                          PTR(a[8]), PTR(a[9]), PTR(a[10]));
     Py_RETURN_NONE;
 }
 
@@ -243,27 +221,27 @@ static PyObject *py_gru_forward(PyObject *self, PyObject *const *args, Py_ssize_
 
 static PyObject *py_gru_backward(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t a[10];
-    if (read_ints(args, nargs, 10, "gru_backward", a) < 0)
+    Py_ssize_t a[12];
+    if (read_ints(args, nargs, 12, "gru_backward", a) < 0)
         return NULL;
     if (a[0])
         gru_backward_f64(a[1], a[2], PTR(a[3]), PTR(a[4]), a[5], PTR(a[6]), PTR(a[7]),
-                         PTR(a[8]), PTR(a[9]));
+                         PTR(a[8]), PTR(a[9]), PTR(a[10]), PTR(a[11]));
     else
         gru_backward_f32(a[1], a[2], PTR(a[3]), PTR(a[4]), a[5], PTR(a[6]), PTR(a[7]),
-                         PTR(a[8]), PTR(a[9]));
+                         PTR(a[8]), PTR(a[9]), PTR(a[10]), PTR(a[11]));
     Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
     {"lstm_forward", (PyCFunction)(void (*)(void))py_lstm_forward, METH_FASTCALL,
-     "lstm_forward(dbl, B, H, act, gx, c_prev, c, tanh_c, h, fac, P): one fused LSTM step"},
+     "lstm_forward(dbl, B, H, act, table, ids, c_prev, c, h): one fused LSTM step"},
     {"lstm_backward", (PyCFunction)(void (*)(void))py_lstm_backward, METH_FASTCALL,
-     "lstm_backward(dbl, B, H, dh, dc, dhs, dhs_stride, fac, P, act): one fused LSTM backward step"},
+     "lstm_backward(dbl, B, H, dh, dc, dhs, dhs_stride, act, c_prev, c, dgx): one fused LSTM backward step"},
     {"gru_forward", (PyCFunction)(void (*)(void))py_gru_forward, METH_FASTCALL,
-     "gru_forward(dbl, B, H, gh, gx, b_hn, h_prev, act, ghn, h, fac): one fused GRU step"},
+     "gru_forward(dbl, B, H, gh, table, ids, b_hn, h_prev, act, ghn, h): one fused GRU step"},
     {"gru_backward", (PyCFunction)(void (*)(void))py_gru_backward, METH_FASTCALL,
-     "gru_backward(dbl, B, H, dh, dhs, dhs_stride, fac, dgh, act, carry): one fused GRU backward step"},
+     "gru_backward(dbl, B, H, dh, dhs, dhs_stride, act, ghn, h_prev, dgx, dgh, carry): one fused GRU backward step"},
     {NULL, NULL, 0, NULL}
 };
 

@@ -68,7 +68,8 @@ def _rnnlab_train_step(model, layers, H, T, B, V, opt_name):
     from .models.charlm import CharLM, CharLMConfig
     from .optim import clip_by_value
     cfg = CharLMConfig(model=model, hidden_size=H, num_layers=layers, seq_len=T, batch_size=B,
-                       optimizer=opt_name, lr=1e-3 if opt_name != "adagrad" else 0.1, seed=0)
+                       dropout=0.0, optimizer=opt_name, lr=1e-3 if opt_name != "adagrad" else 0.1,
+                       seed=0)                    # no dropout: the torch model has none
     lm = CharLM("".join(chr(33 + i) for i in range(V)), cfg)
     rng = np.random.default_rng(0)
     x = rng.integers(0, V, size=(T, B))

@@ -69,8 +69,13 @@ class _Kernel:
             s[blk * H:(blk + 1) * H] = 0.5
         return s
 
-    def forward_loop(self, gx, buf, w):
-        """Run every step: gx (T, B, G·H) input projections, buffers from ``alloc``."""
+    def forward_loop(self, gx, buf, w, ids=None):
+        """Run every step: gx (T, B, G·H) input projections, buffers from ``alloc``; or,
+        with integer ``ids`` (T, B) for one-hot inputs, gx is the (V, G·H) table of
+        W_ihᵀ + bias rows and step t's projections are its rows ids[t] (a gather)."""
+        if ids is not None:
+            table, gx = gx, buf.empty("gx", ids.shape + (gx.shape[1],))
+            np.take(table, ids, axis=0, out=gx, mode="clip")      # ids are range-checked
         step = self.step
         for t in range(gx.shape[0]):
             step(t, gx[t], buf, w)
@@ -93,7 +98,7 @@ class _Kernel:
         GH, H = w_hh.shape
         s = self.gate_scale(H, w_hh.dtype)
         w_ih_T = np.ascontiguousarray((w_ih * s[:, None]).T)
-        w_hh_T = (w_hh * s[:, None]).T           # a transposed view: BLAS reads it as is
+        w_hh_T = np.ascontiguousarray((w_hh * s[:, None]).T)   # (H, G·H): faster GEMMs than a view
         bias = np.zeros(GH, w_hh.dtype)
         b_step = None
         if b_ih is not None:
@@ -119,12 +124,11 @@ class ElmanKernel(_Kernel):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
 
-    def alloc(self, T, B, H, dtype, empty=None, factors=False):
+    def alloc(self, T, B, H, dtype, empty=None):
         """Buffers for T steps: h[0] is the initial state, h[t+1] the state after step t.
-        ``empty(name, shape)`` may hand out reused workspace arrays. ``factors`` (a
-        backward will follow) matters only to the fused kernels (fused.py)."""
+        ``empty(name, shape)`` may hand out reused workspace arrays."""
         empty = empty or fresh(dtype)
-        return SimpleNamespace(h=empty("h", (T + 1, B, H)), tmp=empty("tmp", (B, H)))
+        return SimpleNamespace(h=empty("h", (T + 1, B, H)), tmp=empty("tmp", (B, H)), empty=empty)
 
     def step(self, t, gx, buf, w):
         h = buf.h[t + 1]
@@ -157,7 +161,7 @@ class LSTMKernel(_Kernel):
     has_cell = True
     sigmoid_blocks = (0, 1, 3)
 
-    def alloc(self, T, B, H, dtype, empty=None, factors=False):
+    def alloc(self, T, B, H, dtype, empty=None):
         empty = empty or fresh(dtype)
         return SimpleNamespace(
             h=empty("h", (T + 1, B, H)), c=empty("c", (T + 1, B, H)),
@@ -223,7 +227,7 @@ class GRUKernel(_Kernel):
     sigmoid_blocks = (0, 1)
     fold_blocks = (0, 1)        # b_hn must stay inside r ⊙ (W_hn h + b_hn)
 
-    def alloc(self, T, B, H, dtype, empty=None, factors=False):
+    def alloc(self, T, B, H, dtype, empty=None):
         empty = empty or fresh(dtype)
         return SimpleNamespace(
             h=empty("h", (T + 1, B, H)),

@@ -23,6 +23,7 @@ two paths agree to a few units in the last place, not bit for bit.
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -84,128 +85,122 @@ def _contiguous_rows(d_hs, dtype):
     return d_hs
 
 
+def _input_rows(gx, ids, B, GH, dtype):
+    """(table, ids, per-step offsets) for the C kernels: with ids (T, B), gx is the
+    (V, G·H) table and step t reads rows ids[t]; without, gx is (T, B, G·H)."""
+    gx = np.ascontiguousarray(gx, dtype)
+    if ids is None:
+        return gx, None, _addr(gx), B * GH * gx.itemsize, 0, 0
+    ids = np.ascontiguousarray(ids, np.int64)
+    return gx, ids, _addr(gx), 0, _addr(ids), B * 8
+
+
 class FusedLSTMKernel(LSTMKernel):
     """LSTMKernel with the elementwise part of each step in ``_gates.lstm_forward`` /
-    ``lstm_backward``. Buffers as LSTMKernel's, plus (training) ``fac`` (T, B, 4H) — the
-    layer's ``dgx`` workspace, which backward then scales in place — and ``P`` (T, B, H)."""
+    ``lstm_backward``. Buffers h, c, act as LSTMKernel's (no tanh_c: the backward step
+    recomputes tanh c, which costs less than storing and reloading it)."""
 
-    def alloc(self, T, B, H, dtype, empty=None, factors=False):
-        buf = super().alloc(T, B, H, dtype, empty)
-        buf.fac = buf.empty("dgx", (T, B, 4 * H)) if factors else None
-        buf.P = buf.empty("P", (T, B, H)) if factors else None
-        return buf
+    def alloc(self, T, B, H, dtype, empty=None):
+        from .cells import fresh
+        empty = empty or fresh(dtype)
+        return SimpleNamespace(h=empty("h", (T + 1, B, H)), c=empty("c", (T + 1, B, H)),
+                               act=empty("act", (T, B, 4 * H)), tmp=empty("tmp", (B, H)),
+                               empty=empty)
 
     def step(self, t, gx, buf, w):
         self.forward_loop(gx[None], buf, w, start=t, stop=t + 1)
 
-    def forward_loop(self, gx, buf, w, start=0, stop=None):
-        """Steps start..stop−1 (default all); gx (T, B, 4H) indexed by step."""
+    def forward_loop(self, gx, buf, w, ids=None, start=0, stop=None):
+        """Steps start..stop−1 (default all). gx (T, B, 4H) indexed by step, or with
+        ids (T, B) the (V, 4H) table of one-hot input rows."""
         T, B, GH = buf.act.shape
         stop = T if stop is None else stop
         H, isz = GH // 4, buf.act.itemsize
-        gx = np.ascontiguousarray(gx, buf.act.dtype)
-        dbl = int(isz == 8)
-        sa, sc = B * GH * isz, B * H * isz
-        a0, g0 = _addr(buf.act), _addr(gx) - start * sa
-        c0, tc0, h0 = _addr(buf.c), _addr(buf.tanh_c), _addr(buf.h)
-        fac0 = _addr(buf.fac) if buf.fac is not None else 0
-        P0 = _addr(buf.P) if buf.fac is not None else 0
+        gx, ids, g0, sg, i0, si = _input_rows(gx, ids, B, GH, buf.act.dtype)
+        g0 -= start * sg
+        i0 -= start * si if ids is not None else 0
+        dbl, sa, sc = int(isz == 8), B * GH * isz, B * H * isz
+        a0, c0, h0 = _addr(buf.act), _addr(buf.c), _addr(buf.h)
         hs, acts, W = buf.h, buf.act, w.w_hh_T
         fused, matmul = _gates.lstm_forward, np.matmul
         for t in range(start, stop):
             matmul(hs[t], W, out=acts[t])
-            fused(dbl, B, H, a0 + t * sa, g0 + t * sa, c0 + t * sc, c0 + (t + 1) * sc,
-                  tc0 + t * sc, h0 + (t + 1) * sc, fac0 and fac0 + t * sa, P0 and P0 + t * sc)
-        if buf.fac is not None:
-            buf.factors_from = start if start == 0 else getattr(buf, "factors_from", None)
+            fused(dbl, B, H, a0 + t * sa, g0 + t * sg, i0 and i0 + t * si,
+                  c0 + t * sc, c0 + (t + 1) * sc, h0 + (t + 1) * sc)
 
     def backward_prepare(self, buf, dgx, dgh):
-        if buf.fac is not None and getattr(buf, "factors_from", None) == 0 and dgx is buf.fac:
-            return buf.P                          # written by the forward steps
-        return super().backward_prepare(buf, dgx, dgh)
+        return None                               # factors are formed inside each step
 
-    def step_backward(self, t, dh, dc, buf, P, w_hh, dgx, dgh):
+    def step_backward(self, t, dh, dc, buf, pre, w_hh, dgx, dgh):
         B, H = dh.shape
         _gates.lstm_backward(int(dh.itemsize == 8), B, H, _addr(dh), _addr(dc), 0, 0,
-                             _addr(dgx), _addr(P[t]), _addr(buf.act[t]))
+                             _addr(buf.act[t]), _addr(buf.c[t]), _addr(buf.c[t + 1]), _addr(dgx))
         np.matmul(dgx, w_hh, out=dh)
 
-    def backward_loop(self, dh, dc, buf, P, w_hh, dgx, dgh, d_hs):
+    def backward_loop(self, dh, dc, buf, pre, w_hh, dgx, dgh, d_hs):
         T, B, GH = dgx.shape
         H, isz = GH // 4, dgx.itemsize
         d_hs = _contiguous_rows(d_hs, dgx.dtype)
         ds0, dst, dsr = _rows(d_hs, isz)
         sa, sc = B * GH * isz, B * H * isz
-        g0, P0, a0 = _addr(dgx), _addr(P), _addr(buf.act)
+        g0, a0, c0 = _addr(dgx), _addr(buf.act), _addr(buf.c)
         dh_a, dc_a, dbl = _addr(dh), _addr(dc), int(isz == 8)
         fused, matmul = _gates.lstm_backward, np.matmul
         for t in range(T - 1, -1, -1):
             fused(dbl, B, H, dh_a, dc_a, ds0 and ds0 + t * dst, dsr,
-                  g0 + t * sa, P0 + t * sc, a0 + t * sa)
+                  a0 + t * sa, c0 + t * sc, c0 + (t + 1) * sc, g0 + t * sa)
             matmul(dgx[t], w_hh, out=dh)
 
 
 class FusedGRUKernel(GRUKernel):
     """GRUKernel with the elementwise part of each step in ``_gates.gru_forward`` /
-    ``gru_backward``; in training ``fac`` (T, B, 3H) is the layer's ``dgx`` workspace."""
-
-    def alloc(self, T, B, H, dtype, empty=None, factors=False):
-        buf = super().alloc(T, B, H, dtype, empty)
-        buf.fac = buf.empty("dgx", (T, B, 3 * H)) if factors else None
-        return buf
+    ``gru_backward``; same buffers as GRUKernel."""
 
     def step(self, t, gx, buf, w):
         self.forward_loop(gx[None], buf, w, start=t, stop=t + 1)
 
-    def forward_loop(self, gx, buf, w, start=0, stop=None):
+    def forward_loop(self, gx, buf, w, ids=None, start=0, stop=None):
         T, B, GH = buf.act.shape
         stop = T if stop is None else stop
         H, isz = GH // 3, buf.act.itemsize
-        gx = np.ascontiguousarray(gx, buf.act.dtype)
-        dbl = int(isz == 8)
-        sa, sh = B * GH * isz, B * H * isz
-        a0, g0, gh = _addr(buf.act), _addr(gx) - start * sa, buf.gh
-        ghn0, h0, gh_a = _addr(buf.ghn), _addr(buf.h), _addr(buf.gh)
-        b_hn = 0
-        if w.b_step is not None:
-            w.b_step_c = b_step = np.ascontiguousarray(w.b_step, buf.act.dtype)
-            b_hn = _addr(b_step)
-        fac0 = _addr(buf.fac) if buf.fac is not None else 0
-        hs, W = buf.h, w.w_hh_T
+        gx, ids, g0, sg, i0, si = _input_rows(gx, ids, B, GH, buf.act.dtype)
+        g0 -= start * sg
+        i0 -= start * si if ids is not None else 0
+        dbl, sa, sh = int(isz == 8), B * GH * isz, B * H * isz
+        a0, ghn0, h0, gh_a = _addr(buf.act), _addr(buf.ghn), _addr(buf.h), _addr(buf.gh)
+        b_step = None if w.b_step is None else np.ascontiguousarray(w.b_step, buf.act.dtype)
+        b_hn = 0 if b_step is None else _addr(b_step)
+        hs, gh, W = buf.h, buf.gh, w.w_hh_T
         fused, matmul = _gates.gru_forward, np.matmul
         for t in range(start, stop):
             matmul(hs[t], W, out=gh)
-            fused(dbl, B, H, gh_a, g0 + t * sa, b_hn, h0 + t * sh, a0 + t * sa,
-                  ghn0 + t * sh, h0 + (t + 1) * sh, fac0 and fac0 + t * sa)
-        if buf.fac is not None:
-            buf.factors_from = start if start == 0 else getattr(buf, "factors_from", None)
+            fused(dbl, B, H, gh_a, g0 + t * sg, i0 and i0 + t * si, b_hn, h0 + t * sh,
+                  a0 + t * sa, ghn0 + t * sh, h0 + (t + 1) * sh)
 
     def backward_prepare(self, buf, dgx, dgh):
-        if buf.fac is not None and getattr(buf, "factors_from", None) == 0 and dgx is buf.fac:
-            return None
-        return super().backward_prepare(buf, dgx, dgh)
+        return None                               # factors are formed inside each step
 
     def step_backward(self, t, dh, dc, buf, pre, w_hh, dgx, dgh):
         B, H = dh.shape
-        tmp = buf.tmp
-        _gates.gru_backward(int(dh.itemsize == 8), B, H, _addr(dh), 0, 0, _addr(dgx),
-                            _addr(dgh), _addr(buf.act[t]), _addr(tmp))
+        _gates.gru_backward(int(dh.itemsize == 8), B, H, _addr(dh), 0, 0, _addr(buf.act[t]),
+                            _addr(buf.ghn[t]), _addr(buf.h[t]), _addr(dgx), _addr(dgh),
+                            _addr(buf.tmp))
         np.matmul(dgh, w_hh, out=dh)
-        dh += tmp
+        dh += buf.tmp
 
     def backward_loop(self, dh, dc, buf, pre, w_hh, dgx, dgh, d_hs):
         T, B, GH = dgx.shape
         H, isz = GH // 3, dgx.itemsize
         d_hs = _contiguous_rows(d_hs, dgx.dtype)
         ds0, dst, dsr = _rows(d_hs, isz)
-        sa = B * GH * isz
-        g0, gh0, a0 = _addr(dgx), _addr(dgh), _addr(buf.act)
+        sa, sh = B * GH * isz, B * H * isz
+        g0, gh0, a0, ghn0, h0 = _addr(dgx), _addr(dgh), _addr(buf.act), _addr(buf.ghn), _addr(buf.h)
         carry = buf.tmp
         dh_a, carry_a, dbl = _addr(dh), _addr(carry), int(isz == 8)
         fused, matmul = _gates.gru_backward, np.matmul
         for t in range(T - 1, -1, -1):
-            fused(dbl, B, H, dh_a, ds0 and ds0 + t * dst, dsr, g0 + t * sa, gh0 + t * sa,
-                  a0 + t * sa, carry_a)
+            fused(dbl, B, H, dh_a, ds0 and ds0 + t * dst, dsr, a0 + t * sa, ghn0 + t * sh,
+                  h0 + t * sh, g0 + t * sa, gh0 + t * sa, carry_a)
             matmul(dgh[t], w_hh, out=dh)
             dh += carry
 

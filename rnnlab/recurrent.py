@@ -161,18 +161,18 @@ class _Recurrent(Module):
                 w = k_.prepare_weights(p[n_ih], p[n_hh], p.get(n_bih), p.get(n_bhh))
                 seq = layer_in if d == 0 else layer_in[::-1]
                 empty = self._empty(k, d)
-                gx = empty("gx", (T, B, k_.gates * H))
                 seq = np.ascontiguousarray(seq)
-                if layer_is_ids:                  # one-hot input: a row gather of the table
-                    np.take(w.w_ih_T + w.bias, seq, axis=0, out=gx, mode="clip")   # ids checked above
+                if layer_is_ids:                  # one-hot input: rows of the table (a gather)
+                    gx, ids = w.w_ih_T + w.bias, seq      # ids range-checked above
                 else:
+                    gx, ids = empty("gx", (T, B, k_.gates * H)), None
                     np.matmul(seq.reshape(T * B, -1), w.w_ih_T, out=gx.reshape(T * B, -1))
                     gx += w.bias
-                buf = k_.alloc(T, B, H, self.dtype, empty, factors=self.training)
+                buf = k_.alloc(T, B, H, self.dtype, empty)
                 buf.h[0] = h0[k * D + d]
                 if k_.has_cell:
                     buf.c[0] = c0[k * D + d]
-                k_.forward_loop(gx, buf, w)
+                k_.forward_loop(gx, buf, w, ids)
                 hs = buf.h[1:]
                 out_k[:, :, d * H:(d + 1) * H] = hs if d == 0 else hs[::-1]
                 h_n.append(buf.h[T])
