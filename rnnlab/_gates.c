@@ -36,6 +36,11 @@
  *     dh ← dh + dhs;  dn = (1−n)(1+n)(1−z)·dh, dz = z(1−z)(h_prev − n)·dh,
  *     dr = r(1−r)·ghn·dn;  dgx = [dr, dz, dn], dgh = [dr, dz, dn⊙r];
  *     carry = dh⊙z (the direct path h_{t−1} → h_t).
+ *
+ * Both backward functions end with two more arguments, ids and acc: when ids (int64,
+ * B) is given, each dgx row b is also added into row ids[b] of acc (V, G·H), so that
+ * for one-hot inputs acc ends as dW_ihᵀ (and its row sum as the bias gradient)
+ * without a one-hot matrix or a second pass over dgx.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -84,7 +89,8 @@ MULTIVERSION static void lstm_forward_##SUF(                                    
 MULTIVERSION static void lstm_backward_##SUF(                                             \
         Py_ssize_t B, Py_ssize_t H, T *restrict dh, T *restrict dc,                      \
         const T *restrict dhs, Py_ssize_t dhs_stride, const T *restrict act,              \
-        const T *restrict c_prev, const T *restrict c, T *restrict dgx)                  \
+        const T *restrict c_prev, const T *restrict c, T *restrict dgx,                  \
+        const int64_t *restrict ids, T *restrict acc)                                     \
 {                                                                                         \
     const T one = (T)1;                                                                   \
     for (Py_ssize_t b = 0; b < B; b++) {                                                  \
@@ -105,6 +111,10 @@ MULTIVERSION static void lstm_backward_##SUF(                                   
             d[2 * H + j] = (one - g) * (g + one) * i * dcj;                               \
             d[3 * H + j] = (one - o) * o * t * dhj;                                       \
             dcb[j] = dcj * f;                                                             \
+        }                                                                                 \
+        if (ids) {                                                                        \
+            T *restrict row = acc + ids[b] * 4 * H;                                       \
+            SIMD for (Py_ssize_t j = 0; j < 4 * H; j++) row[j] += d[j];                   \
         }                                                                                 \
     }                                                                                     \
 }                                                                                         \
@@ -133,7 +143,8 @@ MULTIVERSION static void gru_forward_##SUF(                                     
 MULTIVERSION static void gru_backward_##SUF(                                              \
         Py_ssize_t B, Py_ssize_t H, T *restrict dh, const T *restrict dhs,               \
         Py_ssize_t dhs_stride, const T *restrict act, const T *restrict ghn,             \
-        const T *restrict h_prev, T *restrict dgx, T *restrict dgh, T *restrict carry)   \
+        const T *restrict h_prev, T *restrict dgx, T *restrict dgh, T *restrict carry,   \
+        const int64_t *restrict ids, T *restrict acc)                                     \
 {                                                                                         \
     const T one = (T)1;                                                                   \
     for (Py_ssize_t b = 0; b < B; b++) {                                                  \
@@ -153,6 +164,10 @@ MULTIVERSION static void gru_backward_##SUF(                                    
             dx[j] = dr;  dx[H + j] = dz;  dx[2 * H + j] = dn;                             \
             dg[j] = dr;  dg[H + j] = dz;  dg[2 * H + j] = dn * r;                         \
             cb[j] = d * z;                                                                \
+        }                                                                                 \
+        if (ids) {                                                                        \
+            T *restrict row = acc + ids[b] * 3 * H;                                       \
+            SIMD for (Py_ssize_t j = 0; j < 3 * H; j++) row[j] += dx[j];                  \
         }                                                                                 \
     }                                                                                     \
 }
@@ -193,15 +208,15 @@ static PyObject *py_lstm_forward(PyObject *self, PyObject *const *args, Py_ssize
 
 static PyObject *py_lstm_backward(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t a[11];
-    if (read_ints(args, nargs, 11, "lstm_backward", a) < 0)
+    Py_ssize_t a[13];
+    if (read_ints(args, nargs, 13, "lstm_backward", a) < 0)
         return NULL;
     if (a[0])
         lstm_backward_f64(a[1], a[2], PTR(a[3]), PTR(a[4]), PTR(a[5]), a[6], PTR(a[7]),
-                          PTR(a[8]), PTR(a[9]), PTR(a[10]));
+                          PTR(a[8]), PTR(a[9]), PTR(a[10]), PTR(a[11]), PTR(a[12]));
     else
         lstm_backward_f32(a[1], a[2], PTR(a[3]), PTR(a[4]), PTR(a[5]), a[6], PTR(a[7]),
-                          PTR(a[8]), PTR(a[9]), PTR(a[10]));
+                          PTR(a[8]), PTR(a[9]), PTR(a[10]), PTR(a[11]), PTR(a[12]));
     Py_RETURN_NONE;
 }
 
@@ -221,15 +236,15 @@ static PyObject *py_gru_forward(PyObject *self, PyObject *const *args, Py_ssize_
 
 static PyObject *py_gru_backward(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t a[12];
-    if (read_ints(args, nargs, 12, "gru_backward", a) < 0)
+    Py_ssize_t a[14];
+    if (read_ints(args, nargs, 14, "gru_backward", a) < 0)
         return NULL;
     if (a[0])
         gru_backward_f64(a[1], a[2], PTR(a[3]), PTR(a[4]), a[5], PTR(a[6]), PTR(a[7]),
-                         PTR(a[8]), PTR(a[9]), PTR(a[10]), PTR(a[11]));
+                         PTR(a[8]), PTR(a[9]), PTR(a[10]), PTR(a[11]), PTR(a[12]), PTR(a[13]));
     else
         gru_backward_f32(a[1], a[2], PTR(a[3]), PTR(a[4]), a[5], PTR(a[6]), PTR(a[7]),
-                         PTR(a[8]), PTR(a[9]), PTR(a[10]), PTR(a[11]));
+                         PTR(a[8]), PTR(a[9]), PTR(a[10]), PTR(a[11]), PTR(a[12]), PTR(a[13]));
     Py_RETURN_NONE;
 }
 
@@ -237,11 +252,11 @@ static PyMethodDef methods[] = {
     {"lstm_forward", (PyCFunction)(void (*)(void))py_lstm_forward, METH_FASTCALL,
      "lstm_forward(dbl, B, H, act, table, ids, c_prev, c, h): one fused LSTM step"},
     {"lstm_backward", (PyCFunction)(void (*)(void))py_lstm_backward, METH_FASTCALL,
-     "lstm_backward(dbl, B, H, dh, dc, dhs, dhs_stride, act, c_prev, c, dgx): one fused LSTM backward step"},
+     "lstm_backward(dbl, B, H, dh, dc, dhs, dhs_stride, act, c_prev, c, dgx, ids, acc): one fused LSTM backward step"},
     {"gru_forward", (PyCFunction)(void (*)(void))py_gru_forward, METH_FASTCALL,
      "gru_forward(dbl, B, H, gh, table, ids, b_hn, h_prev, act, ghn, h): one fused GRU step"},
     {"gru_backward", (PyCFunction)(void (*)(void))py_gru_backward, METH_FASTCALL,
-     "gru_backward(dbl, B, H, dh, dhs, dhs_stride, act, ghn, h_prev, dgx, dgh, carry): one fused GRU backward step"},
+     "gru_backward(dbl, B, H, dh, dhs, dhs_stride, act, ghn, h_prev, dgx, dgh, carry, ids, acc): one fused GRU backward step"},
     {NULL, NULL, 0, NULL}
 };
 

@@ -62,6 +62,7 @@ class _Kernel:
     separate_dgh = False
     sigmoid_blocks = ()          # gate blocks that use the sigmoid
     fold_blocks = None           # gate blocks of b_hh folded into gx (None: all)
+    scatters_ids = False         # True: backward_loop accepts ids/acc (fused kernels)
 
     def gate_scale(self, H, dtype):
         s = np.ones(self.gates * H, dtype)

@@ -95,10 +95,23 @@ def _input_rows(gx, ids, B, GH, dtype):
     return gx, ids, _addr(gx), 0, _addr(ids), B * 8
 
 
+def _scatter_target(ids, acc, dtype):
+    """(ids kept alive, address of ids, address of acc) for the backward kernels' scatter
+    of dgx rows into acc[ids] — or zeros when there is none."""
+    if ids is None:
+        return None, 0, 0
+    if acc.dtype != dtype or not acc.flags.c_contiguous:
+        raise ValueError("fused kernel: acc must be a C-contiguous array of the layer's dtype")
+    ids = np.ascontiguousarray(ids, np.int64)
+    return ids, _addr(ids), _addr(acc)
+
+
 class FusedLSTMKernel(LSTMKernel):
     """LSTMKernel with the elementwise part of each step in ``_gates.lstm_forward`` /
     ``lstm_backward``. Buffers h, c, act as LSTMKernel's (no tanh_c: the backward step
     recomputes tanh c, which costs less than storing and reloading it)."""
+
+    scatters_ids = True            # backward_loop can form dW_ihᵀ of one-hot inputs itself
 
     def alloc(self, T, B, H, dtype, empty=None):
         from .cells import fresh
@@ -134,12 +147,14 @@ class FusedLSTMKernel(LSTMKernel):
     def step_backward(self, t, dh, dc, buf, pre, w_hh, dgx, dgh):
         B, H = dh.shape
         _gates.lstm_backward(int(dh.itemsize == 8), B, H, _addr(dh), _addr(dc), 0, 0,
-                             _addr(buf.act[t]), _addr(buf.c[t]), _addr(buf.c[t + 1]), _addr(dgx))
+                             _addr(buf.act[t]), _addr(buf.c[t]), _addr(buf.c[t + 1]), _addr(dgx),
+                             0, 0)
         np.matmul(dgx, w_hh, out=dh)
 
-    def backward_loop(self, dh, dc, buf, pre, w_hh, dgx, dgh, d_hs):
+    def backward_loop(self, dh, dc, buf, pre, w_hh, dgx, dgh, d_hs, ids=None, acc=None):
         T, B, GH = dgx.shape
         H, isz = GH // 4, dgx.itemsize
+        ids, i0, acc_a = _scatter_target(ids, acc, dgx.dtype)
         d_hs = _contiguous_rows(d_hs, dgx.dtype)
         ds0, dst, dsr = _rows(d_hs, isz)
         sa, sc = B * GH * isz, B * H * isz
@@ -148,13 +163,16 @@ class FusedLSTMKernel(LSTMKernel):
         fused, matmul = _gates.lstm_backward, np.matmul
         for t in range(T - 1, -1, -1):
             fused(dbl, B, H, dh_a, dc_a, ds0 and ds0 + t * dst, dsr,
-                  a0 + t * sa, c0 + t * sc, c0 + (t + 1) * sc, g0 + t * sa)
+                  a0 + t * sa, c0 + t * sc, c0 + (t + 1) * sc, g0 + t * sa,
+                  i0 and i0 + t * B * 8, acc_a)
             matmul(dgx[t], w_hh, out=dh)
 
 
 class FusedGRUKernel(GRUKernel):
     """GRUKernel with the elementwise part of each step in ``_gates.gru_forward`` /
     ``gru_backward``; same buffers as GRUKernel."""
+
+    scatters_ids = True
 
     def step(self, t, gx, buf, w):
         self.forward_loop(gx[None], buf, w, start=t, stop=t + 1)
@@ -184,13 +202,14 @@ class FusedGRUKernel(GRUKernel):
         B, H = dh.shape
         _gates.gru_backward(int(dh.itemsize == 8), B, H, _addr(dh), 0, 0, _addr(buf.act[t]),
                             _addr(buf.ghn[t]), _addr(buf.h[t]), _addr(dgx), _addr(dgh),
-                            _addr(buf.tmp))
+                            _addr(buf.tmp), 0, 0)
         np.matmul(dgh, w_hh, out=dh)
         dh += buf.tmp
 
-    def backward_loop(self, dh, dc, buf, pre, w_hh, dgx, dgh, d_hs):
+    def backward_loop(self, dh, dc, buf, pre, w_hh, dgx, dgh, d_hs, ids=None, acc=None):
         T, B, GH = dgx.shape
         H, isz = GH // 3, dgx.itemsize
+        ids, i0, acc_a = _scatter_target(ids, acc, dgx.dtype)
         d_hs = _contiguous_rows(d_hs, dgx.dtype)
         ds0, dst, dsr = _rows(d_hs, isz)
         sa, sh = B * GH * isz, B * H * isz
@@ -200,7 +219,7 @@ class FusedGRUKernel(GRUKernel):
         fused, matmul = _gates.gru_backward, np.matmul
         for t in range(T - 1, -1, -1):
             fused(dbl, B, H, dh_a, ds0 and ds0 + t * dst, dsr, a0 + t * sa, ghn0 + t * sh,
-                  h0 + t * sh, g0 + t * sa, gh0 + t * sa, carry_a)
+                  h0 + t * sh, g0 + t * sa, gh0 + t * sa, carry_a, i0 and i0 + t * B * 8, acc_a)
             matmul(dgh[t], w_hh, out=dh)
             dh += carry
 
