@@ -1,13 +1,28 @@
 """RNN / LSTM / GRU layers against torch.nn after a weight copy, float64, 1e-9 relative:
-outputs, final states, dx, the initial state's gradient and every parameter gradient."""
+outputs, final states, dx, the initial state's gradient and every parameter gradient.
+
+Every test here runs twice: with the compiled gate kernels (rnnlab._gates, when built)
+and with the pure-NumPy kernels."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 import rnnlab
+from rnnlab import fused
 from helpers import relerr, t64, torch, torch_module
 
 WORST = {}
+BACKEND = {"name": None}
+
+
+@pytest.fixture(scope="module", autouse=True, params=["compiled", "numpy"])
+def backend(request):
+    if request.param == "compiled" and not fused.available():
+        pytest.skip("the optional compiled kernels (rnnlab._gates) were not built")
+    previous = fused.set_compiled(request.param == "compiled")
+    BACKEND["name"] = request.param
+    yield request.param
+    fused.set_compiled(previous)
 
 
 def _compare(mode, B, T, F, H, L, bidirectional, with_state, with_dstate, bias, nonlinearity, seed):
@@ -51,7 +66,8 @@ def _compare(mode, B, T, F, H, L, bidirectional, with_state, with_dstate, bias, 
         errs[k] = relerr(layer.grads[k], p.grad.numpy())
     assert set(layer.grads) == {k for k, _ in ref.named_parameters()}
     worst = max(errs.values())
-    WORST[mode] = max(WORST.get(mode, 0.0), worst)
+    key = mode if mode == "RNN" else f"{mode} ({BACKEND['name']})"     # RNN has no compiled kernel
+    WORST[key] = max(WORST.get(key, 0.0), worst)
     assert worst < 1e-9, errs
 
 

@@ -1,0 +1,148 @@
+"""The optional compiled gate kernels (rnnlab._gates via rnnlab.fused) against the
+pure-NumPy kernels: same outputs, states and gradients (float64 to 1e-12, float32 to a
+few units in the last place — only tanh differs), in layers, cells and training; and the
+switch between them. The torch-parity tests run on both paths too."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import rnnlab
+from rnnlab import fused
+from rnnlab.models.charlm import CharLM, CharLMConfig
+
+needs_compiled = pytest.mark.skipif(not fused.available(),
+                                    reason="the optional compiled kernels (rnnlab._gates) were not built")
+
+
+def _relerr(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.abs(a - b).max(initial=0) / max(np.abs(b).max(initial=0), 1e-300))
+
+
+def _run_layer(compiled, mode, dtype, ids, bidirectional, seed=3):
+    previous = fused.set_compiled(compiled)
+    try:
+        rng = np.random.default_rng(seed)
+        B, T, F, H, L = 5, 13, 7, 9, 2
+        layer = getattr(rnnlab, mode)(F, H, L, bidirectional=bidirectional, dtype=dtype, seed=seed)
+        D = 2 if bidirectional else 1
+        x = rng.integers(0, F, (B, T)) if ids else rng.standard_normal((B, T, F)).astype(dtype)
+        shape = (L * D, B, H)
+        state = rng.standard_normal(shape).astype(dtype)
+        dstate = rng.standard_normal(shape).astype(dtype)
+        if mode == "LSTM":
+            state = (state, rng.standard_normal(shape).astype(dtype))
+            dstate = (dstate, rng.standard_normal(shape).astype(dtype))
+        out, state_n = layer.forward(x, state)
+        dx, dstate0 = layer.backward(rng.standard_normal(out.shape).astype(dtype), dstate)
+        flat = lambda s: list(s) if isinstance(s, tuple) else [s]   # noqa: E731
+        results = {"out": out, **{f"state_n{i}": s for i, s in enumerate(flat(state_n))},
+                   **{f"dstate0{i}": s for i, s in enumerate(flat(dstate0))}, **layer.grads}
+        if dx is not None:
+            results["dx"] = dx
+        return results
+    finally:
+        fused.set_compiled(previous)
+
+
+@needs_compiled
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+@pytest.mark.parametrize("ids", [False, True])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_compiled_layer_equals_numpy_layer(mode, dtype, tol, ids, bidirectional):
+    a = _run_layer(True, mode, dtype, ids, bidirectional)
+    b = _run_layer(False, mode, dtype, ids, bidirectional)
+    assert a.keys() == b.keys()
+    errs = {k: _relerr(a[k], b[k]) for k in a}
+    assert max(errs.values()) < tol, errs
+    assert all(a[k].dtype == dtype for k in a)
+
+
+@needs_compiled
+def test_compiled_path_is_really_taken():
+    layer = rnnlab.LSTM(3, 4)
+    layer.forward(np.zeros((2, 5, 3), np.float32))
+    assert isinstance(layer._cache[3], fused.FusedLSTMKernel)
+    previous = fused.set_compiled(False)
+    try:
+        layer.forward(np.zeros((2, 5, 3), np.float32))
+        assert type(layer._cache[3]) is rnnlab.cells.LSTMKernel
+    finally:
+        fused.set_compiled(previous)
+
+
+@needs_compiled
+@pytest.mark.parametrize("cell", ["LSTMCell", "GRUCell"])
+def test_compiled_cell_step_and_backward_equal_numpy(cell, rng):
+    B, F, H = 3, 4, 5
+    x = rng.standard_normal((B, F))
+    h = rng.standard_normal((B, H))
+    state = (h, rng.standard_normal((B, H))) if cell == "LSTMCell" else h
+    dnext = (rng.standard_normal((B, H)), rng.standard_normal((B, H))) if cell == "LSTMCell" \
+        else rng.standard_normal((B, H))
+    runs = []
+    for compiled in (True, False):
+        previous = fused.set_compiled(compiled)
+        try:
+            c = getattr(rnnlab, cell)(F, H, dtype=np.float64, seed=1)
+            new, cache = c.step(x, state)
+            dx, dstate = c.backward_step(dnext, cache)
+            runs.append((new, dx, dstate, c.grads))
+        finally:
+            fused.set_compiled(previous)
+    (n1, dx1, ds1, g1), (n2, dx2, ds2, g2) = runs
+    for a, b in [(n1, n2), (ds1, ds2)]:
+        for u, v in zip(a if isinstance(a, tuple) else [a], b if isinstance(b, tuple) else [b]):
+            assert _relerr(u, v) < 1e-12
+    assert _relerr(dx1, dx2) < 1e-12
+    assert all(_relerr(g1[k], g2[k]) < 1e-12 for k in g1)
+
+
+@needs_compiled
+def test_compiled_training_is_reproducible_and_tracks_numpy():
+    text = "the quick brown fox jumps over the lazy dog. " * 30
+
+    def train(compiled):
+        previous = fused.set_compiled(compiled)
+        try:
+            lm = CharLM("".join(sorted(set(text))), CharLMConfig(model="lstm", hidden_size=16, num_layers=2, seq_len=12,
+                                           batch_size=4, dropout=0.0, lr=0.01, seed=0))
+            opt = lm.make_optimizer()
+            ids = lm.vocab.encode(text)
+            x = ids[:48].reshape(4, 12).T
+            y = ids[1:49].reshape(4, 12).T
+            losses = []
+            for _ in range(40):
+                lm.zero_grad()
+                loss, _ = lm.loss_and_grad(x, y)
+                opt.step(lm.params, lm.grads)
+                losses.append(loss)
+            return np.array(losses), lm.params
+        finally:
+            fused.set_compiled(previous)
+
+    l1, p1 = train(True)
+    l1b, p1b = train(True)
+    l2, _ = train(False)
+    assert np.array_equal(l1, l1b) and all(np.array_equal(p1[k], p1b[k]) for k in p1)   # bit for bit
+    assert l1[-1] < l1[0] - 0.5                     # it learns (3.3 → 2.4 nats)
+    assert np.abs(l1 - l2).max() < 1e-4             # float32: the two paths stay together
+
+
+def test_switch_and_environment_variable():
+    assert fused.set_compiled(False) in (True, False)
+    try:
+        assert not fused.compiled_active()
+        k = rnnlab.cells.LSTMKernel()
+        assert fused.select(k, np.float32) is k
+    finally:
+        fused.set_compiled(True)
+    assert fused.compiled_active() == fused.available()
+    env = dict(os.environ, RNNLAB_PURE_NUMPY="1")
+    code = "import rnnlab.fused as f; print(f.compiled_active())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
