@@ -165,8 +165,11 @@ def run_bench(repeats=7, warmup=2, rows=None, with_torch=True, memory=True, log=
     else:
         torch_reason = "torch disabled (--no-torch)"
     peak = gemm_peak()
+    from .fused import available, compiled_active
+    kernels = ("compiled (rnnlab._gates)" if compiled_active() else
+               "NumPy (compiled kernels " + ("switched off)" if available() else "not built)"))
     result = {"gemm_peak_gflops": peak, "torch": torch.__version__ if torch else None,
-              "torch_missing_reason": torch_reason, "rows": []}
+              "torch_missing_reason": torch_reason, "kernels": kernels, "rows": []}
     wanted = set(rows) if rows else None
     for name, model, L, H, T, B, V, opt in ROWS:
         if wanted and name not in wanted:

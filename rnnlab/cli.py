@@ -205,6 +205,7 @@ def _cmd_bench(args):
     else:
         print(f"float32 GEMM peak measured here: {result['gemm_peak_gflops']:.0f} GFLOP/s (NumPy)"
               + (f"; torch {result['torch']}" if result["torch"] else f"; {result['torch_missing_reason']}"))
+        print(f"rnnlab LSTM/GRU kernels: {result['kernels']}")
         print("vs torch = torch time / rnnlab time (> 1: rnnlab faster); peak = share of the GEMM peak")
     return 0
 

@@ -4,17 +4,21 @@ fused into one C pass (``rnnlab/_gates.c``), behind the kernel interface of cell
 Why: a NumPy step is one recurrent GEMM plus ten or more small ufunc calls, each a
 pass over (B, G·H) values; at the sizes of char-rnn those passes cost as much as the
 GEMM. The fused kernels keep the GEMMs in NumPy/BLAS and do everything elementwise
-in one pass per step. In training mode the forward step also writes the backward
-factors (what ``backward_prepare`` computes from the saved activations in the
-NumPy kernels) while the values are in cache, so backward starts at once.
+in one pass per step: the forward step reads its input rows (for one-hot inputs,
+straight from the W_ihᵀ + bias table, with no (T, B, G·H) gather), the backward step
+recomputes the derivative factors from the saved gates instead of loading stored ones
+(these loops are bound by memory bandwidth, not arithmetic), and for one-hot inputs
+it adds each dgx row into its character's row of dW_ihᵀ on the way.
 
-Selection: the recurrent layers, cells and the sampler ask ``select(kernel, dtype)``
+Selection: the recurrent layers and cells ask ``select(kernel, dtype)``
 for the kernel to use on each call. It returns the fused twin when the extension was
 built (``pip install`` compiles it where a C compiler exists; ``optional=True`` in
 setup.py installs without it otherwise), the dtype is float32 or float64 and the
 compiled path is enabled — by default; ``RNNLAB_PURE_NUMPY=1`` in the environment or
 ``set_compiled(False)`` turns it off. Otherwise the NumPy kernel itself: that path is
-always present and the test suite runs the torch-parity checks on both.
+always present and the test suite runs the torch-parity checks on both. The one-step
+sampler (generate.Stepper) keeps the NumPy kernels: at batch 1 the per-call setup of
+the C kernels costs more than it saves.
 
 The math is the same, in the same order of operations; only tanh comes from the C
 library (glibc's libmvec SIMD versions on Linux x86-64) rather than NumPy's, so the

@@ -146,3 +146,13 @@ def test_switch_and_environment_variable():
     code = "import rnnlab.fused as f; print(f.compiled_active())"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_bench_reports_rows_ratios_and_kernels():
+    from rnnlab.bench import run_bench
+    pytest.importorskip("torch", reason="the ratio column needs torch")
+    result = run_bench(repeats=1, warmup=0, rows=["char-rnn GRU", "sample min-char-rnn"], memory=False)
+    assert [r["row"] for r in result["rows"]] == ["char-rnn GRU", "sample min-char-rnn"]
+    for r in result["rows"]:
+        assert r["time_s"] > 0 and r["ratio"] > 0 and 0 < r["peak_share"] < 1
+    assert result["kernels"].startswith("compiled" if fused.compiled_active() else "NumPy")
