@@ -22,6 +22,10 @@ def pytest_terminal_summary(terminalreporter):
     import sys
     mod = sys.modules.get("test_recurrent_torch")
     worst = getattr(mod, "WORST", None)
+    from rnnlab import fused
+    terminalreporter.write_line("rnnlab LSTM/GRU kernels: " + (
+        "compiled (rnnlab._gates) and NumPy both tested" if fused.available()
+        else "NumPy only — the optional compiled extension was not built"))
     if worst:
         terminalreporter.write_line(
             "worst relative error vs torch.nn: " + ", ".join(f"{k} {v:.1e}" for k, v in sorted(worst.items())))
