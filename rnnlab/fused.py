@@ -89,14 +89,17 @@ def _contiguous_rows(d_hs, dtype):
     return d_hs
 
 
-def _input_rows(gx, ids, B, GH, dtype):
-    """(table, ids, per-step offsets) for the C kernels: with ids (T, B), gx is the
-    (V, G·H) table and step t reads rows ids[t]; without, gx is (T, B, G·H)."""
+def _input_rows(gx, ids, B, GH, dtype, start):
+    """Where the C kernels find step t's input rows: (gx, ids — kept alive —, g0, sg, i0,
+    si) with step t's block at g0 + t·sg and its ids at i0 + t·si (i0 = 0: no ids). With
+    ids (T', B), gx is the (V, G·H) table and step t reads rows ids[t − start]; without,
+    gx is (T', B, G·H) and its first block belongs to step ``start``."""
     gx = np.ascontiguousarray(gx, dtype)
     if ids is None:
-        return gx, None, _addr(gx), B * GH * gx.itemsize, 0, 0
+        sg = B * GH * gx.itemsize
+        return gx, None, _addr(gx) - start * sg, sg, 0, 0
     ids = np.ascontiguousarray(ids, np.int64)
-    return gx, ids, _addr(gx), 0, _addr(ids), B * 8
+    return gx, ids, _addr(gx), 0, _addr(ids) - start * B * 8, B * 8
 
 
 def _scatter_target(ids, acc, dtype):
@@ -133,9 +136,7 @@ class FusedLSTMKernel(LSTMKernel):
         T, B, GH = buf.act.shape
         stop = T if stop is None else stop
         H, isz = GH // 4, buf.act.itemsize
-        gx, ids, g0, sg, i0, si = _input_rows(gx, ids, B, GH, buf.act.dtype)
-        g0 -= start * sg
-        i0 -= start * si if ids is not None else 0
+        gx, ids, g0, sg, i0, si = _input_rows(gx, ids, B, GH, buf.act.dtype, start)
         dbl, sa, sc = int(isz == 8), B * GH * isz, B * H * isz
         a0, c0, h0 = _addr(buf.act), _addr(buf.c), _addr(buf.h)
         hs, acts, W = buf.h, buf.act, w.w_hh_T
@@ -185,9 +186,7 @@ class FusedGRUKernel(GRUKernel):
         T, B, GH = buf.act.shape
         stop = T if stop is None else stop
         H, isz = GH // 3, buf.act.itemsize
-        gx, ids, g0, sg, i0, si = _input_rows(gx, ids, B, GH, buf.act.dtype)
-        g0 -= start * sg
-        i0 -= start * si if ids is not None else 0
+        gx, ids, g0, sg, i0, si = _input_rows(gx, ids, B, GH, buf.act.dtype, start)
         dbl, sa, sh = int(isz == 8), B * GH * isz, B * H * isz
         a0, ghn0, h0, gh_a = _addr(buf.act), _addr(buf.ghn), _addr(buf.h), _addr(buf.gh)
         b_step = None if w.b_step is None else np.ascontiguousarray(w.b_step, buf.act.dtype)
