@@ -31,7 +31,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .cells import GRUKernel, LSTMKernel
+from .cells import GRUKernel, LSTMKernel, fresh
 
 try:
     from . import _gates
@@ -121,7 +121,6 @@ class FusedLSTMKernel(LSTMKernel):
     scatters_ids = True            # backward_loop can form dW_ihᵀ of one-hot inputs itself
 
     def alloc(self, T, B, H, dtype, empty=None):
-        from .cells import fresh
         empty = empty or fresh(dtype)
         return SimpleNamespace(h=empty("h", (T + 1, B, H)), c=empty("c", (T + 1, B, H)),
                                act=empty("act", (T, B, 4 * H)), tmp=empty("tmp", (B, H)),
