@@ -165,7 +165,7 @@ def run_bench(repeats=7, warmup=2, rows=None, with_torch=True, memory=True, log=
     else:
         torch_reason = "torch disabled (--no-torch)"
     peak = gemm_peak()
-    from .fused import available, compiled_active
+    from .kernels import available, compiled_active
     kernels = ("compiled (rnnlab._gates)" if compiled_active() else
                "NumPy (compiled kernels " + ("switched off)" if available() else "not built)"))
     result = {"gemm_peak_gflops": peak, "torch": torch.__version__ if torch else None,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 
 
@@ -56,14 +57,17 @@ TRAIN_MODEL_OPTIONS = ["model", "hidden_size", "num_layers", "dropout", "seq_len
 
 
 def _cmd_train(args):
+    from .charlm_run import train_charlm
+    from .data.text import Vocab
     from .models.charlm import PRESETS, CharLM, CharLMConfig
     from .progress import Progress
-    from .train import train_charlm
-    from .data.text import Vocab
+    from .trainer import TrainConfig
 
-    budget = dict(max_steps=args.max_steps, max_epochs=args.max_epochs, time_limit=args.time_limit)
-    if all(v is None for v in budget.values()):
-        budget["time_limit"] = 300.0
+    train = TrainConfig(max_steps=args.max_steps, max_epochs=args.max_epochs, time_limit=args.time_limit,
+                        eval_every=args.eval_every, patience=args.patience)
+    if train.max_steps is None and train.max_epochs is None and train.time_limit is None:
+        train.time_limit = 300.0
+    train.validate()
     resume = None
     if args.resume:
         ckpt = os.path.join(args.resume, "latest.npz") if os.path.isdir(args.resume) else args.resume
@@ -97,16 +101,15 @@ def _cmd_train(args):
                              f"--force to start over, or --out DIR")
         model = CharLM(Vocab.from_text(text), config)
 
-    progress = Progress(total=budget["max_steps"], enabled=not args.quiet)
+    progress = Progress(total=train.max_steps, enabled=not args.quiet)
     if not args.quiet:
         c = model.config
         progress.message(f"training {c.model.upper()} {c.num_layers}x{c.hidden_size} "
                          f"({model.num_parameters():,} parameters) on {len(text):,} characters, "
                          f"vocabulary {len(model.vocab)}; run directory {out_dir}")
-    summary = train_charlm(model, text, out_dir=out_dir, eval_every=args.eval_every,
-                           patience=args.patience, progress=progress, resume=resume,
+    summary = train_charlm(model, text, train, out_dir=out_dir, progress=progress, resume=resume,
                            text_source=source, smoothed_loss=model.config.grad_reduction == "sum",
-                           sample_chars=0 if args.quiet else 200, **budget)
+                           sample_chars=0 if args.quiet else 200)
     summary["out_dir"] = out_dir
     if args.json:
         summary.pop("evaluations")
@@ -125,14 +128,12 @@ def _cmd_train(args):
 def _cmd_sample(args):
     from .data.text import read_text
     from .models.charlm import CharLM
-    if args.length < 0:
-        raise UsageError("--length must be >= 0")
+    from .generate import check_sampling
+    if args.length < 1:
+        raise UsageError("--length must be >= 1")
     if args.num_samples < 1:
         raise UsageError("--num-samples must be >= 1")
-    if args.temperature < 0:
-        raise UsageError("--temperature must be >= 0")
-    if args.top_k < 0:
-        raise UsageError("--top-k must be >= 0")
+    check_sampling(args.temperature, args.top_k)
     if args.prime is not None and args.prime_file is not None:
         raise UsageError("give --prime or --prime-file, not both")
     model = CharLM.load(_resolve_checkpoint(args.checkpoint))
@@ -293,7 +294,7 @@ def build_parser():
     t.add_argument("--encoding", default="utf-8")
     t.add_argument("--json", action="store_true", help="print one JSON object with the final metrics")
     t.add_argument("--quiet", action="store_true", help="no progress output")
-    t.set_defaults(func=_cmd_train)
+    t.set_defaults(func=_cmd_train, command_parser=t)
 
     s = sub.add_parser("sample", help="generate text from a trained model")
     s.add_argument("checkpoint", help="run directory (its best checkpoint) or .npz file")
@@ -305,14 +306,14 @@ def build_parser():
     s.add_argument("--seed", type=int)
     s.add_argument("--num-samples", type=int, default=1)
     s.add_argument("--encoding", default="utf-8")
-    s.set_defaults(func=_cmd_sample)
+    s.set_defaults(func=_cmd_sample, command_parser=s)
 
     e = sub.add_parser("eval", help="bits per character and perplexity of a model on a text")
     e.add_argument("checkpoint")
     e.add_argument("text")
     e.add_argument("--encoding", default="utf-8")
     e.add_argument("--json", action="store_true")
-    e.set_defaults(func=_cmd_eval)
+    e.set_defaults(func=_cmd_eval, command_parser=e)
 
     n = sub.add_parser("ngram", help="character n-gram baseline (interpolated Kneser-Ney)")
     n.add_argument("text")
@@ -321,7 +322,7 @@ def build_parser():
     n.add_argument("--val-frac", type=float, default=0.1)
     n.add_argument("--encoding", default="utf-8")
     n.add_argument("--json", action="store_true")
-    n.set_defaults(func=_cmd_ngram)
+    n.set_defaults(func=_cmd_ngram, command_parser=n)
 
     k = sub.add_parser("task", help="the course applications: detect, forecast, classify, adding, "
                                      "order, gradflow, univariate")
@@ -345,31 +346,48 @@ def build_parser():
                    help="missing values: none (error), ffill, interpolate, drop")
     k.add_argument("--test-frac", type=float, help="forecast: held-out tail (default 0.2)")
     k.add_argument("--length", type=int, help="adding/order/gradflow: sequence length T")
-    k.set_defaults(func=_cmd_task)
+    k.set_defaults(func=_cmd_task, command_parser=k)
 
     b = sub.add_parser("bench", help="speed side by side with torch.nn on the CPU")
     b.add_argument("--repeats", type=int, default=7)
     b.add_argument("--row", action="append", help="run only this row (repeatable)")
     b.add_argument("--no-torch", action="store_true", help="rnnlab's numbers only")
     b.add_argument("--json", action="store_true")
-    b.set_defaults(func=_cmd_bench)
+    b.set_defaults(func=_cmd_bench, command_parser=b)
 
     d = sub.add_parser("demo", help="train an Elman RNN on the delayed-echo task")
     d.add_argument("--delay", type=int, default=3)
     d.add_argument("--hidden", type=int, default=16)
     d.add_argument("--steps", type=int, default=300)
     d.add_argument("--seed", type=int, default=0)
-    d.set_defaults(func=_cmd_demo)
+    d.set_defaults(func=_cmd_demo, command_parser=d)
     return p
+
+
+def _flag_message(message, command_parser):
+    """Library messages name their own parameters — first ("hidden_size must be ...") or as
+    "name=value" — and the CLI says its flags instead ("--hidden-size must be ...",
+    "--fill ffill") where the command has that option."""
+    flags = {a.dest: a.option_strings[-1] for a in command_parser._actions if a.option_strings}
+    name, _, rest = message.partition(" ")
+    key = name.rstrip(":")
+    if key in flags:
+        message = f"{flags[key]}{name[len(key):]} {rest}"
+    # "name=value" elsewhere in the message is the option "--name value"
+    return re.sub(r"\b([a-z_]+)=", lambda m: flags[m.group(1)] + ("" if m.end() == len(message) or
+                  message[m.end()] == " " else " ") if m.group(1) in flags else m.group(0), message)
 
 
 def main(argv=None):
     from .errors import RnnlabError
+    args = None
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except (UsageError, RnnlabError, ValueError) as e:
+    except (UsageError, RnnlabError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if isinstance(e, RnnlabError) and args is not None:
+            msg = _flag_message(msg, args.command_parser)
         print(f"rnnlab: error: {msg}", file=sys.stderr)
         return 2
     except OSError as e:

@@ -1,13 +1,18 @@
 """A built-in demo: an Elman RNN learns to echo its input delayed by a few steps,
-trained by full BPTT with Adam; the loss is printed as it falls."""
+trained by full BPTT with Adam on the one loop of trainer.py; the loss is printed as
+it falls."""
 from __future__ import annotations
 
 import numpy as np
 
+from .errors import ConfigError
 from .layers import Linear
 from .losses import mse
-from .optim import Adam, clip_grad_norm
+from .models.seq import SupervisedObjective
+from .module import Module
+from .optim import Adam
 from .recurrent import RNN
+from .trainer import TrainConfig, Trainer
 
 
 def echo_batch(rng, batch, steps, delay):
@@ -18,29 +23,36 @@ def echo_batch(rng, batch, steps, delay):
     return x, y
 
 
+class EchoNet(Module):
+    """Children ``rnn`` (Elman, one input) and ``head`` (Linear H → 1), one output per step."""
+
+    def __init__(self, hidden, dtype=np.float64, seed=0):
+        super().__init__()
+        self.rnn = RNN(1, hidden, dtype=dtype, seed=seed)
+        self.head = Linear(hidden, 1, dtype=dtype, seed=seed + 1)
+
+    def forward(self, x):
+        return self.head.forward(self.rnn.forward(x)[0])
+
+    def backward(self, dy):
+        return self.rnn.backward(self.head.backward(dy))[0]
+
+
 def train_echo(delay=3, hidden=16, steps=20, batch=32, iters=300, lr=0.01, seed=0,
                dtype=np.float64, log=None, log_every=50):
-    """Train RNN + Linear head on the echo task; return the list of losses."""
+    """Train EchoNet on the echo task (delay in [1, steps)); return the list of losses."""
+    for name, v in (("delay", delay), ("hidden", hidden), ("steps", steps), ("iters", iters)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+    if delay >= steps:
+        raise ConfigError(f"delay must be shorter than the sequence ({steps} steps), got {delay}")
     rng = np.random.default_rng(seed)
-    rnn = RNN(1, hidden, dtype=dtype, seed=seed)
-    head = Linear(hidden, 1, dtype=dtype, seed=seed + 1)
-    params = {**{f"rnn.{k}": v for k, v in rnn.params.items()},
-              **{f"head.{k}": v for k, v in head.params.items()}}
-    grads = {**{f"rnn.{k}": v for k, v in rnn.grads.items()},
-             **{f"head.{k}": v for k, v in head.grads.items()}}
-    opt = Adam(lr=lr)
-    losses = []
-    for it in range(1, iters + 1):
-        x, y = echo_batch(rng, batch, steps, delay)
-        out, _ = rnn.forward(x)
-        pred = head.forward(out)
-        loss, dpred = mse(pred, y)
-        rnn.zero_grad()
-        head.zero_grad()
-        rnn.backward(head.backward(dpred))
-        clip_grad_norm(grads, 5.0)
-        opt.step(params, grads)
-        losses.append(loss)
-        if log and (it == 1 or it % log_every == 0):
-            log(f"step {it:4d}  loss {loss:.4f}")
-    return losses
+    net = EchoNet(hidden, dtype, seed)
+
+    def on_step(step, loss):
+        if log and (step == 1 or step % log_every == 0):
+            log(f"step {step:4d}  loss {loss:.4f}")
+    trainer = Trainer(net, Adam(lr=lr), TrainConfig(max_steps=iters, eval_every=None), clip=5.0,
+                      track=True, on_step=on_step)
+    trainer.run(SupervisedObjective(net, lambda step: echo_batch(rng, batch, steps, delay), mse))
+    return trainer.history["losses"]

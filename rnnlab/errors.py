@@ -12,3 +12,8 @@ class DataError(RnnlabError):
 
 class CheckpointError(RnnlabError):
     """A checkpoint that is missing, damaged, foreign or of a newer format."""
+
+
+class ConfigError(RnnlabError):
+    """An argument or option outside what it accepts. Messages name the library's own
+    parameter (``hidden_size``); the CLI shows its flag (``--hidden-size``) instead."""

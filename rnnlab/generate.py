@@ -1,9 +1,10 @@
 """Sampling from a character model, one step at a time.
 
 ``Stepper`` runs a unidirectional recurrent stack plus its output head for a single
-sequence, one character per step, with the same cell kernels as training (cells.py)
-but preallocated one-step buffers and the input projection done as a row gather:
-no per-step allocation beyond the logits.
+sequence, one character per step: ``scan.scan`` over one step per layer, with the
+layer's NumPy kernels (at batch 1 the compiled kernels' per-call setup costs more than
+it saves), weights prepared once, buffers reused, and the first layer's input read as a
+row of the W_ihᵀ + bias table: no per-step allocation beyond the logits.
 
 ``sample_next(logits, temperature, top_k, rng)``: temperature 0 means greedy
 (argmax); otherwise softmax(logits / temperature), restricted to the ``top_k``
@@ -11,63 +12,64 @@ largest logits when top_k > 0, sampled by inverse CDF with one uniform draw.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from .errors import ConfigError
+from .kernels.base import workspace
+from .scan import initial_state, scan
 
 
 class Stepper:
+    """rnn: a unidirectional RNN/LSTM/GRU layer; head: its Linear output layer."""
+
     def __init__(self, rnn, head):
         if rnn.bidirectional:
-            raise ValueError("cannot generate from a bidirectional model")
-        # the NumPy kernels: at batch 1 the C kernels' per-call setup costs more than it saves
-        k, p = rnn.kernel, rnn.params
-        self.kernel, self.head = k, head
+            raise ConfigError("cannot generate from a bidirectional model")
+        k = self.kernel = rnn.kernel
+        self.rnn, self.dtype = rnn, rnn.dtype
         self.layers = []
-        H, G = rnn.hidden_size, k.gates
         for layer in range(rnn.num_layers):
-            n_ih, n_hh, n_bih, n_bhh = rnn._names(layer, 0)
-            w = k.prepare_weights(p[n_ih], p[n_hh], p.get(n_bih), p.get(n_bhh))
-            table = w.w_ih_T + w.bias if layer == 0 else None     # one-hot input: a row
-            self.layers.append((w, table, k.alloc(1, 1, H, rnn.dtype), np.empty((1, G * H), rnn.dtype)))
+            empty = workspace({}, rnn.dtype)
+            self.layers.append((rnn.prepared_weights(k, layer), k.alloc(1, 1, rnn.hidden_size, rnn.dtype, empty),
+                                empty))
+        self.ids = np.zeros((1, 1), np.int64)
         self.w_out_T = np.ascontiguousarray(head.params["weight"].T)
         self.b_out = head.params.get("bias")
         self.reset()
 
     def reset(self, state=None):
         """Zero state, or a state as the layer returns it (h (L, 1, H) or (h, c))."""
-        for i, (_, _, buf, _) in enumerate(self.layers):
-            if state is None:
-                buf.h[0] = 0
-                if self.kernel.has_cell:
-                    buf.c[0] = 0
-            elif self.kernel.has_cell:
-                buf.h[0], buf.c[0] = state[0][i], state[1][i]
-            else:
-                buf.h[0] = state[i]
+        h, c = initial_state(state, self.rnn.state_shape(1), self.kernel.has_cell, self.dtype)
+        for i, (_, buf, _) in enumerate(self.layers):
+            buf.h[1] = h[i]
+            if c is not None:
+                buf.c[1] = c[i]
 
     def step(self, char_id):
         """Feed one character id; return the logits (V,) for the next one."""
-        k = self.kernel
-        x = None
-        for w, table, buf, gx in self.layers:
-            if table is not None:
-                gx[0] = table[char_id]
-            else:
-                np.matmul(x, w.w_ih_T, out=gx)
-                gx += w.bias
-            k.step(0, gx, buf, w)
-            buf.h[0] = buf.h[1]
-            if k.has_cell:
-                buf.c[0] = buf.c[1]
-            x = buf.h[0]
-        logits = x[0] @ self.w_out_T
+        k, cell = self.kernel, self.kernel.has_cell
+        self.ids[0, 0] = char_id
+        x, is_ids = self.ids, True
+        for w, buf, empty in self.layers:
+            scan(k, w, x, buf.h[1], buf.c[1] if cell else None, ids=is_ids, empty=empty, buf=buf)
+            x, is_ids = buf.h[1:], False
+        logits = x[0, 0] @ self.w_out_T
         if self.b_out is not None:
             logits += self.b_out
         return logits
 
 
+def check_sampling(temperature, top_k):
+    """Raise ConfigError unless temperature is a finite number >= 0 and top_k an int >= 0."""
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
+        raise ConfigError(f"temperature must be a finite number >= 0, got {temperature}")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+        raise ConfigError(f"top_k must be an integer >= 0, got {top_k}")
+
+
 def sample_next(logits, temperature, top_k, rng):
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
     if temperature == 0:
         return int(np.argmax(logits))
     z = np.asarray(logits, np.float64) / temperature

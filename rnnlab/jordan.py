@@ -18,28 +18,28 @@ from __future__ import annotations
 import numpy as np
 
 from .init import uniform
-from .module import Module, check_dtype, make_rng
+from .errors import ConfigError
+from .module import Module, check_dtype, check_sizes, make_rng
 
 
 class JordanRNN(Module):
     def __init__(self, input_size, hidden_size, output_size, *, nonlinearity="tanh",
                  dtype=np.float32, seed=None):
         super().__init__()
-        if min(input_size, hidden_size, output_size) < 1:
-            raise ValueError("JordanRNN: sizes must be positive")
+        self.input_size, self.hidden_size, self.output_size = check_sizes(
+            "JordanRNN", input_size=input_size, hidden_size=hidden_size, output_size=output_size)
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        self.input_size, self.hidden_size, self.output_size = int(input_size), int(hidden_size), int(output_size)
+            raise ConfigError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         self.dtype = check_dtype(dtype)
         rng = make_rng(seed)
         F, H, O = self.input_size, self.hidden_size, self.output_size
         bh, bo = 1 / np.sqrt(H), 1 / np.sqrt(H)
-        self._add_param("weight_ih", uniform(rng, (H, F), bh, self.dtype))
-        self._add_param("weight_yh", uniform(rng, (H, O), bh, self.dtype))
-        self._add_param("bias_ih", uniform(rng, (H,), bh, self.dtype))
-        self._add_param("weight_ho", uniform(rng, (O, H), bo, self.dtype))
-        self._add_param("bias_ho", uniform(rng, (O,), bo, self.dtype))
+        self.add_param("weight_ih", uniform(rng, (H, F), bh, self.dtype))
+        self.add_param("weight_yh", uniform(rng, (H, O), bh, self.dtype))
+        self.add_param("bias_ih", uniform(rng, (H,), bh, self.dtype))
+        self.add_param("weight_ho", uniform(rng, (O, H), bo, self.dtype))
+        self.add_param("bias_ho", uniform(rng, (O,), bo, self.dtype))
         self._cache = None
 
     def describe(self):
@@ -52,14 +52,14 @@ class JordanRNN(Module):
     def forward(self, x, state=None):
         x = np.asarray(x, self.dtype)
         if x.ndim != 3 or x.shape[2] != self.input_size:
-            raise ValueError(f"JordanRNN: expected input (B, T, {self.input_size}), got {x.shape}")
+            raise ConfigError(f"JordanRNN: expected input (B, T, {self.input_size}), got {x.shape}")
         B, T, _ = x.shape
         H, O, p = self.hidden_size, self.output_size, self.params
         y_prev = np.zeros((B, O), self.dtype) if state is None else np.asarray(state, self.dtype)
         if y_prev.shape == (1, B, O):
             y_prev = y_prev[0]
         if y_prev.shape != (B, O):
-            raise ValueError(f"JordanRNN: state must have shape (1, {B}, {O})")
+            raise ConfigError(f"JordanRNN: state must have shape (1, {B}, {O})")
         gx = x @ p["weight_ih"].T + p["bias_ih"]              # (B, T, H), all steps at once
         hs = np.empty((B, T, H), self.dtype)
         ys = np.empty((B, T + 1, O), self.dtype)                # ys[:, 0] = y_0

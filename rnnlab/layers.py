@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import activations as act
+from .errors import ConfigError
 from .init import uniform
-from .module import Module, check_dtype, make_rng
+from .module import Module, check_dtype, check_sizes, dropout_mask, make_rng
 
 
 class Linear(Module):
@@ -22,21 +23,20 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32, seed=None):
         super().__init__()
-        if in_features < 1 or out_features < 1:
-            raise ValueError("Linear: in_features and out_features must be positive")
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features, self.out_features = check_sizes("Linear", in_features=in_features,
+                                                          out_features=out_features)
         self.dtype = check_dtype(dtype)
         rng = make_rng(seed)
         bound = 1.0 / np.sqrt(in_features)
-        self._add_param("weight", uniform(rng, (out_features, in_features), bound, self.dtype))
+        self.add_param("weight", uniform(rng, (out_features, in_features), bound, self.dtype))
         if bias:
-            self._add_param("bias", uniform(rng, (out_features,), bound, self.dtype))
+            self.add_param("bias", uniform(rng, (out_features,), bound, self.dtype))
         self._x = None
 
     def forward(self, x):
         x = np.asarray(x, dtype=self.dtype)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
-            raise ValueError(f"Linear: expected input (..., {self.in_features}), got {x.shape}")
+            raise ConfigError(f"Linear: expected input (..., {self.in_features}), got {x.shape}")
         self._x = x
         y = x @ self.params["weight"].T
         if "bias" in self.params:
@@ -98,13 +98,15 @@ class Softmax(Module):
 
 class Dropout(Module):
     """Inverted dropout: in training mode each element is kept with probability 1−p and
-    scaled by 1/(1−p); in eval mode the layer is the identity. The mask comes from the
-    layer's own Generator (``seed``), so runs are reproducible."""
+    scaled by 1/(1−p); in eval mode the layer is the identity. The mask comes from
+    ``module.dropout_mask`` and the layer's Generator ``rng`` (``seed``: an int, or a
+    Generator to share, as CharLM shares its recurrent stack's), so runs are
+    reproducible and a checkpoint can save the generator's state."""
 
     def __init__(self, p=0.5, seed=None):
         super().__init__()
         if not 0.0 <= p < 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+            raise ConfigError(f"Dropout: p must be in [0, 1), got {p}")
         self.p = float(p)
         self.rng = make_rng(seed)
         self._mask = None
@@ -114,7 +116,7 @@ class Dropout(Module):
         if not self.training or self.p == 0.0:
             self._mask = None
             return x
-        self._mask = (self.rng.random(x.shape) >= self.p).astype(x.dtype) / (1.0 - self.p)
+        self._mask = dropout_mask(self.rng, x.shape, self.p, x.dtype)
         return x * self._mask
 
     def backward(self, dy):
@@ -130,17 +132,18 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings, embedding_dim, dtype=np.float32, seed=None):
         super().__init__()
-        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        self.num_embeddings, self.embedding_dim = check_sizes(
+            "Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim)
         self.dtype = check_dtype(dtype)
         rng = make_rng(seed)
-        self._add_param("weight", rng.standard_normal((num_embeddings, embedding_dim)).astype(self.dtype))
+        self.add_param("weight", rng.standard_normal((num_embeddings, embedding_dim)).astype(self.dtype))
 
     def forward(self, ids):
         ids = np.asarray(ids)
         if not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError("Embedding: ids must be integers")
+            raise ConfigError("Embedding: ids must be integers")
         if ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
-            raise ValueError(f"Embedding: ids must lie in [0, {self.num_embeddings})")
+            raise ConfigError(f"Embedding: ids must lie in [0, {self.num_embeddings})")
         self._ids = ids
         return self.params["weight"][ids]
 
@@ -150,19 +153,18 @@ class Embedding(Module):
 
 
 class Sequential(Module):
-    """Layers applied in order. ``params``/``grads`` hold the children's own arrays under
-    torch's keys ("0.weight", "2.bias"), so optimizers update the children in place."""
+    """Layers applied in order: children "0", "1", ..., so ``params`` has torch's keys
+    ("0.weight", "2.bias")."""
 
     def __init__(self, *layers):
         super().__init__()
-        self.layers = list(layers)
-        for i, layer in enumerate(self.layers):
-            for k in layer.params:
-                self.params[f"{i}.{k}"] = layer.params[k]
-                self.grads[f"{i}.{k}"] = layer.grads[k]
+        self._layers = list(layers)
+        for i, layer in enumerate(self._layers):
+            self.add_child(str(i), layer)
 
-    def children(self):
-        return self.layers
+    @property
+    def layers(self):
+        return self._layers
 
     def forward(self, x):
         for layer in self.layers:
@@ -173,9 +175,6 @@ class Sequential(Module):
         for layer in reversed(self.layers):
             dy = layer.backward(dy)
         return dy
-
-    def multiplications(self, seq_len=1):
-        return sum(layer.multiplications(seq_len) for layer in self.layers)
 
     def __getitem__(self, i):
         return self.layers[i]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import log_softmax, sigmoid
+from .errors import ConfigError
 
 
 def _positions(shape):
@@ -30,7 +31,7 @@ def mse(y, d):
     y = np.asarray(y)
     d = np.asarray(d, dtype=y.dtype)
     if y.shape != d.shape:
-        raise ValueError(f"mse: prediction shape {y.shape} != target shape {d.shape}")
+        raise ConfigError(f"mse: prediction shape {y.shape} != target shape {d.shape}")
     n = _positions(y.shape)
     diff = y - d
     loss = 0.5 * float(np.sum(diff * diff)) / n
@@ -47,14 +48,14 @@ def softmax_cross_entropy(logits, targets, *, reduction="mean"):
     logits = np.asarray(logits)
     targets = np.asarray(targets)
     if targets.shape != logits.shape[:-1]:
-        raise ValueError(
+        raise ConfigError(
             f"softmax_cross_entropy: targets shape {targets.shape} does not match logits "
             f"shape {logits.shape} without its last axis")
     if not np.issubdtype(targets.dtype, np.integer):
-        raise ValueError("softmax_cross_entropy: targets must be integer class ids")
+        raise ConfigError("softmax_cross_entropy: targets must be integer class ids")
     V = logits.shape[-1]
     if targets.size and (targets.min() < 0 or targets.max() >= V):
-        raise ValueError(f"softmax_cross_entropy: target ids must lie in [0, {V})")
+        raise ConfigError(f"softmax_cross_entropy: target ids must lie in [0, {V})")
     flat = logits.reshape(-1, V)
     t = targets.reshape(-1)
     logp = log_softmax(flat, axis=-1)
@@ -64,7 +65,7 @@ def softmax_cross_entropy(logits, targets, *, reduction="mean"):
     elif reduction == "sum":
         scale = 1.0
     else:
-        raise ValueError(f"softmax_cross_entropy: unknown reduction {reduction!r}")
+        raise ConfigError(f"softmax_cross_entropy: unknown reduction {reduction!r}")
     loss = float(nll.sum()) * scale
     grad = np.exp(logp)
     grad[np.arange(t.size), t] -= 1.0
@@ -82,7 +83,7 @@ def bce_with_logits(logits, targets):
     z = np.asarray(logits)
     d = np.asarray(targets, dtype=z.dtype)
     if z.shape != d.shape:
-        raise ValueError(f"bce_with_logits: logits shape {z.shape} != target shape {d.shape}")
+        raise ConfigError(f"bce_with_logits: logits shape {z.shape} != target shape {d.shape}")
     n = max(z.size, 1)
     per = np.maximum(z, 0) - z * d + np.log1p(np.exp(-np.abs(z)))
     return float(per.sum()) / n, (sigmoid(z) - d) / n

@@ -1,91 +1,174 @@
-"""The layer contract shared by every rnnlab layer.
+"""The module tree every rnnlab layer and model is built from.
 
-    layer.params            dict[str, np.ndarray]   (PyTorch's names and shapes)
-    layer.grads             same keys and shapes; backward ACCUMULATES (+=)
-    layer.zero_grad()
-    y  = layer.forward(x)   caches what backward needs
-    dx = layer.backward(dy) adds into layer.grads, returns dL/dx
+    module.params           dict[str, array]: its own parameters, then each child's under
+                            "<child>.<key>" (torch's dotted keys: "rnn.weight_ih_l0", "0.bias")
+    module.grads            the same keys and shapes; backward ACCUMULATES (+=)
+    module.zero_grad()
+    y  = module.forward(x)  caches what backward needs
+    dx = module.backward(dy) adds into grads, returns dL/dx
+    module.train() / .eval(), state_dict() / load_state_dict(), rng_states()
 
-Optimizers update ``params`` in place, so a container (``Sequential``, a model)
-may expose its children's arrays under prefixed keys ("0.weight") without
-copying them.
+A module owns its parameters (``add_param``) and its children: assigning a Module to
+an attribute makes it a child under that name, as in torch.nn (``add_child`` does the
+same for names that are not identifiers, such as Sequential's "0", "1"). Everything
+that concerns the whole model — the flat parameter and gradient dicts, zero_grad,
+the train/eval mode, state_dict, and the random generators a checkpoint must save —
+is derived from the tree here, in one place. The dicts hold the children's own arrays
+(never copies), so an optimizer's in-place update reaches every layer.
+
+Modules that draw random numbers (dropout) keep their Generator in ``self.rng``;
+``rng_states()`` collects their states by module path for checkpoints.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .errors import ConfigError
+
 
 class Module:
-    """Base class: parameter/gradient dicts, train/eval mode, state_dict I/O."""
+    """Base class: a node of the module tree (see the module docstring)."""
 
     def __init__(self):
-        self.params: dict[str, np.ndarray] = {}
-        self.grads: dict[str, np.ndarray] = {}
+        object.__setattr__(self, "_params", {})
+        object.__setattr__(self, "_grads", {})
+        object.__setattr__(self, "_children", {})
         self.training = True
 
-    # -- parameters -----------------------------------------------------------
-    def _add_param(self, name, value):
-        self.params[name] = value
-        self.grads[name] = np.zeros_like(value)
+    # -- the tree -------------------------------------------------------------------
+    def __setattr__(self, name, value):
+        children = self.__dict__.get("_children")
+        if children is not None and not name.startswith("_"):
+            if isinstance(value, Module):
+                children[name] = value
+            else:
+                children.pop(name, None)
+        object.__setattr__(self, name, value)
+
+    def add_child(self, name, module):
+        """Register ``module`` as the child ``name`` (any string without a dot)."""
+        if "." in name:
+            raise ConfigError(f"child names cannot contain '.', got {name!r}")
+        self._children[name] = module
+        return module
+
+    def add_param(self, name, value):
+        """Own parameter ``name`` with a zero gradient of the same shape."""
+        self._params[name] = value
+        self._grads[name] = np.zeros_like(value)
+        return value
 
     def children(self):
-        return []
+        return list(self._children.values())
+
+    def named_modules(self, prefix=""):
+        """(path, module) for this module and every descendant, depth first."""
+        yield prefix, self
+        for name, child in self._children.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def _collect(self, attr):
+        own = getattr(self, attr)
+        if not self._children:
+            return own
+        out = dict(own)
+        for name, child in self._children.items():
+            for k, v in child._collect(attr).items():
+                out[f"{name}.{k}"] = v
+        return out
+
+    @property
+    def params(self):
+        return self._collect("_params")
+
+    @property
+    def grads(self):
+        return self._collect("_grads")
 
     def zero_grad(self):
-        for g in self.grads.values():
-            g.fill(0)
+        for _, m in self.named_modules():
+            for g in m._grads.values():
+                g.fill(0)
 
     def num_parameters(self):
         return int(sum(p.size for p in self.params.values()))
 
     def multiplications(self, seq_len=1):
         """Weight multiplications (multiply-adds) in one forward pass of one example."""
-        return 0
+        return sum(c.multiplications(seq_len) for c in self._children.values())
 
-    # -- modes ------------------------------------------------------------------
+    # -- modes ------------------------------------------------------------------------
     def train(self, mode=True):
-        self.training = bool(mode)
-        for child in self.children():
-            child.train(mode)
+        for _, m in self.named_modules():
+            m.training = bool(mode)
         return self
 
     def eval(self):
         return self.train(False)
 
-    # -- weights in and out -----------------------------------------------------
+    # -- random generators --------------------------------------------------------------
+    def rng_states(self):
+        """{module path: bit-generator state} of every Generator in the tree (``.rng``),
+        each once (children may share their parent's generator)."""
+        seen, out = set(), {}
+        for path, m in self.named_modules():
+            rng = m.__dict__.get("rng")
+            if isinstance(rng, np.random.Generator) and id(rng) not in seen:
+                seen.add(id(rng))
+                out[path] = rng.bit_generator.state
+        return out
+
+    def load_rng_states(self, states):
+        """Restore what ``rng_states`` returned (unknown paths raise ConfigError)."""
+        modules = dict(self.named_modules())
+        for path, state in states.items():
+            m = modules.get(path)
+            if m is None or not isinstance(m.__dict__.get("rng"), np.random.Generator):
+                raise ConfigError(f"no random generator at module path {path!r}")
+            m.rng.bit_generator.state = state
+
+    # -- weights in and out ---------------------------------------------------------------
     def state_dict(self):
-        """Copies of the parameters under PyTorch's keys."""
+        """Copies of the parameters under their dotted keys."""
         return {k: v.copy() for k, v in self.params.items()}
 
     def load_state_dict(self, state):
-        """Copy arrays in, key by key. Keys and shapes must match exactly; any floating
-        dtype is accepted and cast to the layer's dtype (as torch does); anything else
-        raises ValueError naming the key."""
-        missing = [k for k in self.params if k not in state]
-        extra = [k for k in state if k not in self.params]
+        """Copy arrays in, key by key. Keys and shapes must match exactly; any real floating
+        dtype is accepted and cast to the parameter's dtype (as torch does); anything else
+        raises ConfigError naming the key. Nothing is copied unless everything matches."""
+        params = self.params
+        missing = [k for k in params if k not in state]
+        extra = [k for k in state if k not in params]
         if missing:
-            raise ValueError(f"load_state_dict: missing key(s) {missing}")
+            raise ConfigError(f"load_state_dict: missing key(s) {missing}")
         if extra:
-            raise ValueError(f"load_state_dict: unexpected key(s) {extra}")
-        for k, p in self.params.items():
+            raise ConfigError(f"load_state_dict: unexpected key(s) {extra}")
+        for k, p in params.items():
             v = np.asarray(state[k])
             if v.shape != p.shape:
-                raise ValueError(f"load_state_dict: key {k!r} has shape {v.shape}, expected {p.shape}")
+                raise ConfigError(f"load_state_dict: key {k!r} has shape {v.shape}, expected {p.shape}")
             if not np.issubdtype(v.dtype, np.floating):
-                raise ValueError(f"load_state_dict: key {k!r} has dtype {v.dtype}, expected a float array")
-        for k, p in self.params.items():
+                raise ConfigError(f"load_state_dict: key {k!r} has dtype {v.dtype}, expected a float array")
+        for k, p in params.items():
             np.copyto(p, np.asarray(state[k]), casting="unsafe")
         return self
-
-    def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
 
 
 def check_dtype(dtype):
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        raise ConfigError(f"dtype must be float32 or float64, got {dtype}")
     return dtype
+
+
+def check_sizes(who, **sizes):
+    """Each size a positive int (bools and floats such as 8.5 refused); returns them."""
+    out = []
+    for name, v in sizes.items():
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ConfigError(f"{who}: {name} must be a positive integer, got {v!r}")
+        out.append(int(v))
+    return out
 
 
 def make_rng(seed):
@@ -93,3 +176,10 @@ def make_rng(seed):
     if isinstance(seed, np.random.Generator):
         return seed
     return np.random.default_rng(seed)
+
+
+def dropout_mask(rng, shape, p, dtype):
+    """Inverted-dropout mask: each entry 1/(1−p) with probability 1−p, else 0 — drawn as
+    uniform < 1−p from ``rng``. The one source of dropout masks in rnnlab."""
+    keep = 1.0 - p
+    return (rng.random(shape) < keep).astype(dtype) / keep

@@ -24,14 +24,14 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .metrics import lm_metrics
 
 
 class KneserNeyLM:
     def __init__(self, order=5):
         if not isinstance(order, int) or order < 1:
-            raise ValueError(f"--order must be a positive integer, got {order!r}")
+            raise ConfigError(f"order must be a positive integer, got {order!r}")
         self.order = order
 
     def fit(self, text):

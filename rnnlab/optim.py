@@ -22,12 +22,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from .errors import ConfigError
 
 
 def _positive(name, value):
     value = float(value)
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value}")
+        raise ConfigError(f"{name} must be a positive number, got {value}")
     return value
 
 
@@ -35,7 +36,7 @@ def _in_unit(name, value, closed_low=True):
     value = float(value)
     ok = (0.0 <= value < 1.0) if closed_low else (0.0 < value < 1.0)
     if not ok:
-        raise ValueError(f"{name} must be in {'[0' if closed_low else '(0'}, 1), got {value}")
+        raise ConfigError(f"{name} must be in {'[0' if closed_low else '(0'}, 1), got {value}")
     return value
 
 
@@ -50,7 +51,7 @@ class Optimizer:
         for k, p in params.items():
             g = grads[k]
             if g.shape != p.shape:
-                raise ValueError(f"gradient for {k!r} has shape {g.shape}, parameter {p.shape}")
+                raise ConfigError(f"gradient for {k!r} has shape {g.shape}, parameter {p.shape}")
             self._update(k, p, g)
 
     def _slot(self, key, name, like):
@@ -82,7 +83,7 @@ class SGD(Optimizer):
         super().__init__(lr)
         self.momentum = _in_unit("momentum", momentum)
         if nesterov and self.momentum == 0:
-            raise ValueError("nesterov=True needs momentum > 0")
+            raise ConfigError("nesterov=True needs momentum > 0")
         self.nesterov = bool(nesterov)
 
     def _update(self, k, p, g):
@@ -155,7 +156,7 @@ def make_optimizer(name, **kwargs):
     try:
         cls = OPTIMIZERS[str(name).lower()]
     except KeyError:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}") from None
+        raise ConfigError(f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}") from None
     return cls(**kwargs)
 
 
@@ -163,7 +164,7 @@ def clip_by_value(grads, clip):
     """Clamp every gradient entry to [−clip, clip] in place (min-char-rnn, char-rnn)."""
     clip = float(clip)
     if not clip >= 0:
-        raise ValueError(f"clip value must be non-negative, got {clip}")
+        raise ConfigError(f"clip value must be non-negative, got {clip}")
     for g in grads.values():
         np.clip(g, -clip, clip, out=g)
     return grads
@@ -178,7 +179,7 @@ def clip_grad_norm(grads, max_norm):
     (torch.nn.utils.clip_grad_norm_). Returns the norm before clipping."""
     max_norm = float(max_norm)
     if not max_norm >= 0:
-        raise ValueError(f"max_norm must be non-negative, got {max_norm}")
+        raise ConfigError(f"max_norm must be non-negative, got {max_norm}")
     norm = global_norm(grads)
     if norm > max_norm:
         scale = max_norm / (norm + 1e-6)
@@ -198,9 +199,9 @@ class DecaySchedule:
         self.base_lr = _positive("lr", base_lr)
         decay = float(decay)
         if not 0 < decay <= 1:
-            raise ValueError(f"lr decay must be in (0, 1], got {decay}")
+            raise ConfigError(f"lr decay must be in (0, 1], got {decay}")
         if int(start_epoch) < 0:
-            raise ValueError("start_epoch must be non-negative")
+            raise ConfigError("start_epoch must be non-negative")
         self.decay, self.start_epoch = decay, int(start_epoch)
 
     def lr_at(self, epochs_done):

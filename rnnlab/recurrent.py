@@ -29,17 +29,20 @@ in training mode only, with a mask from the layer's own Generator (``seed``).
 Speed: the inputs of all T steps are projected with one GEMM before the loop;
 each step does one recurrent GEMM for all gates and in-place elementwise math in
 preallocated buffers; in backward only dh·W_hh stays in the loop and the weight
-gradients are formed after it with one GEMM each. Internally everything is
-time-major (T, B, ·).
+gradients are formed after it with one GEMM each — all of it in ``scan.py``, which
+this layer calls once per layer and direction. Internally everything is time-major
+(T, B, ·).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .cells import make_kernel
-from .fused import select
+from .errors import ConfigError
 from .init import uniform
-from .module import Module, check_dtype, make_rng
+from .kernels import make_kernel, select
+from .kernels.base import workspace
+from .module import Module, check_dtype, check_sizes, dropout_mask, make_rng
+from .scan import initial_state, scan, scan_backward
 
 
 class _Recurrent(Module):
@@ -49,14 +52,13 @@ class _Recurrent(Module):
                  bias=True, dropout=0.0, bidirectional=False, batch_first=True,
                  dtype=np.float32, seed=None):
         super().__init__()
-        if int(input_size) < 1 or int(hidden_size) < 1 or int(num_layers) < 1:
-            raise ValueError("input_size, hidden_size and num_layers must be positive integers")
+        self.input_size, self.hidden_size, self.num_layers = check_sizes(
+            self.mode, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
         if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+            raise ConfigError(f"{self.mode}: dropout must be in [0, 1), got {dropout}")
         if not batch_first:
-            raise ValueError("rnnlab recurrent layers are batch-first only (batch_first=True)")
-        self.input_size, self.hidden_size = int(input_size), int(hidden_size)
-        self.num_layers, self.bidirectional = int(num_layers), bool(bidirectional)
+            raise ConfigError("rnnlab recurrent layers are batch-first only (batch_first=True)")
+        self.bidirectional = bool(bidirectional)
         self.num_directions = 2 if bidirectional else 1
         self.dropout, self.bias = float(dropout), bool(bias)
         self.nonlinearity = nonlinearity
@@ -68,35 +70,19 @@ class _Recurrent(Module):
         for k in range(self.num_layers):
             f_in = self.input_size if k == 0 else D * H
             for d in range(D):
-                sfx = f"_l{k}" + ("_reverse" if d else "")
-                self._add_param("weight_ih" + sfx, uniform(rng, (G * H, f_in), bound, self.dtype))
-                self._add_param("weight_hh" + sfx, uniform(rng, (G * H, H), bound, self.dtype))
+                n_ih, n_hh, n_bih, n_bhh = self.param_names(k, d)
+                self.add_param(n_ih, uniform(rng, (G * H, f_in), bound, self.dtype))
+                self.add_param(n_hh, uniform(rng, (G * H, H), bound, self.dtype))
                 if self.bias:
-                    self._add_param("bias_ih" + sfx, uniform(rng, (G * H,), bound, self.dtype))
-                    self._add_param("bias_hh" + sfx, uniform(rng, (G * H,), bound, self.dtype))
-        self.dropout_rng = np.random.default_rng(rng.integers(2**63))
+                    self.add_param(n_bih, uniform(rng, (G * H,), bound, self.dtype))
+                    self.add_param(n_bhh, uniform(rng, (G * H,), bound, self.dtype))
+        self.rng = np.random.default_rng(rng.integers(2**63))     # dropout between layers
         self._cache = None
         self._workspace = {}
 
     def _empty(self, k, d):
-        """Allocator of internal buffers for layer k, direction d: arrays are reused from
-        call to call while the shapes stay the same (a fresh allocation of a large array
-        costs a page fault per 4 KiB). Returned outputs and gradients are never these."""
-        ws = self._workspace.setdefault((k, d), {})
-        dtype = self.dtype
-
-        def empty(name, shape):
-            a = ws.get(name)
-            if a is None or a.shape != shape:
-                a = ws[name] = np.empty(shape, dtype)
-            return a
-        return empty
-
-    def _ones(self, n):
-        ones = self._workspace.get("ones")
-        if ones is None or ones.shape != (n,):
-            ones = self._workspace["ones"] = np.ones(n, self.dtype)
-        return ones
+        """Work arrays of layer k, direction d, reused from call to call."""
+        return workspace(self._workspace.setdefault((k, d), {}), self.dtype)
 
     # -- description -------------------------------------------------------------
     def describe(self):
@@ -110,9 +96,19 @@ class _Recurrent(Module):
                        for k in range(self.num_layers))
         return per_step * int(seq_len)
 
-    def _names(self, k, d):
+    def param_names(self, k, d=0):
+        """torch's names of layer k, direction d: (weight_ih, weight_hh, bias_ih, bias_hh)."""
         sfx = f"_l{k}" + ("_reverse" if d else "")
         return ("weight_ih" + sfx, "weight_hh" + sfx, "bias_ih" + sfx, "bias_hh" + sfx)
+
+    def prepared_weights(self, kernel, k, d=0):
+        """Layer k, direction d's weights as ``kernel``'s time loop uses them."""
+        p = self._params
+        n_ih, n_hh, n_bih, n_bhh = self.param_names(k, d)
+        return kernel.prepare_weights(p[n_ih], p[n_hh], p.get(n_bih), p.get(n_bhh))
+
+    def state_shape(self, B):
+        return (self.num_layers * self.num_directions, B, self.hidden_size)
 
     # -- input checking ------------------------------------------------------------
     def _time_major_input(self, x):
@@ -120,25 +116,9 @@ class _Recurrent(Module):
         if np.issubdtype(x.dtype, np.integer) and x.ndim == 2:
             return np.ascontiguousarray(x.T), True
         if x.ndim != 3 or x.shape[2] != self.input_size:
-            raise ValueError(f"{self.mode}: expected input (B, T, {self.input_size}) or integer ids "
-                             f"(B, T), got shape {x.shape}")
+            raise ConfigError(f"{self.mode}: expected input (B, T, {self.input_size}) or integer ids "
+                              f"(B, T), got shape {x.shape}")
         return np.ascontiguousarray(x.transpose(1, 0, 2), dtype=self.dtype), False
-
-    def _initial_state(self, state, B):
-        LD, H = self.num_layers * self.num_directions, self.hidden_size
-        shape = (LD, B, H)
-        if state is None:
-            return np.zeros(shape, self.dtype), (np.zeros(shape, self.dtype) if self.kernel.has_cell else None)
-        if self.kernel.has_cell:
-            if not (isinstance(state, (tuple, list)) and len(state) == 2):
-                raise ValueError(f"{self.mode}: state must be a tuple (h0, c0)")
-            h0, c0 = (np.asarray(s, self.dtype) for s in state)
-        else:
-            h0, c0 = np.asarray(state, self.dtype), None
-        for name, s in (("h0", h0), ("c0", c0)):
-            if s is not None and s.shape != shape:
-                raise ValueError(f"{self.mode}: {name} must have shape {shape}, got {s.shape}")
-        return h0, c0
 
     # -- forward --------------------------------------------------------------------
     def forward(self, x, state=None):
@@ -151,34 +131,22 @@ class _Recurrent(Module):
         (T, B, D·H). Models use this to avoid transposes."""
         T, B = xs.shape[0], xs.shape[1]
         if T < 1 or B < 1:
-            raise ValueError(f"{self.mode}: the input needs at least one step and one sequence")
+            raise ConfigError(f"{self.mode}: the input needs at least one step and one sequence")
         if is_ids and (xs.min() < 0 or xs.max() >= self.input_size):
-            raise ValueError(f"{self.mode}: integer inputs are one-hot ids and must lie in "
-                             f"[0, {self.input_size})")
-        h0, c0 = self._initial_state(state, B)
-        k_, p, H, D = select(self.kernel, self.dtype), self.params, self.hidden_size, self.num_directions
+            raise ConfigError(f"{self.mode}: integer inputs are one-hot ids and must lie in "
+                              f"[0, {self.input_size})")
+        h0, c0 = initial_state(state, self.state_shape(B), self.kernel.has_cell, self.dtype)
+        k_, H, D = select(self.kernel, self.dtype), self.hidden_size, self.num_directions
         layer_in, layer_is_ids = xs, is_ids
         caches, h_n, c_n = [], [], []
         for k in range(self.num_layers):
             dirs = []
             out_k = np.empty((T, B, D * H), self.dtype)
             for d in range(D):
-                n_ih, n_hh, n_bih, n_bhh = self._names(k, d)
-                w = k_.prepare_weights(p[n_ih], p[n_hh], p.get(n_bih), p.get(n_bhh))
-                seq = layer_in if d == 0 else layer_in[::-1]
-                empty = self._empty(k, d)
-                seq = np.ascontiguousarray(seq)
-                if layer_is_ids:                  # one-hot input: rows of the table (a gather)
-                    gx, ids = w.w_ih_T + w.bias, seq      # ids range-checked above
-                else:
-                    gx, ids = empty("gx", (T, B, k_.gates * H)), None
-                    np.matmul(seq.reshape(T * B, -1), w.w_ih_T, out=gx.reshape(T * B, -1))
-                    gx += w.bias
-                buf = k_.alloc(T, B, H, self.dtype, empty)
-                buf.h[0] = h0[k * D + d]
-                if k_.has_cell:
-                    buf.c[0] = c0[k * D + d]
-                k_.forward_loop(gx, buf, w, ids)
+                seq = np.ascontiguousarray(layer_in if d == 0 else layer_in[::-1])
+                i = k * D + d
+                buf = scan(k_, self.prepared_weights(k_, k, d), seq, h0[i],
+                           None if c0 is None else c0[i], ids=layer_is_ids, empty=self._empty(k, d))
                 hs = buf.h[1:]
                 out_k[:, :, d * H:(d + 1) * H] = hs if d == 0 else hs[::-1]
                 h_n.append(buf.h[T])
@@ -187,8 +155,7 @@ class _Recurrent(Module):
                 dirs.append((seq, buf))
             mask = None
             if self.dropout > 0 and self.training and k < self.num_layers - 1:
-                keep = 1.0 - self.dropout
-                mask = (self.dropout_rng.random(out_k.shape) < keep).astype(self.dtype) / keep
+                mask = dropout_mask(self.rng, out_k.shape, self.dropout, self.dtype)
                 out_k *= mask
             caches.append((dirs, mask, layer_is_ids))
             layer_in, layer_is_ids = out_k, False
@@ -205,7 +172,8 @@ class _Recurrent(Module):
         if dout is not None:
             dout = np.asarray(dout, self.dtype)
             if dout.shape != (B, T, D * H):
-                raise ValueError(f"{self.mode}.backward: dout must have shape {(B, T, D * H)}, got {dout.shape}")
+                raise ConfigError(f"{self.mode}.backward: dout must have shape {(B, T, D * H)}, "
+                                  f"got {dout.shape}")
             dout = dout.transpose(1, 0, 2)
         dxs, dstate0 = self.backward_time_major(dout, dstate)
         return (None if dxs is None else np.ascontiguousarray(dxs.transpose(1, 0, 2))), dstate0
@@ -215,83 +183,39 @@ class _Recurrent(Module):
         if self._cache is None:
             raise RuntimeError(f"{self.mode}.backward called before forward")
         T, B, caches, k_ = self._cache
-        p, g = self.params, self.grads
+        p, g = self._params, self._grads
         H, D, L = self.hidden_size, self.num_directions, self.num_layers
-        dh_n, dc_n = self._final_state_grad(dstate, B)
+        dh_n, dc_n = initial_state(dstate, self.state_shape(B), k_.has_cell, self.dtype, "dstate")
         dh0 = np.zeros((L * D, B, H), self.dtype)
         dc0 = np.zeros((L * D, B, H), self.dtype) if k_.has_cell else None
         d_out = douts
-        GH = k_.gates * H
         for k in reversed(range(L)):
             dirs, mask, in_is_ids = caches[k]
             if d_out is not None and mask is not None:
                 d_out = d_out * mask
             d_in = None
             for d in range(D):
-                n_ih, n_hh, n_bih, n_bhh = self._names(k, d)
+                names = self.param_names(k, d)
                 seq, buf = dirs[d]
-                dh = np.array(dh_n[k * D + d])
-                dc = np.array(dc_n[k * D + d]) if k_.has_cell else None
-                empty = self._empty(k, d)
-                dgx = empty("dgx", (T, B, GH))
-                dgh = empty("dgh", (T, B, GH)) if k_.separate_dgh else dgx
+                i = k * D + d
+                dh, dc = dh_n[i].copy(), (dc_n[i].copy() if k_.has_cell else None)
                 d_hs = None
                 if d_out is not None:
                     d_hs = d_out[:, :, d * H:(d + 1) * H]
                     if d:
                         d_hs = d_hs[::-1]
-                w_hh = p[n_hh]
-                pre = k_.backward_prepare(buf, dgx, dgh)
-                if in_is_ids and k_.scatters_ids:     # the kernel sums dgx rows per id
-                    acc = empty("acc", (self.input_size, GH))
-                    acc.fill(0)
-                    k_.backward_loop(dh, dc, buf, pre, w_hh, dgx, dgh, d_hs, ids=seq, acc=acc)
-                else:
-                    acc = None
-                    k_.backward_loop(dh, dc, buf, pre, w_hh, dgx, dgh, d_hs)
-                dh0[k * D + d] = dh
+                grads = tuple(g.get(n) for n in names)
+                d_seq = scan_backward(k_, p[names[0]], p[names[1]], buf, seq, dh, dc, d_hs, grads,
+                                      ids=in_is_ids, empty=self._empty(k, d))
+                dh0[i] = dh
                 if k_.has_cell:
-                    dc0[k * D + d] = dc
-                dgx2, dgh2 = dgx.reshape(T * B, GH), dgh.reshape(T * B, GH)
-                g[n_hh] += dgh2.T @ buf.h[:-1].reshape(T * B, H)
-                if self.bias:                     # column sums as a GEMV (2× np.sum's speed)
-                    ones = self._ones(T * B)
-                    db_ih = acc.sum(axis=0) if acc is not None else ones @ dgx2
-                    g[n_bih] += db_ih
-                    g[n_bhh] += ones @ dgh2 if k_.separate_dgh else db_ih
-                if acc is not None:               # dW_ih = accᵀ: the rows summed per id
-                    g[n_ih] += acc.T
-                elif in_is_ids:                   # dW_ih = dgxᵀ · one-hot(ids), as one GEMM
-                    onehot = empty("onehot", (T * B, self.input_size))
-                    onehot.fill(0)
-                    onehot[np.arange(T * B), seq.reshape(-1)] = 1
-                    g[n_ih] += dgx2.T @ onehot
-                else:
-                    g[n_ih] += dgx2.T @ seq.reshape(T * B, -1)
-                    d_seq = (dgx2 @ p[n_ih]).reshape(T, B, -1)
+                    dc0[i] = dc
+                if d_seq is not None:
                     if d:
                         d_seq = d_seq[::-1]
                     d_in = d_seq if d_in is None else d_in + d_seq
             d_out = d_in
         return d_out, ((dh0, dc0) if k_.has_cell else dh0)
-
-    def _final_state_grad(self, dstate, B):
-        shape = (self.num_layers * self.num_directions, B, self.hidden_size)
-        zeros = lambda: np.zeros(shape, self.dtype)  # noqa: E731
-        if self.kernel.has_cell:
-            dh, dc = (None, None) if dstate is None else dstate
-        else:
-            dh, dc = dstate, None
-        out = []
-        for name, s in (("dh_n", dh), ("dc_n", dc)):
-            if s is None:
-                out.append(zeros())
-            else:
-                s = np.asarray(s, self.dtype)
-                if s.shape != shape:
-                    raise ValueError(f"{self.mode}.backward: {name} must have shape {shape}, got {s.shape}")
-                out.append(s)
-        return out[0], out[1]
 
 
 class RNN(_Recurrent):
@@ -311,7 +235,7 @@ class RNN(_Recurrent):
 
 
 class LSTM(_Recurrent):
-    """LSTM: gates i, f, g, o; c_t = f⊙c_{t−1} + i⊙g, h_t = o⊙tanh(c_t) (see cells.py).
+    """LSTM: gates i, f, g, o; c_t = f⊙c_{t−1} + i⊙g, h_t = o⊙tanh(c_t) (see kernels/lstm.py).
     State is (h, c), each (L·D, B, H)."""
     mode = "LSTM"
 

@@ -22,7 +22,7 @@ def pytest_terminal_summary(terminalreporter):
     import sys
     mod = sys.modules.get("test_recurrent_torch")
     worst = getattr(mod, "WORST", None)
-    from rnnlab import fused
+    from rnnlab import kernels as fused
     terminalreporter.write_line("rnnlab LSTM/GRU kernels: " + (
         "compiled (rnnlab._gates) and NumPy both tested" if fused.available()
         else "NumPy only — the optional compiled extension was not built"))

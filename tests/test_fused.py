@@ -1,4 +1,4 @@
-"""The optional compiled gate kernels (rnnlab._gates via rnnlab.fused) against the
+"""The optional compiled gate kernels (rnnlab._gates via rnnlab.kernels.compiled) against the
 pure-NumPy kernels: same outputs, states and gradients (float64 to 1e-12, float32 to a
 few units in the last place — only tanh differs), in layers, cells and training; and the
 switch between them. The torch-parity tests run on both paths too."""
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab import fused
+from rnnlab import kernels as fused
+from rnnlab.kernels import compiled
 from rnnlab.models.charlm import CharLM, CharLMConfig
 
 needs_compiled = pytest.mark.skipif(not fused.available(),
@@ -66,11 +67,11 @@ def test_compiled_layer_equals_numpy_layer(mode, dtype, tol, ids, bidirectional)
 def test_compiled_path_is_really_taken():
     layer = rnnlab.LSTM(3, 4)
     layer.forward(np.zeros((2, 5, 3), np.float32))
-    assert isinstance(layer._cache[3], fused.FusedLSTMKernel)
+    assert isinstance(layer._cache[3], compiled.FusedLSTMKernel)
     previous = fused.set_compiled(False)
     try:
         layer.forward(np.zeros((2, 5, 3), np.float32))
-        assert type(layer._cache[3]) is rnnlab.cells.LSTMKernel
+        assert type(layer._cache[3]) is rnnlab.kernels.LSTMKernel
     finally:
         fused.set_compiled(previous)
 
@@ -137,13 +138,13 @@ def test_switch_and_environment_variable():
     assert fused.set_compiled(False) in (True, False)
     try:
         assert not fused.compiled_active()
-        k = rnnlab.cells.LSTMKernel()
+        k = rnnlab.kernels.LSTMKernel()
         assert fused.select(k, np.float32) is k
     finally:
         fused.set_compiled(True)
     assert fused.compiled_active() == fused.available()
     env = dict(os.environ, RNNLAB_PURE_NUMPY="1")
-    code = "import rnnlab.fused as f; print(f.compiled_active())"
+    code = "import rnnlab.kernels as f; print(f.compiled_active())"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -147,13 +147,13 @@ def test_dropout_between_layers(rng):
 @pytest.mark.parametrize("mode", MODES)
 def test_dropout_gradients_with_a_fixed_mask(mode, rng):
     layer = _layer(mode, 3, 3, 2, dropout=0.3, seed=5)
-    saved = layer.dropout_rng.bit_generator.state
+    saved = layer.rng.bit_generator.state
 
     class FixedMask:            # re-seed before each forward: the same mask every call
         params, grads, zero_grad = layer.params, layer.grads, layer.zero_grad
 
         def forward(self, x):
-            layer.dropout_rng.bit_generator.state = saved
+            layer.rng.bit_generator.state = saved
             return layer.forward(x)
 
         def backward(self, dout, dstate):

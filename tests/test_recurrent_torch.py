@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import rnnlab
-from rnnlab import fused
+from rnnlab import kernels as fused
 from helpers import relerr, t64, torch, torch_module
 
 WORST = {}

@@ -96,7 +96,7 @@ def test_fill_policies():
     assert np.allclose(fill_missing(v, "ffill"), [1, 1, 3, 3, 3, 6])
     assert np.allclose(fill_missing(v, "interpolate"), [1, 2, 3, 4, 5, 6])
     assert np.allclose(fill_missing(v, "drop"), [1, 3, 6])
-    with pytest.raises(DataError, match="3 missing value.*position 1.*--fill"):
+    with pytest.raises(DataError, match="3 missing value.*position 1.*fill="):
         fill_missing(v, "none")
     with pytest.raises(DataError, match="start of the series"):
         fill_missing(np.array([np.nan, 1.0]), "ffill")

@@ -21,7 +21,7 @@ FILL_POLICIES = ("none", "ffill", "interpolate", "drop")
 def load_series(name):
     """One of the bundled series as float64 values (NaN where a reading is missing)."""
     if name not in BUNDLED:
-        raise DataError(f"unknown series {name!r}; choose one of {sorted(BUNDLED)} or give --csv FILE")
+        raise DataError(f"unknown series {name!r}; choose one of {sorted(BUNDLED)} or give csv=FILE")
     fname, column = BUNDLED[name]
     return read_csv_column(os.path.join(HERE, fname), column)
 
@@ -69,7 +69,7 @@ def fill_missing(values, policy="none"):
     reading forward; a leading gap is an error), interpolate (linear between neighbours;
     ends take the nearest reading), drop (remove them)."""
     if policy not in FILL_POLICIES:
-        raise DataError(f"--fill must be one of {FILL_POLICIES}, got {policy!r}")
+        raise DataError(f"fill must be one of {FILL_POLICIES}, got {policy!r}")
     values = np.asarray(values, np.float64)
     missing = np.isnan(values)
     if not missing.any():
@@ -77,14 +77,14 @@ def fill_missing(values, policy="none"):
     if policy == "none":
         first = int(np.flatnonzero(missing)[0])
         raise DataError(f"the series has {int(missing.sum())} missing value(s) (first at position {first}); "
-                        f"choose a policy with --fill ffill|interpolate|drop")
+                        f"choose a policy with fill=ffill|interpolate|drop")
     if missing.all():
         raise DataError("the series has no values at all")
     if policy == "drop":
         return values[~missing]
     if policy == "ffill":
         if missing[0]:
-            raise DataError("--fill ffill cannot fill a gap at the start of the series; use interpolate or drop")
+            raise DataError("fill=ffill cannot fill a gap at the start of the series; use fill=interpolate or fill=drop")
         idx = np.where(~missing, np.arange(values.size), 0)
         np.maximum.accumulate(idx, out=idx)
         return values[idx]
@@ -97,7 +97,7 @@ def make_windows(values, window, horizon=1):
     Returns X (N, window), y (N,), target_index (N,)."""
     values = np.asarray(values, np.float64)
     if window < 1 or horizon < 1:
-        raise DataError("--window and --horizon must be positive")
+        raise DataError("window and horizon must be positive")
     n = values.size - window - horizon + 1
     if n < 1:
         raise DataError(f"the series has {values.size} values, shorter than window + horizon = "

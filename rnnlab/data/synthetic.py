@@ -15,14 +15,15 @@ from __future__ import annotations
 import string
 
 import numpy as np
+from ..errors import ConfigError
 
 
 def detector_stream(rng, length, word, insert_prob=0.02):
     """Returns (letters: str of length ``length``, labels: float array (length,))."""
     if not word or not word.isalpha() or not word.islower():
-        raise ValueError(f"--word must be lowercase letters, got {word!r}")
+        raise ConfigError(f"word must be lowercase letters, got {word!r}")
     if length < len(word):
-        raise ValueError("the stream must be at least as long as the word")
+        raise ConfigError("the stream must be at least as long as the word")
     letters = np.array(list(string.ascii_lowercase))
     chars = list(letters[rng.integers(0, 26, size=length)])
     i = 0
@@ -57,7 +58,7 @@ def detector_inputs(text, word):
 def adding_problem(rng, n, length):
     """x (n, T, 2), y (n, 1)."""
     if length < 2:
-        raise ValueError("--length must be at least 2 for the adding problem")
+        raise ConfigError("length must be at least 2 for the adding problem")
     values = rng.random((n, length))
     half = length // 2
     first = rng.integers(0, half, size=n)
@@ -77,7 +78,7 @@ ORDER_CLASSES = ["XX", "XY", "YX", "YY"]
 def temporal_order(rng, n, length):
     """x (n, T, 6) one-hot symbols, y (n,) class ids in 0..3."""
     if length < 10:
-        raise ValueError("--length must be at least 10 for the temporal-order problem")
+        raise ConfigError("length must be at least 10 for the temporal-order problem")
     sym = rng.integers(0, 4, size=(n, length))
     lo1, hi1 = int(0.1 * length), max(int(0.2 * length), int(0.1 * length) + 1)
     lo2, hi2 = int(0.5 * length), max(int(0.6 * length), int(0.5 * length) + 1)

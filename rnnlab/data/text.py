@@ -9,6 +9,8 @@ fill a whole window in every stream is left out of the epoch.
 """
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from ..errors import DataError
@@ -34,8 +36,8 @@ def read_text(path, encoding="utf-8"):
     except UnicodeDecodeError as e:
         line = raw[:e.start].count(b"\n") + 1
         raise DataError(f"{path}: not valid {encoding} text: undecodable byte 0x{raw[e.start]:02x} at "
-                        f"byte offset {e.start} (line {line}); pass --encoding if the file uses another "
-                        f"encoding") from None
+                        f"byte offset {e.start} (line {line}); give the file's encoding if it uses "
+                        f"another") from None
     if "\x00" in text:
         raise DataError(f"{path}: looks like a binary file (it contains NUL characters)")
     return text
@@ -106,3 +108,8 @@ def char_batches(ids, batch_size, seq_len):
     x = streams[:, :-1].reshape(batch_size, steps, seq_len).transpose(1, 2, 0)
     y = streams[:, 1:].reshape(batch_size, steps, seq_len).transpose(1, 2, 0)
     return np.ascontiguousarray(x), np.ascontiguousarray(y)
+
+
+def text_fingerprint(text):
+    """A short hash of a text: a resumed run checks it is given the same text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

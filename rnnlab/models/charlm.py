@@ -8,13 +8,12 @@ Parameters are exposed flat as "rnn.<torch name>" and "head.weight"/"head.bias".
 With ``dropout`` > 0, dropout is applied between recurrent layers (torch's place)
 and to the top layer's output before the head (char-rnn's place), in training only.
 
-Python API: ``CharLM.fit`` (train.py does the loop), ``generate``, ``evaluate``,
+Python API: ``CharLM.fit`` (charlm_run.py sets up the run, trainer.py is the loop), ``generate``, ``evaluate``,
 ``save``/``load`` (checkpoint.py). The CLI is a thin layer over these.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 from dataclasses import dataclass
 
@@ -23,11 +22,12 @@ import numpy as np
 from .. import checkpoint
 from ..activations import log_softmax
 from ..data.text import Vocab
-from ..errors import CheckpointError, DataError
-from ..generate import Stepper, sample_next
-from ..layers import Linear
+from ..errors import CheckpointError, ConfigError, DataError
+from ..generate import Stepper, check_sampling, sample_next
+from ..layers import Dropout, Linear
 from ..losses import softmax_cross_entropy
 from ..metrics import lm_metrics
+from ..module import Module
 from ..optim import make_optimizer
 from ..recurrent import GRU, LSTM, RNN
 
@@ -63,28 +63,37 @@ class CharLMConfig:
     seed: int = 0
 
     def validate(self):
+        """Check every field's type and range; raise ConfigError naming the field."""
         def bad(msg):
-            raise ValueError(msg)
+            raise ConfigError(msg)
         if self.model not in LAYERS:
-            bad(f"--model must be one of {sorted(LAYERS)}, got {self.model!r}")
+            bad(f"model must be one of {sorted(LAYERS)}, got {self.model!r}")
         for name in ("hidden_size", "num_layers", "seq_len", "batch_size"):
             v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                bad(f"--{name.replace('_', '-')} must be a positive integer, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                bad(f"{name} must be a positive integer, got {v!r}")
+        for name in ("lr_decay_after", "seed"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                bad(f"{name} must be an integer >= 0, got {v!r}")
+        for name in ("dropout", "lr", "lr_decay", "clip", "val_frac"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                bad(f"{name} must be a finite number, got {v!r}")
         if not 0.0 <= self.dropout < 1.0:
-            bad(f"--dropout must be in [0, 1), got {self.dropout}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            bad(f"--lr must be positive, got {self.lr}")
+            bad(f"dropout must be in [0, 1), got {self.dropout}")
+        if not self.lr > 0:
+            bad(f"lr must be positive, got {self.lr}")
         if not 0.0 < self.lr_decay <= 1.0:
-            bad(f"--lr-decay must be in (0, 1], got {self.lr_decay}")
-        if not (math.isfinite(self.clip) and self.clip >= 0):
-            bad(f"--clip must be >= 0 (0 = off), got {self.clip}")
+            bad(f"lr_decay must be in (0, 1], got {self.lr_decay}")
+        if not self.clip >= 0:
+            bad(f"clip must be >= 0 (0 = off), got {self.clip}")
         if self.clip_mode not in ("norm", "value"):
             bad(f"clip_mode must be 'norm' or 'value', got {self.clip_mode!r}")
         if self.grad_reduction not in ("mean", "sum"):
             bad(f"grad_reduction must be 'mean' or 'sum', got {self.grad_reduction!r}")
         if not 0.0 <= self.val_frac < 1.0:
-            bad(f"--val-frac must be in [0, 1), got {self.val_frac}")
+            bad(f"val_frac must be in [0, 1), got {self.val_frac}")
         if self.init not in ("torch", "char-rnn", "min-char-rnn"):
             bad(f"init must be 'torch', 'char-rnn' or 'min-char-rnn', got {self.init!r}")
         make_optimizer(self.optimizer, **self.optimizer_kwargs())
@@ -119,16 +128,18 @@ PRESETS = {
 }
 
 
-def text_fingerprint(text):
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+class CharLM(Module):
+    """The character model as a module tree: children ``rnn`` (the recurrent stack),
+    ``drop`` (dropout before the head, sharing the stack's generator) and ``head``."""
 
-
-class CharLM:
     def __init__(self, vocab, config=None, dtype=np.float32):
+        super().__init__()
         self.vocab = vocab if isinstance(vocab, Vocab) else Vocab(vocab)
         self.config = (config or CharLMConfig()).validate()
         c, V = self.config, len(self.vocab)
+        self.dtype = np.dtype(dtype)
         self.rnn = LAYERS[c.model](V, c.hidden_size, c.num_layers, dropout=c.dropout, dtype=dtype, seed=c.seed)
+        self.drop = Dropout(c.dropout, seed=self.rnn.rng)
         self.head = Linear(c.hidden_size, V, dtype=dtype, seed=c.seed + 1)
         if c.init == "char-rnn":
             rng = np.random.default_rng(c.seed + 2)
@@ -145,38 +156,17 @@ class CharLM:
             for layer in (self.rnn, self.head):
                 for name, p in layer.params.items():
                     p[...] = rng.standard_normal(p.shape) * 0.01 if "weight" in name else 0.0
-        self.params = {**{f"rnn.{k}": v for k, v in self.rnn.params.items()},
-                       **{f"head.{k}": v for k, v in self.head.params.items()}}
-        self.grads = {**{f"rnn.{k}": v for k, v in self.rnn.grads.items()},
-                      **{f"head.{k}": v for k, v in self.head.grads.items()}}
-        self.dtype = np.dtype(dtype)
-        self._top_mask = None
         self.meta = {}          # training metadata carried by checkpoints (text, step...)
 
     # -- core -----------------------------------------------------------------------
-    def zero_grad(self):
-        self.rnn.zero_grad()
-        self.head.zero_grad()
-
-    def train(self, mode=True):
-        self.rnn.train(mode)
-        return self
-
-    def eval(self):
-        return self.train(False)
-
-    def num_parameters(self):
-        return sum(p.size for p in self.params.values())
-
     def forward(self, x_tm, state=None):
         """x_tm: (T, B) ids → logits (T, B, V), final state."""
         out, state = self.rnn.forward_time_major(x_tm, state, is_ids=True)
-        self._top_mask = None
-        if self.rnn.training and self.config.dropout > 0:
-            keep = 1.0 - self.config.dropout
-            self._top_mask = (self.rnn.dropout_rng.random(out.shape) < keep).astype(self.dtype) / keep
-            out = out * self._top_mask
-        return self.head.forward(out), state
+        return self.head.forward(self.drop.forward(out)), state
+
+    def backward(self, dlogits):
+        """dlogits (T, B, V) → gradients added into ``grads``; returns the state gradient."""
+        return self.rnn.backward_time_major(self.drop.backward(self.head.backward(dlogits)))[1]
 
     def loss_and_grad(self, x_tm, y_tm, state=None):
         """One truncated-BPTT window: forward, loss (mean nats/char), backward into grads.
@@ -185,10 +175,7 @@ class CharLM:
         loss, dlogits = softmax_cross_entropy(logits, y_tm, reduction=self.config.grad_reduction)
         if self.config.grad_reduction == "sum":
             loss /= y_tm.size
-        dout = self.head.backward(dlogits)
-        if self._top_mask is not None:
-            dout *= self._top_mask
-        self.rnn.backward_time_major(dout)
+        self.backward(dlogits)
         return loss, state
 
     def make_optimizer(self):
@@ -211,7 +198,7 @@ class CharLM:
         inp = np.concatenate([ids[:-1], np.zeros(pad, np.int64)]).reshape(S, L).T       # (L, S)
         tgt = np.concatenate([ids[1:], np.zeros(pad, np.int64)]).reshape(S, L).T
         valid = np.concatenate([np.ones(M, bool), np.zeros(pad, bool)]).reshape(S, L).T
-        was_training = self.rnn.training
+        was_training = self.training
         self.eval()
         total, state = 0.0, None
         try:
@@ -239,12 +226,9 @@ class CharLM:
         """Sample ``length`` characters after ``prime`` (which must use known characters).
         Without a prime the first character is drawn uniformly (char-rnn's behaviour).
         ``stream(ch)`` is called for every generated character. Returns the new text."""
-        if length < 0:
-            raise ValueError(f"length must be >= 0, got {length}")
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
-        if top_k < 0:
-            raise ValueError(f"top_k must be >= 0, got {top_k}")
+        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+            raise ConfigError(f"length must be an integer >= 0, got {length!r}")
+        check_sampling(temperature, top_k)
         prime_ids = self.vocab.encode(prime) if prime else None
         rng = np.random.default_rng(seed)
         stepper = Stepper(self.rnn, self.head)
@@ -313,8 +297,13 @@ class CharLM:
         return model, opt_state, state
 
     # -- training ---------------------------------------------------------------------------------
-    def fit(self, text, **kwargs):
-        """Train on ``text`` (see ``rnnlab.train.train_charlm`` for the keyword options).
+    def fit(self, text, train=None, **kwargs):
+        """Train on ``text``. ``train``: a TrainConfig, or its fields as keywords
+        (max_steps, max_epochs, time_limit, eval_every, patience); the other keywords are
+        ``rnnlab.charlm_run.train_charlm``'s (out_dir, resume, progress, sample_chars...).
         Returns the training summary dict."""
-        from ..train import train_charlm
-        return train_charlm(self, text, **kwargs)
+        from ..charlm_run import train_charlm
+        from ..trainer import TrainConfig
+        if train is None:
+            train, kwargs = TrainConfig.from_kwargs(kwargs)
+        return train_charlm(self, text, train, **kwargs)

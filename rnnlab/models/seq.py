@@ -7,33 +7,36 @@ Linear head, and a small training loop.
         many_to_one=False: y (B, T, O), one output per step
     kind "tdnn": the time-delay neural network — the window (B, T, F) flattened to
         (B, T·F) → Linear → tanh → Linear (many-to-one only).
-``fit(model, batches, loss, ...)`` trains with Adam and global-norm clipping.
+``fit(model, batches, loss, train, ...)`` trains with Adam and global-norm clipping on the
+one loop of trainer.py.
 """
 from __future__ import annotations
-
-import time
 
 import numpy as np
 
 from ..layers import Linear, Tanh
 from ..module import Module
-from ..optim import SGD, Adam, clip_grad_norm, global_norm
-from ..progress import Progress
+from ..optim import SGD, Adam
 from ..recurrent import GRU, LSTM, RNN
+from ..trainer import Trainer
+from ..errors import ConfigError
 
 KINDS = ("rnn", "lstm", "gru", "tdnn")
 
 
 class SeqNet(Module):
+    """Children: ``body`` (the recurrent layer) or ``hidden`` + ``act`` (the TDNN), and
+    ``head``; parameters "body.weight_ih_l0", "head.weight", ... from the module tree."""
+
     def __init__(self, kind, input_size, hidden_size, output_size, *, many_to_one=True, window=None,
                  num_layers=1, nonlinearity="tanh", bias=True, dtype=np.float64, seed=0):
         super().__init__()
         if kind not in KINDS:
-            raise ValueError(f"--model must be one of {KINDS}, got {kind!r}")
+            raise ConfigError(f"model must be one of {KINDS}, got {kind!r}")
         self.kind, self.many_to_one = kind, many_to_one
         if kind == "tdnn":
             if not many_to_one or not window:
-                raise ValueError("the TDNN reads a fixed window: many_to_one with a window length")
+                raise ConfigError("the TDNN reads a fixed window: many_to_one with a window length")
             self.body = None
             self.hidden = Linear(window * input_size, hidden_size, dtype=dtype, seed=seed)
             self.act = Tanh()
@@ -42,14 +45,6 @@ class SeqNet(Module):
             kw = {"nonlinearity": nonlinearity} if kind == "rnn" else {}
             self.body = cls(input_size, hidden_size, num_layers, bias=bias, dtype=dtype, seed=seed, **kw)
         self.head = Linear(hidden_size, output_size, dtype=dtype, seed=seed + 1)
-        parts = [("body", self.body)] if self.body is not None else [("hidden", self.hidden)]
-        for prefix, m in parts + [("head", self.head)]:
-            for k in m.params:
-                self.params[f"{prefix}.{k}"] = m.params[k]
-                self.grads[f"{prefix}.{k}"] = m.grads[k]
-
-    def children(self):
-        return [m for m in (self.body, getattr(self, "hidden", None), self.head) if m is not None]
 
     def forward(self, x, state=None):
         x = np.asarray(x)
@@ -74,35 +69,34 @@ class SeqNet(Module):
         return self.body.backward(dout)[0]
 
 
-def fit(model, batches, loss_fn, *, max_steps=None, time_limit=None, lr=1e-2, clip=1.0,
-        optimizer="adam", progress=None, log_every=50):
+class SupervisedObjective:
+    """Minibatch training: ``batches(step)`` gives (x, y); ``loss_fn(pred, y)`` gives
+    (loss, dpred)."""
+
+    def __init__(self, model, batches, loss_fn):
+        self.model, self.batches, self.loss_fn = model, batches, loss_fn
+        self.step = 0
+
+    def loss_and_grad(self, pos):
+        x, y = self.batches(self.step)
+        loss, dpred = self.loss_fn(self.model.forward(x), y)
+        self.model.backward(dpred)
+        return loss
+
+    def commit(self):
+        self.step += 1
+
+
+def fit(model, batches, loss_fn, train, *, lr=1e-2, clip=1.0, optimizer="adam", progress=None,
+        on_step=None):
     """Train with Adam (or ``optimizer="sgd"``) at ``lr`` and global-norm clipping (clip,
-    0 = off). ``batches(step)``
-    returns (x, y); ``loss_fn(pred, y)`` returns (loss, dpred). Stops at ``max_steps``
-    or after ``time_limit`` seconds. Returns {"losses": [...], "steps", "seconds", "grad_norms"}."""
-    if max_steps is None and time_limit is None:
-        raise ValueError("give a training budget: --max-steps or --time-limit")
+    0 = off) for the budget in ``train`` (a TrainConfig), on the one loop of trainer.py.
+    A non-finite loss stops training before its update. Returns {"losses": [...],
+    "steps", "seconds", "grad_norms"} (the norm of each step's gradient before clipping)."""
     opt = Adam(lr=lr) if optimizer == "adam" else SGD(lr=lr)
-    progress = progress or Progress(enabled=False)
-    losses, norms = [], []
-    start = time.perf_counter()
-    step = 0
-    model.train()
-    while (max_steps is None or step < max_steps) and (time_limit is None or time.perf_counter() - start < time_limit):
-        x, y = batches(step)
-        pred = model.forward(x)
-        loss, dpred = loss_fn(pred, y)
-        if not np.isfinite(loss):
-            progress.message(f"training stopped at step {step + 1}: the loss is not finite")
-            break
-        model.zero_grad()
-        model.backward(dpred)
-        norms.append(clip_grad_norm(model.grads, clip) if clip else global_norm(model.grads))
-        opt.step(model.params, model.grads)
-        losses.append(loss)
-        step += 1
-        if step % log_every == 0:
-            progress.update(step, loss=float(np.mean(losses[-log_every:])))
-    progress.close()
+    trainer = Trainer(model, opt, train, clip=clip, track=True, progress=progress, on_step=on_step,
+                      rate_name="steps/s")
+    summary = trainer.run(SupervisedObjective(model, batches, loss_fn))
     model.eval()
-    return {"losses": losses, "steps": step, "seconds": time.perf_counter() - start, "grad_norms": norms}
+    return {"losses": trainer.history["losses"], "steps": summary["steps"],
+            "seconds": summary["elapsed"], "grad_norms": trainer.history["grad_norms"]}

@@ -16,6 +16,7 @@ from __future__ import annotations
 from functools import partial
 
 from . import classify, detect, forecast, gradflow, longlag, univariate
+from ..errors import ConfigError
 
 TASKS = {
     "detect": (detect.run, detect.plot),
@@ -31,7 +32,7 @@ TASKS = {
 def run_task(name, plot=None, **options):
     """Run a task by name; with ``plot`` a PNG file path, also draw its figure."""
     if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; choose one of {sorted(TASKS)}")
+        raise ConfigError(f"unknown task {name!r}; choose one of {sorted(TASKS)}")
     run, draw = TASKS[name]
     if plot:
         from .common import pyplot

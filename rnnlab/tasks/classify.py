@@ -13,26 +13,28 @@ from ..layers import Linear, Sequential, Tanh
 from ..losses import softmax_cross_entropy
 from ..metrics import accuracy
 from ..models.seq import SeqNet, fit
+from ..trainer import TrainConfig
 from .common import budget, pyplot, save
+from ..errors import ConfigError
 
 
 def run(model="lstm", seed=0, max_steps=None, time_limit=None, hidden_size=64, batch_size=64,
         test_frac=0.25, progress=None):
     if model == "tdnn":
-        raise ValueError("classify compares a recurrent net (--model rnn|lstm|gru) with an MLP baseline")
+        raise ConfigError("classify compares a recurrent net (model rnn|lstm|gru) with an MLP baseline")
     images, labels = load_digits()
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(labels))
     n_test = int(round(len(labels) * test_frac))
     test, train = order[:n_test], order[n_test:]
-    max_steps, time_limit = budget(max_steps, time_limit, 400)
+    train_cfg = budget(max_steps, time_limit, 400)
 
     def batches(step):
         idx = train[rng.integers(0, len(train), size=batch_size)]
         return images[idx], labels[idx]
 
     net = SeqNet(model, 8, hidden_size, 10, many_to_one=True, seed=seed)
-    hist = fit(net, batches, softmax_cross_entropy, max_steps=max_steps, time_limit=time_limit,
+    hist = fit(net, batches, softmax_cross_entropy, train=train_cfg,
                lr=5e-3, progress=progress)
     acc = accuracy(net.forward(images[test]).argmax(-1), labels[test])
 
@@ -40,7 +42,8 @@ def run(model="lstm", seed=0, max_steps=None, time_limit=None, hidden_size=64, b
                      Linear(hidden_size, 10, dtype=np.float64, seed=seed + 1))
     flat = images.reshape(len(images), 64)
     mlp_hist = fit(mlp, lambda s: (flat[b := train[rng.integers(0, len(train), size=batch_size)]], labels[b]),
-                   softmax_cross_entropy, max_steps=hist["steps"], lr=5e-3)
+                   softmax_cross_entropy,
+                   train=TrainConfig(max_steps=max(hist["steps"], 1), eval_every=None), lr=5e-3)
     mlp_acc = accuracy(mlp.forward(flat[test]).argmax(-1), labels[test])
     return {"task": "classify", "model": model, "n_train": len(train), "n_test": n_test,
             "training": {"steps": hist["steps"], "seconds": round(hist["seconds"], 2)},

@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 from ..errors import RnnlabError
+from ..trainer import TrainConfig
 
 
 def budget(max_steps, time_limit, default_steps):
-    """(max_steps, time_limit): the given budget, or ``default_steps`` if none is given."""
-    if max_steps is not None and max_steps < 1:
-        raise ValueError("--max-steps must be positive")
-    if time_limit is not None and not time_limit > 0:
-        raise ValueError("--time-limit must be positive")
+    """The TrainConfig of a task: the given budget, or ``default_steps`` if none is given
+    (no periodic evaluation: the tasks evaluate once, after training)."""
     if max_steps is None and time_limit is None:
-        return default_steps, None
-    return max_steps, time_limit
+        max_steps = default_steps
+    return TrainConfig(max_steps=max_steps, time_limit=time_limit, eval_every=None).validate()
 
 
 def pyplot():
@@ -20,7 +18,7 @@ def pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise RnnlabError("--plot needs matplotlib: pip install 'rnnlab[plot]'") from None
+        raise RnnlabError("plot needs matplotlib: pip install 'rnnlab[plot]'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt

@@ -18,15 +18,16 @@ from ..activations import sigmoid
 from ..metrics import precision_recall_f1
 from ..models.seq import SeqNet, fit
 from .common import budget, pyplot, save
+from ..errors import ConfigError
 
 
 def run(model="rnn", seed=0, max_steps=None, time_limit=None, word="udacity", threshold=0.9,
         hidden_size=32, batch_size=32, seq_len=64, eval_length=20_000, progress=None):
     if model == "tdnn":
-        raise ValueError("detect runs over a stream: --model rnn, lstm or gru")
+        raise ConfigError("detect runs over a stream: model rnn, lstm or gru")
     if not 0 < threshold < 1:
-        raise ValueError("--threshold must be in (0, 1)")
-    max_steps, time_limit = budget(max_steps, time_limit, 600)
+        raise ConfigError("threshold must be in (0, 1)")
+    train_cfg = budget(max_steps, time_limit, 600)
     rng = np.random.default_rng(seed)
     net = SeqNet(model, len(set(word)), hidden_size, 1, many_to_one=False, seed=seed)
 
@@ -38,7 +39,7 @@ def run(model="rnn", seed=0, max_steps=None, time_limit=None, word="udacity", th
             ys.append(labels)
         return np.stack(xs), np.stack(ys)[:, :, None]
 
-    history = fit(net, batches, bce_with_logits, max_steps=max_steps, time_limit=time_limit,
+    history = fit(net, batches, bce_with_logits, train=train_cfg,
                   progress=progress)
     eval_rng = np.random.default_rng(seed + 10_000)
     text, labels = detector_stream(eval_rng, eval_length, word)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.series import Scaler, fill_missing, load_series, make_windows, read_csv_column
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..losses import mse
 from ..metrics import mae, rmse
 from ..models.seq import SeqNet, fit
@@ -23,7 +23,7 @@ from .common import budget, pyplot, save
 def load(series="sunspots", csv=None, column=None, fill="none"):
     if csv is not None:
         if not column:
-            raise DataError("--csv needs --column NAME")
+            raise DataError("csv= needs column=NAME, the column to read")
         values, name = read_csv_column(csv, column), f"{csv}:{column}"
     else:
         values, name = load_series(series), series
@@ -33,7 +33,7 @@ def load(series="sunspots", csv=None, column=None, fill="none"):
 def run(model="lstm", seed=0, max_steps=None, time_limit=None, series="sunspots", csv=None, column=None,
         window=10, horizon=1, fill="none", test_frac=0.2, hidden_size=32, batch_size=32, progress=None):
     if not 0 < test_frac < 1:
-        raise ValueError("--test-frac must be in (0, 1)")
+        raise ConfigError("test_frac must be in (0, 1)")
     values, name = load(series, csv, column, fill)
     X, y, target_index = make_windows(values, window, horizon)
     n_test = max(1, int(round(len(y) * test_frac)))
@@ -44,7 +44,7 @@ def run(model="lstm", seed=0, max_steps=None, time_limit=None, series="sunspots"
     Xs, ys = scaler.transform(X), scaler.transform(y)
     Xtr, ytr, Xte, yte = Xs[:-n_test], ys[:-n_test], Xs[-n_test:], y[-n_test:]
 
-    max_steps, time_limit = budget(max_steps, time_limit, 500)
+    train_cfg = budget(max_steps, time_limit, 500)
     rng = np.random.default_rng(seed)
     net = SeqNet(model, 1, hidden_size, 1, many_to_one=True, window=window, seed=seed)
 
@@ -52,7 +52,7 @@ def run(model="lstm", seed=0, max_steps=None, time_limit=None, series="sunspots"
         idx = rng.integers(0, len(ytr), size=min(batch_size, len(ytr)))
         return Xtr[idx][:, :, None], ytr[idx][:, None]
 
-    history = fit(net, batches, mse, max_steps=max_steps, time_limit=time_limit, lr=3e-3, progress=progress)
+    history = fit(net, batches, mse, train=train_cfg, lr=3e-3, progress=progress)
     pred_model = scaler.inverse(net.forward(Xte[:, :, None])[:, 0])
 
     A = np.hstack([Xtr, np.ones((len(Xtr), 1))])       # linear AR by least squares

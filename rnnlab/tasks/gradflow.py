@@ -25,6 +25,7 @@ from ..data.synthetic import adding_problem
 from ..losses import mse
 from ..models.seq import SeqNet, fit
 from .common import budget, pyplot, save
+from ..errors import ConfigError
 
 CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
 
@@ -53,10 +54,10 @@ def state_gradient_norms(net, x, y):
 
 def run(model="all", seed=0, max_steps=None, time_limit=None, length=50, hidden_size=32,
         batch_size=32, explode_radius=3.0, progress=None):
-    max_steps, time_limit = budget(max_steps, time_limit, 300)
+    train_cfg = budget(max_steps, time_limit, 300)
     kinds = ["rnn", "lstm", "lstm_fb1", "gru"] if model == "all" else [model]
     if any(k.replace("_fb1", "") not in CELLS for k in kinds):
-        raise ValueError("gradflow compares --model rnn, lstm, gru or all")
+        raise ConfigError("gradflow compares model rnn, lstm, gru or all")
     rng = np.random.default_rng(seed)
     x, y = adding_problem(np.random.default_rng(seed + 1), batch_size, length)
     table = {}
@@ -67,8 +68,8 @@ def run(model="all", seed=0, max_steps=None, time_limit=None, length=50, hidden_
             net.body.params["bias_ih_l0"][H:2 * H] = 1.0
             net.body.params["bias_hh_l0"][H:2 * H] = 0.0
         at_init = state_gradient_norms(net, x, y)
-        fit(net, lambda s: adding_problem(rng, batch_size, length), mse, max_steps=max_steps,
-            time_limit=time_limit, lr=1e-2, progress=progress)
+        fit(net, lambda s: adding_problem(rng, batch_size, length), mse, train=train_cfg, lr=1e-2,
+            progress=progress)
         trained = state_gradient_norms(net, x, y)
         table[kind] = {"init": at_init, "trained": trained,
                        "ratio_first_to_last_init": at_init[0] / max(at_init[-1], 1e-300),
@@ -84,8 +85,8 @@ def run(model="all", seed=0, max_steps=None, time_limit=None, length=50, hidden_
         erng = np.random.default_rng(seed + 2)
         lr = 0.05
         with np.errstate(over="ignore", invalid="ignore"):
-            hist = fit(net, lambda s: adding_problem(erng, batch_size, length), mse, max_steps=max_steps,
-                       time_limit=time_limit, lr=lr, clip=clip, optimizer="sgd")
+            hist = fit(net, lambda s: adding_problem(erng, batch_size, length), mse, train=train_cfg, lr=lr,
+                       clip=clip, optimizer="sgd")
         norms = [g for g in hist["grad_norms"] if np.isfinite(g)]
         first = norms[0] if norms else float("nan")
         exploding["clipped" if clip else "unclipped"] = {

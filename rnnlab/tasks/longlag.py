@@ -17,6 +17,7 @@ from ..data.synthetic import adding_problem, temporal_order
 from ..losses import mse, softmax_cross_entropy
 from ..models.seq import SeqNet, fit
 from .common import budget, pyplot, save
+from ..errors import ConfigError
 
 N_TEST = 2560
 ADDING_TOLERANCE = 0.04
@@ -25,17 +26,16 @@ ADDING_TOLERANCE = 0.04
 def run(problem, model="lstm", seed=0, max_steps=None, time_limit=None, length=50, hidden_size=64,
         batch_size=32, lr=1e-2, progress=None):
     if problem not in ("adding", "order"):
-        raise ValueError(f"unknown long-time-lag problem {problem!r}")
+        raise ConfigError(f"unknown long-time-lag problem {problem!r}")
     if model == "tdnn":
-        raise ValueError("the long-time-lag problems are for --model rnn, lstm or gru")
-    max_steps, time_limit = budget(max_steps, time_limit, 2000)
+        raise ConfigError("the long-time-lag problems are for model rnn, lstm or gru")
+    train_cfg = budget(max_steps, time_limit, 2000)
     rng = np.random.default_rng(seed)
     gen = adding_problem if problem == "adding" else temporal_order
     out = 1 if problem == "adding" else 4
     net = SeqNet(model, 2 if problem == "adding" else 6, hidden_size, out, many_to_one=True, seed=seed)
     loss_fn = mse if problem == "adding" else softmax_cross_entropy
-    hist = fit(net, lambda step: gen(rng, batch_size, length), loss_fn, max_steps=max_steps,
-               time_limit=time_limit, lr=lr, progress=progress)
+    hist = fit(net, lambda step: gen(rng, batch_size, length), loss_fn, train=train_cfg, lr=lr, progress=progress)
     x, y = gen(np.random.default_rng(seed + 10_000), N_TEST, length)
     preds = np.concatenate([net.forward(x[i:i + 512]) for i in range(0, N_TEST, 512)])
     if problem == "adding":

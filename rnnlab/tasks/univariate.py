@@ -16,6 +16,7 @@ from ..data.series import Scaler, fill_missing, load_series
 from ..losses import mse
 from ..models.seq import SeqNet, fit
 from .common import budget, pyplot, save
+from ..errors import ConfigError
 
 
 def ewma(x, decay):
@@ -29,13 +30,13 @@ def ewma(x, decay):
 def run(model="rnn", seed=0, max_steps=None, time_limit=None, series="sunspots", fill="interpolate",
         progress=None):
     if model != "rnn":
-        raise ValueError("univariate is the one-unit Elman RNN: --model rnn")
+        raise ConfigError("univariate is the one-unit Elman RNN: model rnn")
     values = fill_missing(load_series(series), fill)
     x = Scaler(values).transform(values)
-    max_steps, time_limit = budget(max_steps, time_limit, 500)
+    train_cfg = budget(max_steps, time_limit, 500)
     net = SeqNet("rnn", 1, 1, 1, many_to_one=False, bias=False, seed=seed)
     inputs, targets = x[None, :-1, None], x[None, 1:, None]
-    hist = fit(net, lambda s: (inputs, targets), mse, max_steps=max_steps, time_limit=time_limit,
+    hist = fit(net, lambda s: (inputs, targets), mse, train=train_cfg,
                lr=1e-2, progress=progress)
     w = float(net.body.params["weight_hh_l0"][0, 0])
     u = float(net.body.params["weight_ih_l0"][0, 0])

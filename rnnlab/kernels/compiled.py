@@ -1,5 +1,5 @@
 """Optional compiled kernels: the LSTM and GRU step with its elementwise gate math
-fused into one C pass (``rnnlab/_gates.c``), behind the kernel interface of cells.py.
+fused into one C pass (``rnnlab/_gates.c``), behind the kernel interface of base.py.
 
 Why: a NumPy step is one recurrent GEMM plus ten or more small ufunc calls, each a
 pass over (B, G·H) values; at the sizes of char-rnn those passes cost as much as the
@@ -10,7 +10,7 @@ recomputes the derivative factors from the saved gates instead of loading stored
 (these loops are bound by memory bandwidth, not arithmetic), and for one-hot inputs
 it adds each dgx row into its character's row of dW_ihᵀ on the way.
 
-Selection: the recurrent layers and cells ask ``select(kernel, dtype)``
+Selection: ``scan`` asks ``select(kernel, dtype)``
 for the kernel to use on each call. It returns the fused twin when the extension was
 built (``pip install`` compiles it where a C compiler exists; ``optional=True`` in
 setup.py installs without it otherwise), the dtype is float32 or float64 and the
@@ -31,10 +31,12 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .cells import GRUKernel, LSTMKernel, fresh
+from .base import fresh
+from .gru import GRUKernel
+from .lstm import LSTMKernel
 
 try:
-    from . import _gates
+    from .. import _gates
 except ImportError:          # built without a C compiler: the NumPy kernels serve
     _gates = None
 
