@@ -76,5 +76,3 @@ def softmax_backward(y, dy, axis=-1):
     """
     return y * (dy - (dy * y).sum(axis=axis, keepdims=True))
 
-
-ACTIVATIONS = {"tanh": tanh, "sigmoid": sigmoid, "relu": relu}

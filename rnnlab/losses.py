@@ -88,5 +88,3 @@ def bce_with_logits(logits, targets):
     per = np.maximum(z, 0) - z * d + np.log1p(np.exp(-np.abs(z)))
     return float(per.sum()) / n, (sigmoid(z) - d) / n
 
-
-LOSSES = {"mse": mse, "cross_entropy": softmax_cross_entropy, "bce": bce_with_logits}

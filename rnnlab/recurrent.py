@@ -39,7 +39,8 @@ import numpy as np
 
 from .errors import ConfigError
 from .init import uniform
-from .kernels import make_kernel, select
+from .backend import get_backend
+from .kernels import make_kernel
 from .kernels.base import workspace
 from .module import Module, check_dtype, check_sizes, dropout_mask, make_rng
 from .scan import initial_state, scan, scan_backward
@@ -50,8 +51,9 @@ class _Recurrent(Module):
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, nonlinearity="tanh",
                  bias=True, dropout=0.0, bidirectional=False, batch_first=True,
-                 dtype=np.float32, seed=None):
+                 dtype=np.float32, seed=None, device="cpu"):
         super().__init__()
+        self.backend = get_backend(device)
         self.input_size, self.hidden_size, self.num_layers = check_sizes(
             self.mode, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
         if not 0.0 <= float(dropout) < 1.0:
@@ -135,13 +137,14 @@ class _Recurrent(Module):
         if is_ids and (xs.min() < 0 or xs.max() >= self.input_size):
             raise ConfigError(f"{self.mode}: integer inputs are one-hot ids and must lie in "
                               f"[0, {self.input_size})")
-        h0, c0 = initial_state(state, self.state_shape(B), self.kernel.has_cell, self.dtype)
-        k_, H, D = select(self.kernel, self.dtype), self.hidden_size, self.num_directions
+        h0, c0 = initial_state(state, self.state_shape(B), self.kernel.has_cell, self.dtype,
+                               xp=self.backend.xp)
+        k_, H, D = self.backend.select(self.kernel, self.dtype), self.hidden_size, self.num_directions
         layer_in, layer_is_ids = xs, is_ids
-        caches, h_n, c_n = [], [], []
+        caches, h_n, c_n, xp = [], [], [], self.backend.xp
         for k in range(self.num_layers):
             dirs = []
-            out_k = np.empty((T, B, D * H), self.dtype)
+            out_k = xp.empty((T, B, D * H), self.dtype)
             for d in range(D):
                 seq = np.ascontiguousarray(layer_in if d == 0 else layer_in[::-1])
                 i = k * D + d
@@ -160,8 +163,8 @@ class _Recurrent(Module):
             caches.append((dirs, mask, layer_is_ids))
             layer_in, layer_is_ids = out_k, False
         self._cache = (T, B, caches, k_)
-        hn = np.stack(h_n)
-        return layer_in, ((hn, np.stack(c_n)) if k_.has_cell else hn)
+        hn = xp.stack(h_n)
+        return layer_in, ((hn, xp.stack(c_n)) if k_.has_cell else hn)
 
     # -- backward ---------------------------------------------------------------------
     def backward(self, dout, dstate=None):
@@ -185,9 +188,11 @@ class _Recurrent(Module):
         T, B, caches, k_ = self._cache
         p, g = self._params, self._grads
         H, D, L = self.hidden_size, self.num_directions, self.num_layers
-        dh_n, dc_n = initial_state(dstate, self.state_shape(B), k_.has_cell, self.dtype, "dstate")
-        dh0 = np.zeros((L * D, B, H), self.dtype)
-        dc0 = np.zeros((L * D, B, H), self.dtype) if k_.has_cell else None
+        dh_n, dc_n = initial_state(dstate, self.state_shape(B), k_.has_cell, self.dtype, "dstate",
+                                   xp=self.backend.xp)
+        xp = self.backend.xp
+        dh0 = xp.zeros((L * D, B, H), self.dtype)
+        dc0 = xp.zeros((L * D, B, H), self.dtype) if k_.has_cell else None
         d_out = douts
         for k in reversed(range(L)):
             dirs, mask, in_is_ids = caches[k]
@@ -228,10 +233,11 @@ class RNN(_Recurrent):
     mode = "RNN"
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, nonlinearity="tanh", bias=True,
-                 dropout=0.0, bidirectional=False, batch_first=True, dtype=np.float32, seed=None):
+                 dropout=0.0, bidirectional=False, batch_first=True, dtype=np.float32, seed=None,
+                 device="cpu"):
         super().__init__(input_size, hidden_size, num_layers, nonlinearity=nonlinearity, bias=bias,
                          dropout=dropout, bidirectional=bidirectional, batch_first=batch_first,
-                         dtype=dtype, seed=seed)
+                         dtype=dtype, seed=seed, device=device)
 
 
 class LSTM(_Recurrent):
@@ -240,9 +246,10 @@ class LSTM(_Recurrent):
     mode = "LSTM"
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, dropout=0.0,
-                 bidirectional=False, batch_first=True, dtype=np.float32, seed=None):
+                 bidirectional=False, batch_first=True, dtype=np.float32, seed=None, device="cpu"):
         super().__init__(input_size, hidden_size, num_layers, bias=bias, dropout=dropout,
-                         bidirectional=bidirectional, batch_first=batch_first, dtype=dtype, seed=seed)
+                         bidirectional=bidirectional, batch_first=batch_first, dtype=dtype, seed=seed,
+                         device=device)
 
 
 class GRU(_Recurrent):
@@ -250,6 +257,7 @@ class GRU(_Recurrent):
     mode = "GRU"
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, dropout=0.0,
-                 bidirectional=False, batch_first=True, dtype=np.float32, seed=None):
+                 bidirectional=False, batch_first=True, dtype=np.float32, seed=None, device="cpu"):
         super().__init__(input_size, hidden_size, num_layers, bias=bias, dropout=dropout,
-                         bidirectional=bidirectional, batch_first=batch_first, dtype=dtype, seed=seed)
+                         bidirectional=bidirectional, batch_first=batch_first, dtype=dtype, seed=seed,
+                         device=device)

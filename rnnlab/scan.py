@@ -32,11 +32,11 @@ from .kernels.base import fresh
 NAMES = {"state": ("h0", "c0"), "dstate": ("dh_n", "dc_n")}
 
 
-def initial_state(state, shape, has_cell, dtype, what="state"):
+def initial_state(state, shape, has_cell, dtype, what="state", xp=np):
     """(h, c) as arrays of ``shape`` in ``dtype``: zeros where ``state`` is None. ``state``
     is h, or the pair (h, c) for a kernel with a cell (either part may be None). ``what``
     is the argument's name in errors: "state" (an initial state) or "dstate" (the
-    gradient w.r.t. a final state)."""
+    gradient w.r.t. a final state). ``xp``: the array module to create them with."""
     names = NAMES[what]
     if has_cell:
         if state is None:
@@ -51,12 +51,12 @@ def initial_state(state, shape, has_cell, dtype, what="state"):
         if name == names[1] and not has_cell:
             out.append(None)
         elif s is None:
-            out.append(np.zeros(shape, dtype))
+            out.append(xp.zeros(shape, dtype))
         else:
-            s = np.asarray(s)
+            s = xp.asarray(s)
             if s.shape != tuple(shape):
                 raise ConfigError(f"{name} must have shape {tuple(shape)}, got {s.shape}")
-            out.append(np.array(s, dtype))
+            out.append(xp.array(s, dtype))
     return out[0], out[1]
 
 

@@ -96,3 +96,45 @@ def test_gradcheck_catches_a_wrong_gradient(rng):
 
     errors = gradcheck(Broken(3, 2, dtype=np.float64, seed=0), (rng.standard_normal((2, 3)),))
     assert errors["bias"] > 1e-3 and errors["weight"] < 1e-6
+
+
+def test_softmax_layer_gradcheck_and_torch(rng):
+    x = rng.standard_normal((3, 4, 5))
+    errors = gradcheck(rnnlab.Softmax(), (x,))
+    assert max(errors.values()) < 1e-7, errors
+    dy = rng.standard_normal(x.shape)
+    layer = rnnlab.Softmax()
+    y = layer.forward(x)
+    dx = layer.backward(dy)
+    xt = t64(x, grad=True)
+    yt = torch.softmax(xt, dim=-1)
+    yt.backward(t64(dy))
+    assert relerr(y, yt.detach().numpy()) < 1e-12
+    assert relerr(dx, xt.grad.numpy()) < 1e-12
+
+
+def test_embedding_gradient_by_finite_differences_and_torch(rng):
+    emb = rnnlab.Embedding(7, 3, dtype=np.float64, seed=2)
+    ids = rng.integers(0, 7, size=(4, 5))
+    ids[0, :2] = 6                      # a repeated id: its rows' gradients add up
+    w = rng.standard_normal((4, 5, 3))
+    emb.zero_grad()
+    emb.forward(ids)
+    emb.backward(w)
+    W, eps = emb.params["weight"], 1e-6
+    num = np.zeros_like(W)
+    for idx in np.ndindex(W.shape):
+        old = W[idx]
+        W[idx] = old + eps
+        plus = float((emb.forward(ids) * w).sum())
+        W[idx] = old - eps
+        minus = float((emb.forward(ids) * w).sum())
+        W[idx] = old
+        num[idx] = (plus - minus) / (2 * eps)
+    assert relerr(emb.grads["weight"], num) < 1e-8
+    ref = torch.nn.Embedding(7, 3, dtype=torch.float64)
+    ref.load_state_dict({"weight": torch.tensor(W)})
+    out = ref(torch.tensor(ids))
+    out.backward(t64(w))
+    assert relerr(emb.forward(ids), out.detach().numpy()) < 1e-15
+    assert relerr(emb.grads["weight"], ref.weight.grad.numpy()) < 1e-12

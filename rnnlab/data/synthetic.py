@@ -71,12 +71,12 @@ def adding_problem(rng, n, length):
     return x, y
 
 
-ORDER_SYMBOLS = ["a", "b", "c", "d", "X", "Y"]
-ORDER_CLASSES = ["XX", "XY", "YX", "YY"]
-
-
 def temporal_order(rng, n, length):
-    """x (n, T, 6) one-hot symbols, y (n,) class ids in 0..3."""
+    """x (n, T, 6) one-hot symbols, y (n,) class ids in 0..3.
+
+    Symbols 0–3 (a, b, c, d) are distractors; X (4) or Y (5) sits at one step in
+    [0.1T, 0.2T) and one in [0.5T, 0.6T); the class is their order, 2·first + second:
+    XX, XY, YX, YY = 0, 1, 2, 3."""
     if length < 10:
         raise ConfigError("length must be at least 10 for the temporal-order problem")
     sym = rng.integers(0, 4, size=(n, length))

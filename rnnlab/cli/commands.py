@@ -1,33 +1,16 @@
-"""The ``rnnlab`` command line: a thin layer over the Python API.
-
-    rnnlab train [TEXT]            train a character model (default text: Python's stdlib sources)
-    rnnlab sample RUN_OR_CKPT      stream generated text
-    rnnlab eval RUN_OR_CKPT TEXT   nats/char, bits/char, perplexity
-    rnnlab ngram TEXT --order N    the Kneser-Ney n-gram baseline on the same split
-    rnnlab task NAME               the course applications (detect, forecast, classify, ...)
-    rnnlab bench                   speed side by side with torch.nn on the CPU
-    rnnlab demo                    a tiny Elman RNN learning a delayed echo
-
-Every user error — a missing, empty, binary or undecodable file, an invalid option,
-unknown prime characters, a damaged or foreign checkpoint — prints one line on
-stderr and exits with code 2, before any existing file is touched.
-"""
+"""The ``rnnlab`` subcommands: each ``cmd_*`` takes the parsed arguments, calls the
+library and prints. ``UsageError`` is a mistake in the command line itself (the
+library's own ``RnnlabError``s are the other kind of user error); both print one line
+and exit with code 2 (``rnnlab.cli.main``)."""
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import re
 import sys
 
 
 class UsageError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UsageError(message)
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -44,8 +27,8 @@ def _resolve_checkpoint(path):
 
 
 def _load_text(args_text, encoding):
-    from .data.corpus import default_corpus, default_corpus_source
-    from .data.text import read_text
+    from ..data.corpus import default_corpus, default_corpus_source
+    from ..data.text import read_text
     if args_text is None:
         return default_corpus(), "default:" + default_corpus_source()
     return read_text(args_text, encoding), os.path.abspath(args_text)
@@ -56,12 +39,12 @@ TRAIN_MODEL_OPTIONS = ["model", "hidden_size", "num_layers", "dropout", "seq_len
                        "optimizer", "lr", "lr_decay", "lr_decay_after", "clip", "val_frac", "seed"]
 
 
-def _cmd_train(args):
-    from .charlm_run import train_charlm
-    from .data.text import Vocab
-    from .models.charlm import PRESETS, CharLM, CharLMConfig
-    from .progress import Progress
-    from .trainer import TrainConfig
+def cmd_train(args):
+    from ..charlm_run import train_charlm
+    from ..data.text import Vocab
+    from ..models.charlm import PRESETS, CharLM, CharLMConfig
+    from ..progress import Progress
+    from ..trainer import TrainConfig
 
     train = TrainConfig(max_steps=args.max_steps, max_epochs=args.max_epochs, time_limit=args.time_limit,
                         eval_every=args.eval_every, patience=args.patience)
@@ -125,10 +108,10 @@ def _cmd_train(args):
 
 
 # -- sample / eval / ngram --------------------------------------------------------------------------
-def _cmd_sample(args):
-    from .data.text import read_text
-    from .models.charlm import CharLM
-    from .generate import check_sampling
+def cmd_sample(args):
+    from ..data.text import read_text
+    from ..models.charlm import CharLM
+    from ..generate import check_sampling
     if args.length < 1:
         raise UsageError("--length must be >= 1")
     if args.num_samples < 1:
@@ -155,9 +138,9 @@ def _cmd_sample(args):
     return 0
 
 
-def _cmd_eval(args):
-    from .data.text import read_text
-    from .models.charlm import CharLM
+def cmd_eval(args):
+    from ..data.text import read_text
+    from ..models.charlm import CharLM
     model = CharLM.load(_resolve_checkpoint(args.checkpoint))
     text = read_text(args.text, args.encoding)
     m = model.evaluate(text)
@@ -171,9 +154,9 @@ def _cmd_eval(args):
     return 0
 
 
-def _cmd_ngram(args):
-    from .data.text import read_text, split_train_val
-    from .ngram import KneserNeyLM
+def cmd_ngram(args):
+    from ..data.text import read_text, split_train_val
+    from ..ngram import KneserNeyLM
     text = read_text(args.text, args.encoding)
     if args.eval is not None:
         train, held = text, read_text(args.eval, args.encoding)
@@ -193,8 +176,8 @@ def _cmd_ngram(args):
     return 0
 
 
-def _cmd_bench(args):
-    from .bench import HEADER, run_bench
+def cmd_bench(args):
+    from ..bench import HEADER, run_bench
     if args.repeats < 1:
         raise UsageError("--repeats must be >= 1")
     log = None if args.json else print
@@ -222,9 +205,9 @@ TASK_OPTIONS = {
 }
 
 
-def _cmd_task(args):
-    from .progress import Progress
-    from .tasks import public, run_task
+def cmd_task(args):
+    from ..progress import Progress
+    from ..tasks import public, run_task
     options = {"seed": args.seed, "max_steps": args.max_steps, "time_limit": args.time_limit,
                "progress": Progress(total=args.max_steps, enabled=not args.json)}
     if args.model is not None:
@@ -252,151 +235,10 @@ def _cmd_task(args):
     return 0
 
 
-def _cmd_demo(args):
-    from .demo import train_echo
+def cmd_demo(args):
+    from ..demo import train_echo
     print(f"Elman RNN (hidden {args.hidden}) learning to echo its input delayed by {args.delay} steps")
     losses = train_echo(delay=args.delay, hidden=args.hidden, iters=args.steps, seed=args.seed,
                         log=print, log_every=max(1, args.steps // 10))
     print(f"loss {losses[0]:.4f} -> {losses[-1]:.4f}")
     return 0
-
-
-# -- parser ------------------------------------------------------------------------------------------
-def build_parser():
-    p = _Parser(prog="rnnlab", description="Recurrent neural networks from scratch on NumPy.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    t = sub.add_parser("train", help="train a character-level language model")
-    t.add_argument("text", nargs="?", help="UTF-8 text file (default: the Python standard library's sources)")
-    t.add_argument("--preset", help="min-char-rnn | char-rnn: the two reference configurations")
-    t.add_argument("--model", choices=["rnn", "lstm", "gru"])
-    t.add_argument("--hidden-size", type=int)
-    t.add_argument("--num-layers", type=int)
-    t.add_argument("--dropout", type=float)
-    t.add_argument("--seq-len", type=int)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--optimizer", choices=["sgd", "momentum", "adagrad", "rmsprop", "adam"])
-    t.add_argument("--lr", type=float)
-    t.add_argument("--lr-decay", type=float, help="x this per epoch after --lr-decay-after epochs")
-    t.add_argument("--lr-decay-after", type=int)
-    t.add_argument("--clip", type=float, help="gradient clip (0 = off)")
-    t.add_argument("--val-frac", type=float)
-    t.add_argument("--max-steps", type=int)
-    t.add_argument("--max-epochs", type=int)
-    t.add_argument("--time-limit", type=float, metavar="SECONDS",
-                   help="wall-clock budget (default 300 s when no budget is given)")
-    t.add_argument("--eval-every", type=int, default=200)
-    t.add_argument("--patience", type=int, help="stop after this many evaluations without improvement")
-    t.add_argument("--seed", type=int)
-    t.add_argument("--out", help="run directory (default runs/<text name>)")
-    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly where it stopped")
-    t.add_argument("--force", action="store_true", help="start over in a run directory that holds a run")
-    t.add_argument("--encoding", default="utf-8")
-    t.add_argument("--json", action="store_true", help="print one JSON object with the final metrics")
-    t.add_argument("--quiet", action="store_true", help="no progress output")
-    t.set_defaults(func=_cmd_train, command_parser=t)
-
-    s = sub.add_parser("sample", help="generate text from a trained model")
-    s.add_argument("checkpoint", help="run directory (its best checkpoint) or .npz file")
-    s.add_argument("--length", type=int, default=500)
-    s.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
-    s.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest (0 = all)")
-    s.add_argument("--prime", help="text to start from")
-    s.add_argument("--prime-file")
-    s.add_argument("--seed", type=int)
-    s.add_argument("--num-samples", type=int, default=1)
-    s.add_argument("--encoding", default="utf-8")
-    s.set_defaults(func=_cmd_sample, command_parser=s)
-
-    e = sub.add_parser("eval", help="bits per character and perplexity of a model on a text")
-    e.add_argument("checkpoint")
-    e.add_argument("text")
-    e.add_argument("--encoding", default="utf-8")
-    e.add_argument("--json", action="store_true")
-    e.set_defaults(func=_cmd_eval, command_parser=e)
-
-    n = sub.add_parser("ngram", help="character n-gram baseline (interpolated Kneser-Ney)")
-    n.add_argument("text")
-    n.add_argument("--order", type=int, default=5)
-    n.add_argument("--eval", help="score this file instead of the held-out tail")
-    n.add_argument("--val-frac", type=float, default=0.1)
-    n.add_argument("--encoding", default="utf-8")
-    n.add_argument("--json", action="store_true")
-    n.set_defaults(func=_cmd_ngram, command_parser=n)
-
-    k = sub.add_parser("task", help="the course applications: detect, forecast, classify, adding, "
-                                     "order, gradflow, univariate")
-    k.add_argument("name", choices=["detect", "forecast", "classify", "adding", "order", "gradflow",
-                                    "univariate"])
-    k.add_argument("--model", choices=["rnn", "lstm", "gru", "tdnn", "all"])
-    k.add_argument("--seed", type=int, default=0)
-    k.add_argument("--max-steps", type=int)
-    k.add_argument("--time-limit", type=float, metavar="SECONDS")
-    k.add_argument("--json", action="store_true", help="one JSON object with the metrics")
-    k.add_argument("--plot", metavar="FILE", help="write a PNG figure (needs matplotlib)")
-    k.add_argument("--word", help="detect: the target word (default udacity)")
-    k.add_argument("--threshold", type=float, help="detect: output level that counts as a detection")
-    k.add_argument("--hidden-size", type=int)
-    k.add_argument("--series", choices=["sunspots", "co2"], help="forecast/univariate: bundled series")
-    k.add_argument("--csv", help="forecast: a CSV file instead")
-    k.add_argument("--column", help="forecast: the CSV column")
-    k.add_argument("--window", type=int, help="forecast: past values seen (default 10)")
-    k.add_argument("--horizon", type=int, help="forecast: steps ahead (default 1)")
-    k.add_argument("--fill", choices=["none", "ffill", "interpolate", "drop"],
-                   help="missing values: none (error), ffill, interpolate, drop")
-    k.add_argument("--test-frac", type=float, help="forecast: held-out tail (default 0.2)")
-    k.add_argument("--length", type=int, help="adding/order/gradflow: sequence length T")
-    k.set_defaults(func=_cmd_task, command_parser=k)
-
-    b = sub.add_parser("bench", help="speed side by side with torch.nn on the CPU")
-    b.add_argument("--repeats", type=int, default=7)
-    b.add_argument("--row", action="append", help="run only this row (repeatable)")
-    b.add_argument("--no-torch", action="store_true", help="rnnlab's numbers only")
-    b.add_argument("--json", action="store_true")
-    b.set_defaults(func=_cmd_bench, command_parser=b)
-
-    d = sub.add_parser("demo", help="train an Elman RNN on the delayed-echo task")
-    d.add_argument("--delay", type=int, default=3)
-    d.add_argument("--hidden", type=int, default=16)
-    d.add_argument("--steps", type=int, default=300)
-    d.add_argument("--seed", type=int, default=0)
-    d.set_defaults(func=_cmd_demo, command_parser=d)
-    return p
-
-
-def _flag_message(message, command_parser):
-    """Library messages name their own parameters — first ("hidden_size must be ...") or as
-    "name=value" — and the CLI says its flags instead ("--hidden-size must be ...",
-    "--fill ffill") where the command has that option."""
-    flags = {a.dest: a.option_strings[-1] for a in command_parser._actions if a.option_strings}
-    name, _, rest = message.partition(" ")
-    key = name.rstrip(":")
-    if key in flags:
-        message = f"{flags[key]}{name[len(key):]} {rest}"
-    # "name=value" elsewhere in the message is the option "--name value"
-    return re.sub(r"\b([a-z_]+)=", lambda m: flags[m.group(1)] + ("" if m.end() == len(message) or
-                  message[m.end()] == " " else " ") if m.group(1) in flags else m.group(0), message)
-
-
-def main(argv=None):
-    from .errors import RnnlabError
-    args = None
-    try:
-        args = build_parser().parse_args(argv)
-        return args.func(args)
-    except (UsageError, RnnlabError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        if isinstance(e, RnnlabError) and args is not None:
-            msg = _flag_message(msg, args.command_parser)
-        print(f"rnnlab: error: {msg}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"rnnlab: error: {e.filename or ''}: {e.strerror}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("rnnlab: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
