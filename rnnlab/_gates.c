@@ -2,51 +2,103 @@
  * LSTM or GRU time step, fused into one pass over the batch.
  *
  * The recurrent GEMMs stay in NumPy (BLAS); these functions do what the pure-NumPy
- * kernels in cells.py do with ten or more ufunc calls per step, reading and writing
- * each value once, and the backward derivative factors are recomputed inside the
- * backward step from the saved gates (cheaper than storing them: memory bandwidth,
- * not arithmetic, bounds these loops). The math is the same, written in the same order
- * of operations; only tanh comes from the C library (glibc's vector libmvec where
- * available) instead of NumPy's, so results agree with the NumPy path to a few units
- * in the last place, and the float64 versions are checked against torch.nn.
+ * kernels in kernels/lstm.py and kernels/gru.py do with ten or more ufunc calls per
+ * step, reading and writing each value once, and the backward derivative factors are
+ * recomputed inside the backward step from the saved gates (cheaper than storing them:
+ * memory bandwidth, not arithmetic, bounds these loops). The math is the same, written
+ * in the same order of operations; only tanh comes from the C library (glibc's vector
+ * libmvec where available) instead of NumPy's, so results agree with the NumPy path to
+ * a few units in the last place, and the float64 versions are checked against torch.nn.
  *
- * Arguments are Python ints: buffer addresses (0 = absent) and sizes. (B, ·) blocks
- * are C-contiguous rows of the stated width unless a stride is given. The sigmoid
- * gates arrive with their pre-activations halved (cells._Kernel.prepare_weights), so
- * σ = ½·tanh(·) + ½ exactly as in the NumPy path.
+ * Calling convention. Each entry point takes two Python ints:
  *
- * Input rows: row b of this step's input projection gx is table + ids[b]·G·H when
- * ids (int64, B) is given — a one-hot input read straight from the (V, G·H) table of
- * W_ihᵀ + bias rows — else table + b·G·H (table = this step's (B, G·H) block).
+ *     lstm_forward(args, t)   lstm_backward(args, t)   gru_forward(args, t)   gru_backward(args, t)
  *
- * LSTM, gates i, f, g, o (G·H = 4H):
- *   lstm_forward(dbl, B, H, act, table, ids, c_prev, c, h)
- *     act (B,4H) in: h_{t−1}·W_hhᵀ (scaled); out: the activated gates i, f, g, o
- *     c = f⊙c_prev + i⊙g,  h = o⊙tanh(c)
- *   lstm_backward(dbl, B, H, dh, dc, dhs, dhs_stride, act, c_prev, c, dgx)
- *     dh ← dh + dhs (dhs: rows dhs_stride apart, or 0);  P = o⊙(1 − tanh²c);
- *     dc ← dc + dh⊙P;  dgx = [g·i(1−i)·dc, c_prev·f(1−f)·dc, i·(1−g²)·dc, tanh c·o(1−o)·dh];
- *     dc ← dc⊙f (= dL/dc_{t−1}). The caller then forms dL/dh_{t−1} = dgx·W_hh.
+ * args is the address of a step_args record (below: named int64 fields, mirrored field
+ * for field by the NumPy dtype STEP_ARGS in kernels/compiled.py, which fills one per
+ * loop), t the step. A field holds a size, a flag, or a buffer address (0 = absent).
+ * Buffers that hold one block per step — (T, B, ·) arrays — are given as the address
+ * of step 0's block plus a byte stride between steps, and each call finds step t's
+ * block itself: act + t·gate_step, h + t·state_step, and so on. Blocks of one step
+ * are C-contiguous (B, width) rows unless a row stride is given. The module attribute
+ * STEP_ARGS is the tuple of field names, in order, so that Python can check it.
  *
- * GRU, gates r, z, n (3H):
- *   gru_forward(dbl, B, H, gh, table, ids, b_hn, h_prev, act, ghn, h)
- *     gh (B,3H) h_{t−1}·W_hhᵀ (r, z scaled), b_hn (H) or 0;  r, z = σ(gx + gh),
- *     ghn = gh_n + b_hn, n = tanh(gx_n + r⊙ghn), h = (h_prev − n)⊙z + n
- *   gru_backward(dbl, B, H, dh, dhs, dhs_stride, act, ghn, h_prev, dgx, dgh, carry)
- *     dh ← dh + dhs;  dn = (1−n)(1+n)(1−z)·dh, dz = z(1−z)(h_prev − n)·dh,
- *     dr = r(1−r)·ghn·dn;  dgx = [dr, dz, dn], dgh = [dr, dz, dn⊙r];
- *     carry = dh⊙z (the direct path h_{t−1} → h_t).
+ * The sigmoid gates arrive with their pre-activations halved
+ * (kernels.base.Kernel.prepare_weights), so σ = ½·tanh(·) + ½ exactly as in the NumPy
+ * path.
  *
- * Both backward functions end with two more arguments, ids and acc: when ids (int64,
- * B) is given, each dgx row b is also added into row ids[b] of acc (V, G·H), so that
- * for one-hot inputs acc ends as dW_ihᵀ (and its row sum as the bias gradient)
- * without a one-hot matrix or a second pass over dgx.
+ * Input rows: with ids, row b of step t's input projection is gx + ids_t[b]·G·H, a
+ * one-hot input read straight from the (V, G·H) table of W_ihᵀ + bias rows (gx_step
+ * = 0); without, it is row b of the block gx + t·gx_step.
+ *
+ * LSTM, gates i, f, g, o (G·H = 4H); at step t, with c_prev = c[t], c_new = c[t + 1]:
+ *   lstm_forward:  act[t] (B,4H) in: h_{t−1}·W_hhᵀ (scaled); out: the activated gates
+ *     i, f, g, o;  c_new = f⊙c_prev + i⊙g,  h[t + 1] = o⊙tanh(c_new)
+ *   lstm_backward: dh ← dh + dhs[t] (if dhs);  P = o⊙(1 − tanh²c_new);  dc ← dc + dh⊙P;
+ *     dgx[t] = [g·i(1−i)·dc, c_prev·f(1−f)·dc, i·(1−g²)·dc, tanh c_new·o(1−o)·dh];
+ *     dc ← dc⊙f (= dL/dc_{t−1}). The caller then forms dL/dh_{t−1} = dgx[t]·W_hh.
+ *
+ * GRU, gates r, z, n (3H); at step t, with h_prev = h[t]:
+ *   gru_forward:   gh (B,3H) h_{t−1}·W_hhᵀ (r, z scaled), b_hn (H) or 0;
+ *     r, z = σ(gx + gh), ghn[t] = gh_n + b_hn, n = tanh(gx_n + r⊙ghn[t]),
+ *     h[t + 1] = (h_prev − n)⊙z + n;  act[t] = r, z, n
+ *   gru_backward:  dh ← dh + dhs[t];  dn = (1−n)(1+n)(1−z)·dh, dz = z(1−z)(h_prev − n)·dh,
+ *     dr = r(1−r)·ghn[t]·dn;  dgx[t] = [dr, dz, dn], dgh[t] = [dr, dz, dn⊙r];
+ *     carry = dh⊙z (the direct path h_{t−1} → h_t). The caller then forms
+ *     dL/dh_{t−1} = dgh[t]·W_hh + carry.
+ *
+ * Both backward functions scatter when ids is given: each dgx[t] row b is also added
+ * into row ids_t[b] of acc (V, G·H), so that for one-hot inputs acc ends as dW_ihᵀ (and
+ * its row sum as the bias gradient) without a one-hot matrix or a second pass over dgx.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* ---- The step_args record: every entry point's arguments, by name ----------------- */
+
+/* Everything one loop's calls share. All fields are int64_t (no padding); "per step"
+ * buffers are (T, B, ·) arrays given as step 0's address and a byte stride, so step t's
+ * block is at base + t·stride. A field a function does not use is ignored (0). */
+typedef struct {
+    int64_t dbl;         /* 1: the buffers are float64; 0: float32 */
+    int64_t B, H;        /* batch size; hidden width (a gate block is H wide, a gate row G·H) */
+    /* the saved per-step buffers of the forward pass, read again by the backward pass */
+    int64_t act;         /* (T, B, G·H) activated gates; the LSTM forward finds h_{t−1}·W_hhᵀ there */
+    int64_t gate_step;   /* bytes between steps of act, dgx and dgh: B·G·H·itemsize */
+    int64_t h;           /* (T+1, B, H) hidden states: step t reads h[t], the forward writes h[t + 1] */
+    int64_t c;           /* LSTM: (T+1, B, H) cell states, as h; GRU: 0 */
+    int64_t ghn;         /* GRU: (T, B, H) W_hn·h_{t−1} + b_hn, written forward, read backward */
+    int64_t state_step;  /* bytes between steps of h, c and ghn: B·H·itemsize */
+    /* forward inputs */
+    int64_t gx;          /* step 0's (B, G·H) input projections; with ids, the (V, G·H) table */
+    int64_t gx_step;     /* bytes between steps of gx (0 with ids: every step reads the table) */
+    int64_t ids;         /* int64 (B) ids of step 0 (one-hot inputs), or 0 */
+    int64_t ids_step;    /* bytes between steps of ids: B·8 */
+    int64_t gh;          /* GRU forward: (B, 3H) h_{t−1}·W_hhᵀ, one block reused by every step */
+    int64_t b_hn;        /* GRU forward: (H) the bias b_hn added inside the step, or 0 */
+    /* backward */
+    int64_t dh, dc;      /* (B, H) dL/dh_t, dL/dc_t (dc: LSTM only), updated in place every step */
+    int64_t carry;       /* GRU: (B, H) out: dh⊙z, added by the caller after the GEMM */
+    int64_t dhs;         /* step 0's gradient arriving at the output h (rows dhs_row apart), or 0 */
+    int64_t dhs_step;    /* bytes between steps of dhs (negative for a time-reversed view) */
+    int64_t dhs_row;     /* elements between rows b of dhs */
+    int64_t dgx, dgh;    /* (T, B, G·H) out: pre-activation gradients w.r.t. gx and gh (GRU) */
+    int64_t acc;         /* with ids: (V, G·H) accumulator, row ids_t[b] += dgx[t] row b */
+} step_args;
+
+/* The field names in order: exported as the module attribute STEP_ARGS, against which
+ * kernels/compiled.py checks its dtype (a stale build would read the wrong fields). */
+static const char *const step_args_names[] = {
+    "dbl", "B", "H", "act", "gate_step", "h", "c", "ghn", "state_step",
+    "gx", "gx_step", "ids", "ids_step", "gh", "b_hn",
+    "dh", "dc", "carry", "dhs", "dhs_step", "dhs_row", "dgx", "dgh", "acc",
+};
+#define N_FIELDS ((Py_ssize_t)(sizeof(step_args_names) / sizeof(step_args_names[0])))
+/* compile-time check that the list names as many fields as the struct has */
+typedef char step_args_names_complete[sizeof(step_args) == N_FIELDS * sizeof(int64_t) ? 1 : -1];
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(RNNLAB_LIBMVEC)
 /* glibc's libmvec has SIMD tanh/tanhf; declaring them "simd" lets GCC call the vector
@@ -175,88 +227,112 @@ MULTIVERSION static void gru_backward_##SUF(                                    
 RNNLAB_KERNELS(float, f32, tanhf)
 RNNLAB_KERNELS(double, f64, tanh)
 
-/* ---- Python glue: every argument is an int (address, size or flag) ---------------- */
+/* ---- Python glue: (args, t) → step t's pointers → the kernel above ---------------- */
 
-static int read_ints(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t want,
-                     const char *name, Py_ssize_t *out)
+/* Step t's block of a per-step buffer; AT_OPT: NULL for an absent (0) buffer. */
+#define AT(base, step, t) ((void *)(intptr_t)((base) + (int64_t)(t) * (step)))
+#define AT_OPT(base, step, t) ((base) ? AT(base, step, t) : NULL)
+#define PTR(v) ((void *)(intptr_t)(v))
+
+/* The two arguments (args, t): the record, or NULL with an exception set. */
+static const step_args *read_args(PyObject *const *args, Py_ssize_t nargs, const char *name,
+                                  Py_ssize_t *t)
 {
-    if (nargs != want) {
-        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", name, want, nargs);
-        return -1;
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "%s() takes 2 arguments (args, t) (%zd given)", name, nargs);
+        return NULL;
     }
-    for (Py_ssize_t k = 0; k < want; k++) {
-        out[k] = PyLong_AsSsize_t(args[k]);
-        if (out[k] == -1 && PyErr_Occurred())
-            return -1;
+    const step_args *a = PyLong_AsVoidPtr(args[0]);
+    if (a == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_ValueError, "%s(): args is a null address", name);
+        return NULL;
     }
-    return 0;
+    *t = PyLong_AsSsize_t(args[1]);
+    if (*t == -1 && PyErr_Occurred())
+        return NULL;
+    return a;
 }
-
-#define PTR(v) ((void *)(v))
 
 static PyObject *py_lstm_forward(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t a[9];
-    if (read_ints(args, nargs, 9, "lstm_forward", a) < 0)
+    Py_ssize_t t;
+    const step_args *a = read_args(args, nargs, "lstm_forward", &t);
+    if (a == NULL)
         return NULL;
-    if (a[0])
-        lstm_forward_f64(a[1], a[2], PTR(a[3]), PTR(a[4]), PTR(a[5]), PTR(a[6]), PTR(a[7]), PTR(a[8]));
+    void *act = AT(a->act, a->gate_step, t), *table = AT(a->gx, a->gx_step, t);
+    void *ids = AT_OPT(a->ids, a->ids_step, t);
+    void *c_prev = AT(a->c, a->state_step, t), *c = AT(a->c, a->state_step, t + 1);
+    void *h = AT(a->h, a->state_step, t + 1);
+    if (a->dbl)
+        lstm_forward_f64(a->B, a->H, act, table, ids, c_prev, c, h);
     else
-        lstm_forward_f32(a[1], a[2], PTR(a[3]), PTR(a[4]), PTR(a[5]), PTR(a[6]), PTR(a[7]), PTR(a[8]));
+        lstm_forward_f32(a->B, a->H, act, table, ids, c_prev, c, h);
     Py_RETURN_NONE;
 }
 
 static PyObject *py_lstm_backward(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t a[13];
-    if (read_ints(args, nargs, 13, "lstm_backward", a) < 0)
+    Py_ssize_t t;
+    const step_args *a = read_args(args, nargs, "lstm_backward", &t);
+    if (a == NULL)
         return NULL;
-    if (a[0])
-        lstm_backward_f64(a[1], a[2], PTR(a[3]), PTR(a[4]), PTR(a[5]), a[6], PTR(a[7]),
-                          PTR(a[8]), PTR(a[9]), PTR(a[10]), PTR(a[11]), PTR(a[12]));
+    void *dhs = AT_OPT(a->dhs, a->dhs_step, t), *act = AT(a->act, a->gate_step, t);
+    void *c_prev = AT(a->c, a->state_step, t), *c = AT(a->c, a->state_step, t + 1);
+    void *dgx = AT(a->dgx, a->gate_step, t), *ids = AT_OPT(a->ids, a->ids_step, t);
+    if (a->dbl)
+        lstm_backward_f64(a->B, a->H, PTR(a->dh), PTR(a->dc), dhs, a->dhs_row, act, c_prev, c,
+                          dgx, ids, PTR(a->acc));
     else
-        lstm_backward_f32(a[1], a[2], PTR(a[3]), PTR(a[4]), PTR(a[5]), a[6], PTR(a[7]),
-                          PTR(a[8]), PTR(a[9]), PTR(a[10]), PTR(a[11]), PTR(a[12]));
+        lstm_backward_f32(a->B, a->H, PTR(a->dh), PTR(a->dc), dhs, a->dhs_row, act, c_prev, c,
+                          dgx, ids, PTR(a->acc));
     Py_RETURN_NONE;
 }
 
 static PyObject *py_gru_forward(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t a[11];
-    if (read_ints(args, nargs, 11, "gru_forward", a) < 0)
+    Py_ssize_t t;
+    const step_args *a = read_args(args, nargs, "gru_forward", &t);
+    if (a == NULL)
         return NULL;
-    if (a[0])
-        gru_forward_f64(a[1], a[2], PTR(a[3]), PTR(a[4]), PTR(a[5]), PTR(a[6]), PTR(a[7]),
-                        PTR(a[8]), PTR(a[9]), PTR(a[10]));
+    void *table = AT(a->gx, a->gx_step, t), *ids = AT_OPT(a->ids, a->ids_step, t);
+    void *h_prev = AT(a->h, a->state_step, t), *h = AT(a->h, a->state_step, t + 1);
+    void *act = AT(a->act, a->gate_step, t), *ghn = AT(a->ghn, a->state_step, t);
+    if (a->dbl)
+        gru_forward_f64(a->B, a->H, PTR(a->gh), table, ids, PTR(a->b_hn), h_prev, act, ghn, h);
     else
-        gru_forward_f32(a[1], a[2], PTR(a[3]), PTR(a[4]), PTR(a[5]), PTR(a[6]), PTR(a[7]),
-                        PTR(a[8]), PTR(a[9]), PTR(a[10]));
+        gru_forward_f32(a->B, a->H, PTR(a->gh), table, ids, PTR(a->b_hn), h_prev, act, ghn, h);
     Py_RETURN_NONE;
 }
 
 static PyObject *py_gru_backward(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t a[14];
-    if (read_ints(args, nargs, 14, "gru_backward", a) < 0)
+    Py_ssize_t t;
+    const step_args *a = read_args(args, nargs, "gru_backward", &t);
+    if (a == NULL)
         return NULL;
-    if (a[0])
-        gru_backward_f64(a[1], a[2], PTR(a[3]), PTR(a[4]), a[5], PTR(a[6]), PTR(a[7]),
-                         PTR(a[8]), PTR(a[9]), PTR(a[10]), PTR(a[11]), PTR(a[12]), PTR(a[13]));
+    void *dhs = AT_OPT(a->dhs, a->dhs_step, t), *act = AT(a->act, a->gate_step, t);
+    void *ghn = AT(a->ghn, a->state_step, t), *h_prev = AT(a->h, a->state_step, t);
+    void *dgx = AT(a->dgx, a->gate_step, t), *dgh = AT(a->dgh, a->gate_step, t);
+    void *ids = AT_OPT(a->ids, a->ids_step, t);
+    if (a->dbl)
+        gru_backward_f64(a->B, a->H, PTR(a->dh), dhs, a->dhs_row, act, ghn, h_prev, dgx, dgh,
+                         PTR(a->carry), ids, PTR(a->acc));
     else
-        gru_backward_f32(a[1], a[2], PTR(a[3]), PTR(a[4]), a[5], PTR(a[6]), PTR(a[7]),
-                         PTR(a[8]), PTR(a[9]), PTR(a[10]), PTR(a[11]), PTR(a[12]), PTR(a[13]));
+        gru_backward_f32(a->B, a->H, PTR(a->dh), dhs, a->dhs_row, act, ghn, h_prev, dgx, dgh,
+                         PTR(a->carry), ids, PTR(a->acc));
     Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
     {"lstm_forward", (PyCFunction)(void (*)(void))py_lstm_forward, METH_FASTCALL,
-     "lstm_forward(dbl, B, H, act, table, ids, c_prev, c, h): one fused LSTM step"},
+     "lstm_forward(args, t): fused LSTM step t; args = address of a step_args record"},
     {"lstm_backward", (PyCFunction)(void (*)(void))py_lstm_backward, METH_FASTCALL,
-     "lstm_backward(dbl, B, H, dh, dc, dhs, dhs_stride, act, c_prev, c, dgx, ids, acc): one fused LSTM backward step"},
+     "lstm_backward(args, t): fused LSTM backward step t; args = address of a step_args record"},
     {"gru_forward", (PyCFunction)(void (*)(void))py_gru_forward, METH_FASTCALL,
-     "gru_forward(dbl, B, H, gh, table, ids, b_hn, h_prev, act, ghn, h): one fused GRU step"},
+     "gru_forward(args, t): fused GRU step t; args = address of a step_args record"},
     {"gru_backward", (PyCFunction)(void (*)(void))py_gru_backward, METH_FASTCALL,
-     "gru_backward(dbl, B, H, dh, dhs, dhs_stride, act, ghn, h_prev, dgx, dgh, carry, ids, acc): one fused GRU backward step"},
+     "gru_backward(args, t): fused GRU backward step t; args = address of a step_args record"},
     {NULL, NULL, 0, NULL}
 };
 
@@ -268,5 +344,20 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__gates(void)
 {
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module), *names = PyTuple_New(N_FIELDS);
+    if (m == NULL || names == NULL)
+        goto fail;
+    for (Py_ssize_t k = 0; k < N_FIELDS; k++) {
+        PyObject *s = PyUnicode_FromString(step_args_names[k]);
+        if (s == NULL)
+            goto fail;
+        PyTuple_SET_ITEM(names, k, s);
+    }
+    if (PyModule_AddObject(m, "STEP_ARGS", names) < 0)
+        goto fail;
+    return m;
+fail:
+    Py_XDECREF(names);
+    Py_XDECREF(m);
+    return NULL;
 }
