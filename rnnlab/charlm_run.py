@@ -24,8 +24,10 @@ import json
 import math
 import os
 
+import numpy as np
+
 from .data.text import char_batches, split_train_val, text_fingerprint
-from .errors import DataError
+from .errors import CheckpointError, ConfigError, DataError
 from .metrics import bits_per_char, perplexity
 from .optim import DecaySchedule
 from .progress import Progress
@@ -96,11 +98,13 @@ def train_charlm(model, text, train, *, out_dir=None, resume=None, progress=None
         m = model.meta
         if m.get("text_fingerprint") not in (None, fingerprint):
             raise DataError("this run was trained on a different text; resume with the same TEXT")
+        rngs = model.check_training_state(X.shape[0])
         counters = m
-        if opt_state:
-            opt.load_state_dict(opt_state)
-        rngs = m.get("rngs") or ({"rnn": m["dropout_rng"]} if "dropout_rng" in m else {})
-        model.load_rng_states(rngs)
+        opt.load_state_dict(opt_state)
+        try:
+            model.load_rng_states(rngs)
+        except ConfigError as e:
+            raise CheckpointError(f"the checkpoint to resume has damaged training state ({e})") from None
     trainer = Trainer(model, opt, train, steps_per_epoch=X.shape[0], clip=c.clip, clip_mode=c.clip_mode,
                       schedule=DecaySchedule(c.lr, c.lr_decay, c.lr_decay_after),
                       divergence_factor=DIVERGENCE_FACTOR, grad_hook=grad_hook,
@@ -115,6 +119,9 @@ def train_charlm(model, text, train, *, out_dir=None, resume=None, progress=None
         write_json(os.path.join(out_dir, "vocab.json"), model.vocab.chars)
 
     def save(name, with_training_state):
+        if out_dir and not all(np.isfinite(p).all() for p in model.params.values()):
+            progress.message(f"the weights are no longer finite; {name} is left as it was")
+            return
         if out_dir:
             meta = {**trainer.counters, "text_fingerprint": fingerprint, "text_source": text_source,
                     "steps_per_epoch": trainer.steps_per_epoch, "rngs": model.rng_states()}

@@ -1,24 +1,32 @@
 """Checkpoints: one ``.npz`` per checkpoint — named arrays plus JSON metadata —
-never pickled, written atomically.
+never pickled, written atomically, read without trusting the file.
 
-Layout of the archive:
-    "__meta__"      uint8 array holding UTF-8 JSON: {"format": "rnnlab-checkpoint",
+Layout of the archive (a zip of ``.npy`` members, as ``np.savez`` writes it):
+    "__meta__.npy"  uint8 array holding UTF-8 JSON: {"format": "rnnlab-checkpoint",
                     "version": 1, ...caller's metadata (config, vocabulary, step,
-                    optimizer and RNG state)...}
-    any other key   a float/int array (parameters "param/...", optimizer slots
-                    "optim/...", carried state "state/...")
+                    optimizer and generator state)...}
+    any other key   a real float (or int) array: parameters "param/...", optimizer slots
+                    "optim/...", carried state "state/..."
 
-``save`` writes to a temporary file in the target's directory, fsyncs it and
-renames it over the target, so a crash never leaves a half-written checkpoint.
-``load`` reads with ``allow_pickle=False`` and turns every kind of damage into a
-``CheckpointError`` with one clear line.
+``save`` writes to a temporary file in the target's directory, fsyncs it and renames
+it over the target, so a crash never leaves a half-written checkpoint.
+
+Reading is two-phase, so that nothing is allocated on the file's word:
+``open_checkpoint(path)`` reads only the metadata (capped at 4 MB, JSON nesting capped)
+and each member's ``.npy`` header (dtype, shape); the caller checks those against what
+the metadata implies; ``Checkpoint.read(name, shape, dtypes)`` then reads one member,
+at most the bytes its checked header promises (a member that inflates beyond that is
+damage, not data), into an array allocated for exactly that. Every kind of damage —
+zip, header, JSON, sizes — becomes one ``CheckpointError`` line.
 """
 from __future__ import annotations
 
 import json
 import os
+import struct
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -26,6 +34,12 @@ from .errors import CheckpointError
 
 FORMAT = "rnnlab-checkpoint"
 VERSION = 1
+MAX_META_BYTES = 4 << 20
+MAX_JSON_DEPTH = 32
+# what reading a damaged archive can raise, besides CheckpointError
+DAMAGE = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, KeyError,
+          UnicodeDecodeError, RuntimeError, NotImplementedError, zlib.error, struct.error,
+          OverflowError, RecursionError, TypeError, IndexError)
 
 
 def save(path, arrays, meta):
@@ -33,7 +47,7 @@ def save(path, arrays, meta):
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     header = {"format": FORMAT, "version": VERSION, **meta}
-    payload = {"__meta__": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)}
+    payload = {"__meta__": np.frombuffer(json.dumps(header, allow_nan=False).encode("utf-8"), dtype=np.uint8)}
     for k, v in arrays.items():
         v = np.asarray(v)
         if v.dtype == object:
@@ -53,26 +67,127 @@ def save(path, arrays, meta):
     return path
 
 
+def _depth(obj, limit):
+    """Nesting depth of parsed JSON, stopping at ``limit`` (no recursion)."""
+    stack, deepest = [(obj, 1)], 0
+    while stack:
+        o, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > limit:
+            return deepest
+        if isinstance(o, dict):
+            stack.extend((v, d + 1) for v in o.values())
+        elif isinstance(o, list):
+            stack.extend((v, d + 1) for v in o)
+    return deepest
+
+
+class Checkpoint:
+    """An opened checkpoint: ``meta`` (dict), ``members`` {name: (dtype, shape)} from the
+    ``.npy`` headers; ``read`` a member after checking it. Use as a context manager."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        if not os.path.isfile(self.path):
+            raise CheckpointError(f"{self.path}: no such checkpoint file")
+        self._zip = None
+        try:
+            self._zip = zipfile.ZipFile(self.path)
+            self._infos = {}
+            for info in self._zip.infolist():
+                if not info.filename.endswith(".npy"):
+                    raise CheckpointError(f"{self.path}: damaged or foreign checkpoint (member {info.filename!r} is not an array)")
+                self._infos[info.filename[:-4]] = info
+            if "__meta__" not in self._infos:
+                raise CheckpointError(f"{self.path}: not an rnnlab checkpoint (no metadata)")
+            self.members = {}
+            for name in self._infos:
+                self.members[name] = self._header(name)[:2]
+            self.meta = self._read_meta()
+        except CheckpointError:
+            self.close()
+            raise
+        except DAMAGE as e:
+            self.close()
+            raise CheckpointError(f"{self.path}: damaged or not an rnnlab checkpoint "
+                                  f"({type(e).__name__})") from None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self._zip is not None:
+            self._zip.close()
+            self._zip = None
+
+    def _header(self, name):
+        """(dtype, shape, data offset) from a member's .npy header; reads only the header."""
+        with self._zip.open(self._infos[name]) as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise CheckpointError(f"{self.path}: member {name!r} has an unknown .npy version")
+            offset = f.tell()
+        if fortran or dtype.hasobject or dtype.fields is not None:
+            raise CheckpointError(f"{self.path}: damaged or foreign checkpoint (member {name!r} is not a plain array)")
+        return dtype, tuple(shape), offset
+
+    def _read_meta(self):
+        dtype, shape, _ = self._header("__meta__")
+        if dtype != np.uint8 or len(shape) != 1 or shape[0] > MAX_META_BYTES:
+            raise CheckpointError(f"{self.path}: damaged checkpoint metadata (not a UTF-8 JSON array "
+                                  f"of at most {MAX_META_BYTES >> 20} MB)")
+        raw = self.read("__meta__", shape, (np.uint8,)).tobytes()
+        meta = json.loads(raw.decode("utf-8"))
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise CheckpointError(f"{self.path}: not an rnnlab checkpoint (written by another program)")
+        if _depth(meta, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+            raise CheckpointError(f"{self.path}: damaged checkpoint metadata (nested too deeply)")
+        version = meta.get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise CheckpointError(f"{self.path}: damaged checkpoint metadata (version {version!r})")
+        if version > VERSION:
+            raise CheckpointError(f"{self.path}: checkpoint format version {version} is newer than this "
+                                  f"rnnlab reads ({VERSION}); upgrade rnnlab")
+        return meta
+
+    def read(self, name, shape, dtypes):
+        """Member ``name`` as an array, after checking its header against ``shape`` (a
+        tuple) and ``dtypes`` (allowed dtypes); reads at most the bytes that promises."""
+        try:
+            dtype, got_shape, offset = self._header(name)
+            if got_shape != tuple(shape) or not any(dtype == np.dtype(d) for d in dtypes):
+                raise CheckpointError(f"{self.path}: array {name!r} is {dtype} {got_shape}, expected "
+                                      f"{' or '.join(np.dtype(d).name for d in dtypes)} {tuple(shape)}")
+            out = np.empty(shape, dtype)
+            view = memoryview(out.reshape(-1).view(np.uint8))
+            with self._zip.open(self._infos[name]) as f:
+                f.read(offset)
+                got = 0
+                while got < len(view):
+                    n = f.readinto(view[got:])
+                    if not n:
+                        raise CheckpointError(f"{self.path}: array {name!r} is truncated")
+                    got += n
+                if f.read(1):
+                    raise CheckpointError(f"{self.path}: array {name!r} holds more data than its header says")
+            return out
+        except CheckpointError:
+            raise
+        except DAMAGE as e:
+            raise CheckpointError(f"{self.path}: damaged array {name!r} ({type(e).__name__})") from None
+
+
 def load(path):
-    """Return (arrays, meta). Raises CheckpointError for anything that is not a sound
-    rnnlab checkpoint of a version this code can read."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
-            if "__meta__" not in z.files:
-                raise CheckpointError(f"{path}: not an rnnlab checkpoint (no metadata)")
-            meta = json.loads(z["__meta__"].tobytes().decode("utf-8"))
-            arrays = {k: z[k] for k in z.files if k != "__meta__"}
-    except CheckpointError:
-        raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path}: damaged or not an rnnlab checkpoint ({type(e).__name__})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an rnnlab checkpoint (written by another program)")
-    version = meta.get("version")
-    if not isinstance(version, int) or version > VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {version} is newer than this rnnlab "
-                              f"reads ({VERSION}); upgrade rnnlab")
-    return arrays, meta
+    """(arrays, meta) of a small checkpoint whose members are all read as they are —
+    for tests and tools; models use ``Checkpoint`` to check before reading."""
+    with Checkpoint(path) as ck:
+        arrays = {name: ck.read(name, shape, (dtype,)) for name, (dtype, shape) in ck.members.items()
+                  if name != "__meta__"}
+        return arrays, ck.meta

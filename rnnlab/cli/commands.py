@@ -42,7 +42,8 @@ TRAIN_MODEL_OPTIONS = ["model", "hidden_size", "num_layers", "dropout", "seq_len
 def cmd_train(args):
     from ..charlm_run import train_charlm
     from ..data.text import Vocab
-    from ..models.charlm import PRESETS, CharLM, CharLMConfig
+    from ..models.charlm import CharLM
+    from ..models.charlm_config import PRESETS, CharLMConfig
     from ..progress import Progress
     from ..trainer import TrainConfig
 

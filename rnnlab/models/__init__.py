@@ -1,4 +1,5 @@
 """Ready models built from the layers."""
-from .charlm import PRESETS, CharLM, CharLMConfig
+from .charlm import CharLM
+from .charlm_config import PRESETS, CharLMConfig
 
 __all__ = ["CharLM", "CharLMConfig", "PRESETS"]

@@ -13,16 +13,11 @@ Python API: ``CharLM.fit`` (charlm_run.py sets up the run, trainer.py is the loo
 """
 from __future__ import annotations
 
-import dataclasses
-import math
-from dataclasses import dataclass
-
 import numpy as np
 
-from .. import checkpoint
 from ..activations import log_softmax
 from ..data.text import Vocab
-from ..errors import CheckpointError, ConfigError, DataError
+from ..errors import ConfigError, DataError
 from ..generate import Stepper, check_sampling, sample_next
 from ..layers import Dropout, Linear
 from ..losses import softmax_cross_entropy
@@ -30,102 +25,10 @@ from ..metrics import lm_metrics
 from ..module import Module
 from ..optim import make_optimizer
 from ..recurrent import GRU, LSTM, RNN
+from .charlm_config import CharLMConfig, check_fits
+from .charlm_io import check_training_state, load_charlm, save_charlm
 
 LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
-
-
-@dataclass
-class CharLMConfig:
-    """Everything needed to rebuild and keep training a CharLM (saved in checkpoints).
-
-    Defaults: the best configuration measured for two minutes on 2 cores on the
-    Metamorphosis story, 10% held out (benchmarks/charlm_defaults.py; the table is in
-    benchmarks/results/charlm_defaults_metamorphosis.jsonl): LSTM 2×256 with dropout
-    0.25 reached 2.03 bits/char (dropout 0.4: 2.03), against 2.13 for LSTM 1×256 with
-    dropout, 2.14 without, 2.11 for GRU 1×256, 2.14 for LSTM 1×512 and 2.16 for
-    LSTM 1×128 — one layer overfits the 107k training characters within a minute."""
-    model: str = "lstm"
-    hidden_size: int = 256
-    num_layers: int = 2
-    dropout: float = 0.25
-    seq_len: int = 64
-    batch_size: int = 32
-    optimizer: str = "adam"
-    lr: float = 3e-3
-    lr_decay: float = 1.0          # ×decay per epoch once lr_decay_after epochs are done (char-rnn)
-    lr_decay_after: int = 10
-    clip: float = 5.0
-    clip_mode: str = "norm"        # "norm": global L2 norm; "value": clamp each entry (char-rnn)
-    grad_reduction: str = "mean"   # "sum": gradient of the summed loss (min-char-rnn)
-    val_frac: float = 0.1
-    init: str = "torch"            # "torch": U(±1/√H); "char-rnn": U(±0.08), LSTM forget bias 1;
-    #                                "min-char-rnn": weights N(0, 0.01²), biases 0
-    seed: int = 0
-
-    def validate(self):
-        """Check every field's type and range; raise ConfigError naming the field."""
-        def bad(msg):
-            raise ConfigError(msg)
-        if self.model not in LAYERS:
-            bad(f"model must be one of {sorted(LAYERS)}, got {self.model!r}")
-        for name in ("hidden_size", "num_layers", "seq_len", "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                bad(f"{name} must be a positive integer, got {v!r}")
-        for name in ("lr_decay_after", "seed"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                bad(f"{name} must be an integer >= 0, got {v!r}")
-        for name in ("dropout", "lr", "lr_decay", "clip", "val_frac"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                bad(f"{name} must be a finite number, got {v!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            bad(f"dropout must be in [0, 1), got {self.dropout}")
-        if not self.lr > 0:
-            bad(f"lr must be positive, got {self.lr}")
-        if not 0.0 < self.lr_decay <= 1.0:
-            bad(f"lr_decay must be in (0, 1], got {self.lr_decay}")
-        if not self.clip >= 0:
-            bad(f"clip must be >= 0 (0 = off), got {self.clip}")
-        if self.clip_mode not in ("norm", "value"):
-            bad(f"clip_mode must be 'norm' or 'value', got {self.clip_mode!r}")
-        if self.grad_reduction not in ("mean", "sum"):
-            bad(f"grad_reduction must be 'mean' or 'sum', got {self.grad_reduction!r}")
-        if not 0.0 <= self.val_frac < 1.0:
-            bad(f"val_frac must be in [0, 1), got {self.val_frac}")
-        if self.init not in ("torch", "char-rnn", "min-char-rnn"):
-            bad(f"init must be 'torch', 'char-rnn' or 'min-char-rnn', got {self.init!r}")
-        make_optimizer(self.optimizer, **self.optimizer_kwargs())
-        return self
-
-    def optimizer_kwargs(self):
-        kw = {"lr": self.lr}
-        if self.optimizer == "rmsprop":
-            kw["alpha"] = 0.95          # char-rnn's decay_rate
-        return kw
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-
-PRESETS = {
-    # Karpathy's min-char-rnn.py: vanilla RNN, hidden 100, seq 25, batch 1, Adagrad 0.1,
-    # gradients of the summed loss clamped to ±5.
-    "min-char-rnn": dict(model="rnn", hidden_size=100, num_layers=1, dropout=0.0, seq_len=25,
-                         batch_size=1, optimizer="adagrad", lr=0.1, lr_decay=1.0, clip=5.0,
-                         clip_mode="value", grad_reduction="sum", init="min-char-rnn"),
-    # karpathy/char-rnn train.lua defaults: LSTM 2×128, seq 50, batch 50, RMSProp 2e-3
-    # (decay 0.95), lr ×0.97 per epoch after 10, clamp ±5, 5% validation, U(±0.08).
-    "char-rnn": dict(model="lstm", hidden_size=128, num_layers=2, dropout=0.0, seq_len=50,
-                     batch_size=50, optimizer="rmsprop", lr=2e-3, lr_decay=0.97, lr_decay_after=10,
-                     clip=5.0, clip_mode="value", grad_reduction="mean", val_frac=0.05, init="char-rnn"),
-}
 
 
 class CharLM(Module):
@@ -138,6 +41,7 @@ class CharLM(Module):
         self.config = (config or CharLMConfig()).validate()
         c, V = self.config, len(self.vocab)
         self.dtype = np.dtype(dtype)
+        check_fits(c, V, self.dtype.itemsize)         # refuse before allocating, not after
         self.rnn = LAYERS[c.model](V, c.hidden_size, c.num_layers, dropout=c.dropout, dtype=dtype, seed=c.seed)
         self.drop = Dropout(c.dropout, seed=self.rnn.rng)
         self.head = Linear(c.hidden_size, V, dtype=dtype, seed=c.seed + 1)
@@ -254,47 +158,19 @@ class CharLM(Module):
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, path, *, optimizer=None, state=None, meta=None):
-        arrays = {f"param/{k}": v for k, v in self.params.items()}
-        if optimizer is not None:
-            arrays.update({f"optim/{k}": v for k, v in optimizer.state_dict().items()})
-        if state is not None:
-            h, c = state if isinstance(state, tuple) else (state, None)
-            arrays["state/h"] = h
-            if c is not None:
-                arrays["state/c"] = c
-        header = {"kind": "CharLM", "config": self.config.to_dict(), "vocab": self.vocab.chars,
-                  "dtype": self.dtype.name, **(meta or {})}
-        return checkpoint.save(path, arrays, header)
+        """Write a checkpoint (see charlm_io.save_charlm)."""
+        return save_charlm(self, path, optimizer=optimizer, state=state, meta=meta)
 
     @classmethod
     def load(cls, path, *, with_training_state=False):
-        arrays, meta = checkpoint.load(path)
-        if meta.get("kind") != "CharLM":
-            raise CheckpointError(f"{path}: not a CharLM checkpoint (kind {meta.get('kind')!r})")
-        try:
-            config = CharLMConfig.from_dict(meta["config"])
-            model = cls(Vocab(meta["vocab"]), config, dtype=np.dtype(meta.get("dtype", "float32")))
-            params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
-            missing = set(model.params) - set(params)
-            if missing or set(params) - set(model.params):
-                raise CheckpointError(f"{path}: parameters do not match the saved configuration")
-            for k, p in model.params.items():
-                if params[k].shape != p.shape:
-                    raise CheckpointError(f"{path}: parameter {k!r} has shape {params[k].shape}, "
-                                          f"expected {p.shape}")
-                np.copyto(p, params[k], casting="unsafe")
-        except CheckpointError:
-            raise
-        except (KeyError, TypeError, ValueError) as e:
-            raise CheckpointError(f"{path}: damaged checkpoint metadata ({e})") from None
-        model.meta = {k: v for k, v in meta.items() if k not in ("config", "vocab")}
-        if not with_training_state:
-            return model
-        opt_state = {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}
-        state = None
-        if "state/h" in arrays:
-            state = (arrays["state/h"], arrays["state/c"]) if "state/c" in arrays else arrays["state/h"]
-        return model, opt_state, state
+        """A CharLM from a checkpoint, every byte checked first (see charlm_io.load_charlm);
+        with ``with_training_state``: (model, optimizer state, carried state)."""
+        return load_charlm(cls, path, with_training_state=with_training_state)
+
+    def check_training_state(self, steps_per_epoch):
+        """The training counters in ``meta`` (from a resumable checkpoint) checked against a
+        text of ``steps_per_epoch`` batches; returns the generator states to restore."""
+        return check_training_state(self.meta, steps_per_epoch)
 
     # -- training ---------------------------------------------------------------------------------
     def fit(self, text, train=None, **kwargs):

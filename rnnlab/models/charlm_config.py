@@ -1,0 +1,182 @@
+"""The configuration of a character model: ``CharLMConfig`` (saved in every checkpoint),
+the two reference ``PRESETS``, and what a configuration implies before anything is
+built — its parameter shapes and the memory it needs — so that a bad option or a
+hostile checkpoint is refused before allocating.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+from ..optim import make_optimizer
+
+MODELS = ("rnn", "lstm", "gru")
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+MAX_VOCAB = 1 << 20          # distinct characters (Unicode has about 1.1 million code points)
+
+
+@dataclass
+class CharLMConfig:
+    """Everything needed to rebuild and keep training a CharLM (saved in checkpoints).
+
+    Defaults: the best configuration measured for two minutes on 2 cores on the
+    Metamorphosis story, 10% held out (benchmarks/charlm_defaults.py; the table is in
+    benchmarks/results/charlm_defaults_metamorphosis.jsonl): LSTM 2×256 with dropout
+    0.25 reached 2.03 bits/char (dropout 0.4: 2.03), against 2.13 for LSTM 1×256 with
+    dropout, 2.14 without, 2.11 for GRU 1×256, 2.14 for LSTM 1×512 and 2.16 for
+    LSTM 1×128 — one layer overfits the 107k training characters within a minute."""
+    model: str = "lstm"
+    hidden_size: int = 256
+    num_layers: int = 2
+    dropout: float = 0.25
+    seq_len: int = 64
+    batch_size: int = 32
+    optimizer: str = "adam"
+    lr: float = 3e-3
+    lr_decay: float = 1.0          # ×decay per epoch once lr_decay_after epochs are done (char-rnn)
+    lr_decay_after: int = 10
+    clip: float = 5.0
+    clip_mode: str = "norm"        # "norm": global L2 norm; "value": clamp each entry (char-rnn)
+    grad_reduction: str = "mean"   # "sum": gradient of the summed loss (min-char-rnn)
+    val_frac: float = 0.1
+    init: str = "torch"            # "torch": U(±1/√H); "char-rnn": U(±0.08), LSTM forget bias 1;
+    #                                "min-char-rnn": weights N(0, 0.01²), biases 0
+    seed: int = 0
+
+    def validate(self):
+        """Check every field's type and range; raise ConfigError naming the field."""
+        def bad(msg):
+            raise ConfigError(msg)
+        if self.model not in MODELS:
+            bad(f"model must be one of {sorted(MODELS)}, got {self.model!r}")
+        for name in ("hidden_size", "num_layers", "seq_len", "batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                bad(f"{name} must be a positive integer, got {v!r}")
+        for name in ("lr_decay_after", "seed"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                bad(f"{name} must be an integer >= 0, got {v!r}")
+        for name in ("dropout", "lr", "lr_decay", "clip", "val_frac"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                bad(f"{name} must be a finite number, got {v!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            bad(f"dropout must be in [0, 1), got {self.dropout}")
+        if not self.lr > 0:
+            bad(f"lr must be positive, got {self.lr}")
+        if not 0.0 < self.lr_decay <= 1.0:
+            bad(f"lr_decay must be in (0, 1], got {self.lr_decay}")
+        if not self.clip >= 0:
+            bad(f"clip must be >= 0 (0 = off), got {self.clip}")
+        if self.clip_mode not in ("norm", "value"):
+            bad(f"clip_mode must be 'norm' or 'value', got {self.clip_mode!r}")
+        if self.grad_reduction not in ("mean", "sum"):
+            bad(f"grad_reduction must be 'mean' or 'sum', got {self.grad_reduction!r}")
+        if not 0.0 <= self.val_frac < 1.0:
+            bad(f"val_frac must be in [0, 1), got {self.val_frac}")
+        if self.init not in ("torch", "char-rnn", "min-char-rnn"):
+            bad(f"init must be 'torch', 'char-rnn' or 'min-char-rnn', got {self.init!r}")
+        make_optimizer(self.optimizer, **self.optimizer_kwargs())
+        return self
+
+    def optimizer_kwargs(self):
+        kw = {"lr": self.lr}
+        if self.optimizer == "rmsprop":
+            kw["alpha"] = 0.95          # char-rnn's decay_rate
+        return kw
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        """A validated config from a dict (unknown keys are ignored, as older and newer
+        checkpoints may carry them); ConfigError for anything else."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"a configuration must be a JSON object, got {type(d).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names}).validate()
+
+
+PRESETS = {
+    # Karpathy's min-char-rnn.py: vanilla RNN, hidden 100, seq 25, batch 1, Adagrad 0.1,
+    # gradients of the summed loss clamped to ±5.
+    "min-char-rnn": dict(model="rnn", hidden_size=100, num_layers=1, dropout=0.0, seq_len=25,
+                         batch_size=1, optimizer="adagrad", lr=0.1, lr_decay=1.0, clip=5.0,
+                         clip_mode="value", grad_reduction="sum", init="min-char-rnn"),
+    # karpathy/char-rnn train.lua defaults: LSTM 2×128, seq 50, batch 50, RMSProp 2e-3
+    # (decay 0.95), lr ×0.97 per epoch after 10, clamp ±5, 5% validation, U(±0.08).
+    "char-rnn": dict(model="lstm", hidden_size=128, num_layers=2, dropout=0.0, seq_len=50,
+                     batch_size=50, optimizer="rmsprop", lr=2e-3, lr_decay=0.97, lr_decay_after=10,
+                     clip=5.0, clip_mode="value", grad_reduction="mean", val_frac=0.05, init="char-rnn"),
+}
+
+
+
+
+def param_shapes(config, vocab_size):
+    """{parameter name: shape} of a CharLM with this configuration (as built by CharLM)."""
+    G, H, V = GATES[config.model], config.hidden_size, vocab_size
+    shapes = {}
+    for k in range(config.num_layers):
+        f_in = V if k == 0 else H
+        shapes.update({f"rnn.weight_ih_l{k}": (G * H, f_in), f"rnn.weight_hh_l{k}": (G * H, H),
+                       f"rnn.bias_ih_l{k}": (G * H,), f"rnn.bias_hh_l{k}": (G * H,)})
+    shapes.update({"head.weight": (V, H), "head.bias": (V,)})
+    return shapes
+
+
+def memory_needed(config, vocab_size, itemsize=4, training=True):
+    """Bytes a CharLM of this configuration needs, estimated from above: parameters,
+    gradients and two optimizer slots; the float64 draw of the largest weight at
+    initialisation; per-step activations and work arrays of a training window; the
+    evaluation batch (64 streams × 256 steps, log-probabilities in float64)."""
+    shapes = param_shapes(config, vocab_size)
+    P = sum(math.prod(s) for s in shapes.values())
+    biggest = max(math.prod(s) for s in shapes.values())
+    G, H, L, V = GATES[config.model], config.hidden_size, config.num_layers, vocab_size
+    total = P * itemsize * (4 if training else 2) + biggest * 8 * 2
+    if training:
+        TB = config.seq_len * config.batch_size
+        total += TB * itemsize * (L * (8 * G * H + 8 * H) + 4 * V)
+    total += 64 * 256 * (itemsize * L * (G * H + 4 * H) + 8 * 3 * V)
+    return int(total)
+
+
+def available_memory():
+    """Bytes of memory this process may use: MemAvailable (Linux), else physical memory;
+    lowered by an address-space limit (``ulimit -v``) when one is set."""
+    avail = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            avail = 1 << 40
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            avail = min(avail, soft)
+    except (ImportError, OSError, ValueError):
+        pass
+    return avail
+
+
+def check_fits(config, vocab_size, itemsize=4, training=True, what="this configuration"):
+    """ConfigError unless ``memory_needed`` fits in ``available_memory``."""
+    need, have = memory_needed(config, vocab_size, itemsize, training), available_memory()
+    if need > have:
+        raise ConfigError(f"hidden_size {config.hidden_size}: {what} needs about {need / 2**30:.1f} GiB "
+                          f"of memory and {have / 2**30:.1f} GiB are available; choose a smaller model")

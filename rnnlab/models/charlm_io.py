@@ -1,0 +1,173 @@
+"""CharLM checkpoints: what a checkpoint holds and how it is checked before use.
+
+    param/<name>          the weights (float32/float64, the config's shapes, all finite)
+    optim/<name>/<slot>   optimizer slots (the parameter's shape), optim/__t__, optim/__lr__
+    state/h, state/c      the hidden state carried between training windows (L, B, H)
+    metadata              kind "CharLM", config, vocab, dtype, and the training counters
+
+``load_charlm`` trusts nothing in the file: the metadata is checked against a schema
+(types, ranges, the vocabulary's size), the configuration against the memory it would
+need, every array's header against the shape and dtype the configuration implies —
+all before the model is built or an array is read — and then every array read is
+checked to be finite. Anything wrong is a ``CheckpointError`` (one line, exit 2 in
+the CLI). ``check_training_state`` does the same for the counters a resume uses.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import checkpoint
+from ..data.text import Vocab
+from ..errors import CheckpointError, ConfigError, DataError
+from .charlm_config import MAX_VOCAB, CharLMConfig, check_fits, param_shapes
+
+FLOATS = (np.float32, np.float64)
+SLOTS = {"velocity", "sum_sq", "square_avg", "exp_avg", "exp_avg_sq"}
+INT_COUNTERS = ("step", "epoch", "bad_evals", "chars_seen", "last_eval_step", "steps_per_epoch")
+FLOAT_COUNTERS = ("best_val", "initial_loss", "smooth_loss", "elapsed")
+
+
+def save_charlm(model, path, *, optimizer=None, state=None, meta=None):
+    """Write ``model`` (and, for a resumable checkpoint, the optimizer state and the carried
+    hidden state) to ``path`` atomically."""
+    arrays = {f"param/{k}": v for k, v in model.params.items()}
+    if optimizer is not None:
+        arrays.update({f"optim/{k}": v for k, v in optimizer.state_dict().items()})
+    if state is not None:
+        h, c = state if isinstance(state, tuple) else (state, None)
+        arrays["state/h"] = h
+        if c is not None:
+            arrays["state/c"] = c
+    header = {"kind": "CharLM", "config": model.config.to_dict(), "vocab": model.vocab.chars,
+              "dtype": model.dtype.name, **(meta or {})}
+    return checkpoint.save(path, arrays, header)
+
+
+def _finite(path, name, a):
+    if not np.isfinite(a).all():
+        raise CheckpointError(f"{path}: array {name!r} holds NaN or infinite values "
+                              f"(a diverged or damaged run); use an earlier checkpoint")
+    return a
+
+
+def load_charlm(cls, path, *, with_training_state=False):
+    """Build a ``cls`` (CharLM) from the checkpoint at ``path``; see the module docstring."""
+    with checkpoint.Checkpoint(path) as ck:
+        meta, members = ck.meta, ck.members
+        if meta.get("kind") != "CharLM":
+            raise CheckpointError(f"{path}: not a CharLM checkpoint (kind {meta.get('kind')!r})")
+        try:
+            config = CharLMConfig.from_dict(meta.get("config"))
+        except ConfigError as e:
+            raise CheckpointError(f"{path}: damaged checkpoint metadata (config: {e})") from None
+        chars = meta.get("vocab")
+        if not isinstance(chars, str) or not 0 < len(chars) <= MAX_VOCAB:
+            raise CheckpointError(f"{path}: damaged checkpoint metadata (vocab)")
+        try:
+            vocab = Vocab(chars)
+        except DataError:
+            raise CheckpointError(f"{path}: damaged checkpoint metadata (vocab has duplicates)") from None
+        if meta.get("dtype", "float32") not in ("float32", "float64"):
+            raise CheckpointError(f"{path}: damaged checkpoint metadata (dtype {meta.get('dtype')!r})")
+        dtype = np.dtype(meta.get("dtype", "float32"))
+        try:
+            check_fits(config, len(vocab), dtype.itemsize, training=with_training_state,
+                       what="the model this checkpoint describes")
+        except ConfigError as e:
+            raise CheckpointError(f"{path}: {e}") from None
+        shapes = param_shapes(config, len(vocab))
+        _check_members(path, members, shapes, config, with_training_state)
+        params = {k: _finite(path, k, ck.read(f"param/{k}", s, FLOATS)) for k, s in shapes.items()}
+        opt_state, state = None, None
+        if with_training_state:
+            opt_state = {}
+            for name, (_, shape) in members.items():
+                if name.startswith("optim/"):
+                    allowed = (np.int64,) if name == "optim/__t__" else FLOATS
+                    opt_state[name[len("optim/"):]] = _finite(path, name, ck.read(name, shape, allowed))
+            if "state/h" in members:
+                h = _finite(path, "state/h", ck.read("state/h", members["state/h"][1], FLOATS))
+                state = h
+                if "state/c" in members:
+                    state = (h, _finite(path, "state/c", ck.read("state/c", members["state/c"][1], FLOATS)))
+    model = cls(vocab, config, dtype=dtype)
+    model.load_state_dict(params)
+    model.meta = {k: v for k, v in meta.items() if k not in ("config", "vocab")}
+    if not with_training_state:
+        return model
+    return model, opt_state, state
+
+
+def _check_members(path, members, shapes, config, with_training_state):
+    """Every member's header against what the configuration implies (no data read)."""
+    def expect(name, shape, dtypes=FLOATS):
+        got = members.get(name)
+        if got is None:
+            raise CheckpointError(f"{path}: array {name!r} is missing")
+        dtype, got_shape = got
+        if got_shape != tuple(shape) or not any(dtype == np.dtype(d) for d in dtypes):
+            raise CheckpointError(f"{path}: array {name!r} is {dtype} {got_shape}, expected "
+                                  f"{' or '.join(np.dtype(d).name for d in dtypes)} {tuple(shape)}")
+    for k, s in shapes.items():
+        expect(f"param/{k}", s)
+    L, H, B = config.num_layers, config.hidden_size, config.batch_size
+    for name, (dtype, shape) in members.items():
+        if name == "__meta__" or (name.startswith("param/") and name[6:] in shapes):
+            continue
+        if name.startswith("optim/"):
+            key = name[len("optim/"):]
+            if key in ("__t__", "__lr__"):
+                expect(name, (), (np.int64,) if key == "__t__" else FLOATS)
+                continue
+            pname, _, slot = key.rpartition("/")
+            if pname not in shapes or slot not in SLOTS:
+                raise CheckpointError(f"{path}: unexpected array {name!r}")
+            expect(name, shapes[pname])
+        elif name in ("state/h", "state/c"):
+            if name == "state/c" and config.model != "lstm":
+                raise CheckpointError(f"{path}: unexpected array {name!r} (only an LSTM has a cell state)")
+            expect(name, (L, B, H))
+        else:
+            raise CheckpointError(f"{path}: unexpected array {name!r}")
+    if with_training_state and not any(n.startswith("optim/") for n in members):
+        raise CheckpointError(f"{path}: holds no training state (optimizer); resume from a run "
+                              f"directory or its latest.npz, not best.npz")
+    if with_training_state and any(n.startswith("optim/") for n in members):
+        for key in ("optim/__t__", "optim/__lr__"):
+            if key not in members:
+                raise CheckpointError(f"{path}: array {key!r} is missing")
+
+
+def check_training_state(meta, steps_per_epoch):
+    """The counters of a resumable checkpoint (``model.meta``), type- and range-checked
+    against the text being resumed (``steps_per_epoch`` batches per epoch); returns the
+    generator states to restore. CheckpointError otherwise."""
+    def bad(what):
+        raise CheckpointError(f"the checkpoint to resume has damaged training state ({what})")
+    for k in INT_COUNTERS:
+        v = meta.get(k, 0)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            bad(f"{k} = {v!r}")
+    for k in FLOAT_COUNTERS:
+        v = meta.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+            bad(f"{k} = {v!r}")
+    pos = meta.get("pos", 0)
+    if isinstance(pos, bool) or not isinstance(pos, int) or not 0 <= pos < steps_per_epoch:
+        bad(f"pos = {pos!r}, expected 0 ≤ pos < {steps_per_epoch}")
+    if meta.get("steps_per_epoch", steps_per_epoch) != steps_per_epoch:
+        bad(f"steps_per_epoch {meta.get('steps_per_epoch')} does not match this text's {steps_per_epoch}")
+    for k in ("text_source", "text_fingerprint"):
+        if meta.get(k) is not None and not isinstance(meta[k], str):
+            bad(f"{k} = {meta[k]!r}")
+    rngs = meta.get("rngs") or ({"rnn": meta["dropout_rng"]} if "dropout_rng" in meta else {})
+    if not isinstance(rngs, dict):
+        bad("rngs")
+    for name, st in rngs.items():
+        try:
+            np.random.Generator(np.random.PCG64()).bit_generator.state = st
+        except (TypeError, ValueError, KeyError, OverflowError):
+            bad(f"generator state of {name!r}")
+    return rngs
