@@ -64,20 +64,18 @@ def scan(kernel, w, xs, h0, c0=None, *, ids=False, empty=None, buf=None):
     """Run ``kernel`` over xs from the carry (h0, c0); return its buffers (see above).
     ``buf``: buffers from an earlier call with the same T, B, H, to reuse."""
     T, B = xs.shape[0], xs.shape[1]
-    H = h0.shape[-1]
-    dtype = w.w_hh_T.dtype
-    empty = empty or fresh(dtype)
+    if buf is None:
+        dtype = w.w_hh_T.dtype
+        buf = kernel.alloc(T, B, h0.shape[-1], dtype, empty or fresh(dtype))
     if ids:                                   # one-hot input: rows of the table (a gather)
         gx = getattr(w, "table", None)
         if gx is None:
             gx = w.table = w.w_ih_T + w.bias
         idx = xs
     else:
-        gx, idx = empty("gx", (T, B, kernel.gates * H)), None
+        gx, idx = buf.empty("gx", (T, B, w.w_hh_T.shape[1])), None
         np.matmul(xs.reshape(T * B, -1), w.w_ih_T, out=gx.reshape(T * B, -1))
         gx += w.bias
-    if buf is None:
-        buf = kernel.alloc(T, B, H, dtype, empty)
     buf.h[0] = h0
     if kernel.has_cell:
         buf.c[0] = c0

@@ -79,8 +79,11 @@ class Kernel:
         W_ihᵀ + bias rows and step t's projections are its rows ids[t] (a gather)."""
         if ids is not None:
             table, gx = gx, buf.empty("gx", ids.shape + (gx.shape[1],))
-            np.take(table, ids, axis=0, out=gx, mode="clip")      # ids are range-checked
+            table.take(ids, axis=0, out=gx, mode="clip")      # ids are range-checked
         step = self.step
+        if gx.shape[0] == 1:                                  # one step (the sampler)
+            step(0, gx[0], buf, w)
+            return
         for t in range(gx.shape[0]):
             step(t, gx[t], buf, w)
 
