@@ -21,6 +21,8 @@ import tracemalloc
 
 import numpy as np
 
+from .errors import ConfigError
+
 ROWS = [
     # name, model, layers, hidden, seq, batch, vocab, optimizer
     ("min-char-rnn", "rnn", 1, 100, 25, 1, 80, "adagrad"),
@@ -171,6 +173,9 @@ def run_bench(repeats=7, warmup=2, rows=None, with_torch=True, memory=True, log=
     result = {"gemm_peak_gflops": peak, "torch": torch.__version__ if torch else None,
               "torch_missing_reason": torch_reason, "kernels": kernels, "rows": []}
     wanted = set(rows) if rows else None
+    known = [r[0] for r in ROWS] + [r[0] for r in SAMPLE_ROWS]
+    if wanted and not wanted <= set(known):
+        raise ConfigError(f"row must be one of {known}, got {sorted(wanted - set(known))}")
     for name, model, L, H, T, B, V, opt in ROWS:
         if wanted and name not in wanted:
             continue

@@ -31,17 +31,10 @@ from .errors import CheckpointError, ConfigError, DataError
 from .metrics import bits_per_char, perplexity
 from .optim import DecaySchedule
 from .progress import Progress
+from .rundir import RunDir, is_run, write_json
 from .trainer import Trainer
 
 DIVERGENCE_FACTOR = 3.0
-
-
-def write_json(path, obj):
-    """Write ``obj`` as JSON through a temporary file and a rename."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, ensure_ascii=False, indent=1)
-    os.replace(tmp, path)
 
 
 class CarriedStateObjective:
@@ -74,12 +67,15 @@ def min_char_rnn_smoothing(model):
     return smooth
 
 
-def train_charlm(model, text, train, *, out_dir=None, resume=None, progress=None, sample_chars=200,
-                 text_source=None, smoothed_loss=False, grad_hook=None):
+def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, progress=None,
+                 sample_chars=200, text_source=None, smoothed_loss=False, grad_hook=None, stop=None):
     """Train ``model`` on ``text`` for the budget in ``train`` (a TrainConfig).
+    ``out_dir``: a path or a ``RunDir`` (None: nothing is written); a path must be new or
+    empty unless ``force`` (see rundir.py), or, with ``resume``, the run being resumed.
     ``resume``: (optimizer state, carried state) from ``CharLM.load(...,
-    with_training_state=True)``; the counters come from ``model.meta``. Returns the
-    trainer's summary plus ``best_val_bpc``."""
+    with_training_state=True)``; the counters come from ``model.meta``. ``stop``: a
+    callable polled before each step (``Trainer``). Returns the trainer's summary plus
+    ``best_val_bpc``."""
     c = model.config
     train.validate()
     unknown = model.vocab.unknown(text)
@@ -110,23 +106,28 @@ def train_charlm(model, text, train, *, out_dir=None, resume=None, progress=None
                       divergence_factor=DIVERGENCE_FACTOR, grad_hook=grad_hook,
                       items_per_step=c.seq_len * c.batch_size,
                       smoothing=min_char_rnn_smoothing(model) if smoothed_loss else None,
-                      progress=progress, counters=counters)
+                      progress=progress, counters=counters, stop=stop)
     objective = CarriedStateObjective(model, X, Y, state)
 
-    if out_dir:
-        os.makedirs(out_dir, exist_ok=True)
-        write_json(os.path.join(out_dir, "config.json"), c.to_dict())
-        write_json(os.path.join(out_dir, "vocab.json"), model.vocab.chars)
+    run = out_dir
+    if isinstance(out_dir, (str, os.PathLike)):
+        run = (RunDir.resume(out_dir, trainer.counters["step"]) if resume is not None and is_run(out_dir)
+               else RunDir.create(out_dir, force))
+    if run is not None:
+        write_json(run.file("config.json"), c.to_dict())
+        write_json(run.file("vocab.json"), model.vocab.chars)
 
     def save(name, with_training_state):
-        if out_dir and not all(np.isfinite(p).all() for p in model.params.values()):
+        if run is None:
+            return
+        if not all(np.isfinite(p).all() for p in model.params.values()):
             progress.message(f"the weights are no longer finite; {name} is left as it was")
             return
-        if out_dir:
-            meta = {**trainer.counters, "text_fingerprint": fingerprint, "text_source": text_source,
-                    "steps_per_epoch": trainer.steps_per_epoch, "rngs": model.rng_states()}
-            model.save(os.path.join(out_dir, name), optimizer=opt if with_training_state else None,
-                       state=objective.state if with_training_state else None, meta=meta)
+        run.commit()
+        meta = {**trainer.counters, "text_fingerprint": fingerprint, "text_source": text_source,
+                "steps_per_epoch": trainer.steps_per_epoch, "rngs": model.rng_states()}
+        model.save(run.file(name), optimizer=opt if with_training_state else None,
+                   state=objective.state if with_training_state else None, meta=meta)
 
     def evaluate():
         return model.evaluate_ids(val_ids) if len(val_ids) >= 2 else None
@@ -137,8 +138,8 @@ def train_charlm(model, text, train, *, out_dir=None, resume=None, progress=None
         record["val_ppl"] = None if val is None else perplexity(val)
         if improved or val is None:
             save("best.npz", False)
-        if out_dir:
-            with open(os.path.join(out_dir, "metrics.jsonl"), "a", encoding="utf-8") as f:
+        if run is not None:
+            with open(run.file("metrics.jsonl"), "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
         progress.report(record["step"], loss=record["train_loss"], val=val, bpc=record["val_bpc"],
                         **{"char/s": round(record["chars_per_sec"])})

@@ -26,18 +26,34 @@ from collections import Counter, defaultdict
 
 from .errors import ConfigError, DataError
 from .metrics import lm_metrics
+from .memory import available_memory
+
+
+MAX_ORDER = 20          # beyond ~10 characters the counts are almost all ones
+
+
+def memory_needed(order, n_chars):
+    """Bytes the counts may take, from above: up to one entry per position and order in
+    each of the three tables (counts, context totals, context types), ~(200 + n) bytes
+    an entry as Python dicts of strings."""
+    return sum(3 * n_chars * (200 + n) for n in range(1, order + 1))
 
 
 class KneserNeyLM:
     def __init__(self, order=5):
-        if not isinstance(order, int) or order < 1:
-            raise ConfigError(f"order must be a positive integer, got {order!r}")
+        if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= MAX_ORDER:
+            raise ConfigError(f"order must be an integer from 1 to {MAX_ORDER}, got {order!r}")
         self.order = order
 
     def fit(self, text):
         if len(text) < 2:
             raise DataError("the n-gram model needs at least two characters of training text")
         N = self.order
+        need, have = memory_needed(N, len(text)), available_memory()
+        if need > have:
+            raise ConfigError(f"order {N}: counting the n-grams of {len(text):,} characters needs up to "
+                              f"{need / 2**30:.1f} GiB and {have / 2**30:.1f} GiB are available; "
+                              f"use a lower order or a shorter text")
         self.vocab = sorted(set(text))
         self.V = len(self.vocab)
         raw = Counter(text[i:i + N] for i in range(len(text) - N + 1))

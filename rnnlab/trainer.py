@@ -77,19 +77,22 @@ class Trainer:
     with an ``lr``. steps_per_epoch: batches per epoch (None: no epochs, pos = step).
     items_per_step: characters (or examples) per step, for the rate shown and chars_seen.
     smoothing(prev, loss) -> new: a smoothed loss shown and kept in the counters.
-    track: keep every loss and gradient norm in ``history`` (the tasks plot them)."""
+    track: keep every loss and gradient norm in ``history`` (the tasks plot them).
+    stop: a callable polled before each step; a true result stops the run ("interrupted":
+    no final evaluation, the final ``save`` still runs) — the CLI sets it from SIGINT and
+    SIGTERM, so a signal never lands in the middle of an update."""
 
     def __init__(self, model, optimizer, config, *, steps_per_epoch=None, clip=0.0, clip_mode="norm",
                  schedule=None, divergence_factor=None, grad_hook=None, items_per_step=1,
                  rate_name="char/s", smoothing=None, track=False, progress=None, on_step=None,
-                 counters=None):
+                 counters=None, stop=None):
         if clip_mode not in ("norm", "value"):
             raise ConfigError(f"clip_mode must be 'norm' or 'value', got {clip_mode!r}")
         self.model, self.optimizer, self.config = model, optimizer, config.validate()
         self.steps_per_epoch, self.clip, self.clip_mode = steps_per_epoch, float(clip), clip_mode
         self.schedule, self.divergence_factor, self.grad_hook = schedule, divergence_factor, grad_hook
         self.items_per_step, self.rate_name, self.smoothing = items_per_step, rate_name, smoothing
-        self.track, self.on_step = track, on_step
+        self.track, self.on_step, self.stop = track, on_step, stop
         self.progress = progress or Progress(enabled=False)
         self.counters = {"step": 0, "epoch": 0, "pos": 0, "best_val": None, "bad_evals": 0,
                          "initial_loss": None, "smooth_loss": None, "chars_seen": 0, "elapsed": 0.0,
@@ -104,6 +107,8 @@ class Trainer:
     # -- the loop ------------------------------------------------------------------------
     def _stop_reason(self, start):
         c, cfg = self.counters, self.config
+        if self.stop is not None and self.stop():
+            return "interrupted"
         if cfg.max_steps is not None and c["step"] >= cfg.max_steps:
             return "max_steps"
         if cfg.max_epochs is not None and c["epoch"] >= cfg.max_epochs:
@@ -166,7 +171,7 @@ class Trainer:
                 self._evaluate(evaluate, on_eval, count_patience=True)
                 if save:
                     save()
-        if reason != "diverged" and c["step"] > c["last_eval_step"]:
+        if reason not in ("diverged", "interrupted") and c["step"] > c["last_eval_step"]:
             self._evaluate(evaluate, on_eval, count_patience=False)
         if save and (reason != "diverged" or c["step"] > 0):
             save()

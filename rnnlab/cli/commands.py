@@ -13,6 +13,37 @@ class UsageError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
 
 
+class SignalStop:
+    """SIGINT and SIGTERM during training: the first one asks the trainer to stop before
+    its next step (it then saves the latest state); a second one stops at once. Used as a
+    context manager around the training call; ``stop()`` is what the trainer polls."""
+
+    def __init__(self):
+        self.signum, self.name, self._previous = None, None, {}
+
+    def __call__(self):
+        return self.signum is not None
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:               # a second signal: stop now
+            raise KeyboardInterrupt
+        import signal
+        self.signum, self.name = signum, signal.Signals(signum).name
+
+    def __enter__(self):
+        import signal
+        import threading
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
 # -- helpers -------------------------------------------------------------------------------
 def _resolve_checkpoint(path):
     """A run directory means its best checkpoint; a file is used as it is."""
@@ -45,6 +76,7 @@ def cmd_train(args):
     from ..models.charlm import CharLM
     from ..models.charlm_config import PRESETS, CharLMConfig
     from ..progress import Progress
+    from ..rundir import RunDir, is_run
     from ..trainer import TrainConfig
 
     train = TrainConfig(max_steps=args.max_steps, max_epochs=args.max_epochs, time_limit=args.time_limit,
@@ -55,6 +87,8 @@ def cmd_train(args):
     resume = None
     if args.resume:
         ckpt = os.path.join(args.resume, "latest.npz") if os.path.isdir(args.resume) else args.resume
+        if os.path.isdir(args.resume) and not is_run(args.resume):
+            raise UsageError(f"--resume {args.resume}: not an rnnlab run directory")
         model, opt_state, state = CharLM.load(ckpt, with_training_state=True)
         given = [o for o in TRAIN_MODEL_OPTIONS if getattr(args, o) is not None] + (["preset"] if args.preset else [])
         if given:
@@ -69,8 +103,12 @@ def cmd_train(args):
             text, source = _load_text(source, args.encoding)
         else:
             raise UsageError("the checkpoint does not say which text it was trained on; pass TEXT")
-        out_dir = args.out or (args.resume if os.path.isdir(args.resume) else os.path.dirname(ckpt))
+        run_of_ckpt = args.resume if os.path.isdir(args.resume) else os.path.dirname(os.path.abspath(ckpt))
+        out_dir = args.out or run_of_ckpt
         resume = (opt_state, state)
+        step = model.meta.get("step") if isinstance(model.meta.get("step"), int) else 0
+        same = os.path.abspath(out_dir) == os.path.abspath(run_of_ckpt) and is_run(run_of_ckpt)
+        run = RunDir.resume(out_dir, step) if same else RunDir.create(out_dir, args.force)
     else:
         if args.preset and args.preset not in PRESETS:
             raise UsageError(f"--preset must be one of {sorted(PRESETS)}")
@@ -80,21 +118,24 @@ def cmd_train(args):
         text, source = _load_text(args.text, args.encoding)
         name = "stdlib" if args.text is None else os.path.splitext(os.path.basename(args.text))[0]
         out_dir = args.out or os.path.join("runs", name or "run")
-        if os.path.exists(os.path.join(out_dir, "latest.npz")) and not args.force:
-            raise UsageError(f"{out_dir} already holds a run; pass --resume {out_dir} to continue it, "
-                             f"--force to start over, or --out DIR")
         model = CharLM(Vocab.from_text(text), config)
+        run = RunDir.create(out_dir, args.force)
 
-    progress = Progress(total=train.max_steps, enabled=not args.quiet)
+    progress = Progress(total=train.max_steps, time_limit=train.time_limit, enabled=not args.quiet)
     if not args.quiet:
         c = model.config
         progress.message(f"training {c.model.upper()} {c.num_layers}x{c.hidden_size} "
                          f"({model.num_parameters():,} parameters) on {len(text):,} characters, "
                          f"vocabulary {len(model.vocab)}; run directory {out_dir}")
-    summary = train_charlm(model, text, train, out_dir=out_dir, progress=progress, resume=resume,
-                           text_source=source, smoothed_loss=model.config.grad_reduction == "sum",
-                           sample_chars=0 if args.quiet else 200)
+    with SignalStop() as stop:
+        summary = train_charlm(model, text, train, out_dir=run, progress=progress, resume=resume,
+                               text_source=source, smoothed_loss=model.config.grad_reduction == "sum",
+                               sample_chars=0 if args.quiet else 200, stop=stop)
     summary["out_dir"] = out_dir
+    if summary["stop_reason"] == "interrupted":
+        print(f"rnnlab: interrupted by {stop.name} after {summary['steps']} steps; the latest state is "
+              f"saved: continue with rnnlab train --resume {out_dir}", file=sys.stderr)
+        return 128 + stop.signum
     if args.json:
         summary.pop("evaluations")
         print(json.dumps(summary))
@@ -146,7 +187,7 @@ def cmd_eval(args):
     text = read_text(args.text, args.encoding)
     m = model.evaluate(text)
     if args.json:
-        print(json.dumps(m))
+        print(json.dumps(m, allow_nan=False))
     else:
         print(f"{m['chars']} characters scored: {m['loss']:.4f} nats/char, {m['bpc']:.4f} bits/char, "
               f"perplexity {m['perplexity']:.3f}")
@@ -210,7 +251,7 @@ def cmd_task(args):
     from ..progress import Progress
     from ..tasks import public, run_task
     options = {"seed": args.seed, "max_steps": args.max_steps, "time_limit": args.time_limit,
-               "progress": Progress(total=args.max_steps, enabled=not args.json)}
+               "progress": Progress(total=args.max_steps, time_limit=args.time_limit, enabled=not args.json)}
     if args.model is not None:
         options["model"] = args.model
     for name in sorted({o for names in TASK_OPTIONS.values() for o in names}):

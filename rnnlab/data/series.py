@@ -16,6 +16,7 @@ from ..errors import DataError
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "series")
 BUNDLED = {"sunspots": ("sunspots.csv", "SUNACTIVITY"), "co2": ("co2.csv", "co2")}
 FILL_POLICIES = ("none", "ffill", "interpolate", "drop")
+MAX_ABS = 1e100       # larger values overflow the squared errors the models train on
 
 
 def load_series(name):
@@ -49,9 +50,13 @@ def read_csv_column(path, column):
                     values.append(np.nan)
                     continue
                 try:
-                    values.append(float(cell))
+                    v = float(cell)
                 except ValueError:
                     raise DataError(f"{path}: row {row_no}, column {column!r}: {cell!r} is not a number") from None
+                if not abs(v) <= MAX_ABS:
+                    raise DataError(f"{path}: row {row_no}, column {column!r}: {cell!r} is not a finite "
+                                    f"number of magnitude at most {MAX_ABS:g}")
+                values.append(v)
         except UnicodeDecodeError as e:
             raise DataError(f"{path}: not valid UTF-8 text ({e.reason} at byte {e.start})") from None
         except csv.Error as e:

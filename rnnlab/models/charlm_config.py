@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+from ..memory import available_memory
 from ..optim import make_optimizer
 
 MODELS = ("rnn", "lstm", "gru")
@@ -145,33 +145,6 @@ def memory_needed(config, vocab_size, itemsize=4, training=True):
         total += TB * itemsize * (L * (8 * G * H + 8 * H) + 4 * V)
     total += 64 * 256 * (itemsize * L * (G * H + 4 * H) + 8 * 3 * V)
     return int(total)
-
-
-def available_memory():
-    """Bytes of memory this process may use: MemAvailable (Linux), else physical memory;
-    lowered by an address-space limit (``ulimit -v``) when one is set."""
-    avail = None
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    avail = int(line.split()[1]) * 1024
-                    break
-    except OSError:
-        pass
-    if avail is None:
-        try:
-            avail = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            avail = 1 << 40
-    try:
-        import resource
-        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
-        if soft != resource.RLIM_INFINITY:
-            avail = min(avail, soft)
-    except (ImportError, OSError, ValueError):
-        pass
-    return avail
 
 
 def check_fits(config, vocab_size, itemsize=4, training=True, what="this configuration"):

@@ -13,6 +13,7 @@ Each returns a dict: the task's metrics for the model and for each baseline unde
 """
 from __future__ import annotations
 
+import os
 from functools import partial
 
 from . import classify, detect, forecast, gradflow, longlag, univariate
@@ -35,6 +36,8 @@ def run_task(name, plot=None, **options):
         raise ConfigError(f"unknown task {name!r}; choose one of {sorted(TASKS)}")
     run, draw = TASKS[name]
     if plot:
+        if not str(plot).lower().endswith(".png") or os.path.isdir(plot):
+            raise ConfigError(f"plot must be the path of a .png file, got {plot!r}")
         from .common import pyplot
         pyplot()                      # fail before training if matplotlib is missing
     result = run(**options)

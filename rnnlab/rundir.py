@@ -1,0 +1,139 @@
+"""Run directories: where a training run keeps its files, and the rules that keep a
+user's files safe.
+
+A run directory is recognised by the marker file ``rnnlab-run.json`` that rnnlab writes
+into it (directories from before the marker existed are recognised by their
+``latest.npz``). Rules:
+
+- a new run goes into a directory that does not exist or is empty; anything else
+  (a run, or a directory with other files) is refused unless ``force``;
+- with ``force``, the new run is built beside the old contents, in a hidden sibling
+  ``.<name>.new-XXXX``, and swapped in when its first checkpoint is written: a crash
+  before that leaves the old directory untouched, a crash after it the new run — never
+  a mix of the two;
+- resuming needs a run directory with a resumable ``latest.npz``; ``metrics.jsonl`` is
+  cut back to the resumed step, so a record is never there twice;
+- leftovers of a killed run (``.tmp-*.npz`` from an interrupted checkpoint write,
+  ``*.json.tmp``, stale ``.<name>.new-*`` siblings) are removed on the next start.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+
+from .errors import ConfigError
+
+MARKER = "rnnlab-run.json"
+
+
+def is_run(path):
+    return os.path.isfile(os.path.join(path, MARKER)) or os.path.isfile(os.path.join(path, "latest.npz"))
+
+
+def write_json(path, obj):
+    """Write ``obj`` as JSON through a temporary file and a rename."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, ensure_ascii=False, indent=1)
+    os.replace(tmp, path)
+
+
+def _clean_leftovers(path):
+    parent, name = os.path.split(os.path.abspath(path))
+    if os.path.isdir(path):
+        for f in os.listdir(path):
+            if (f.startswith(".tmp-") and f.endswith(".npz")) or f.endswith(".json.tmp"):
+                os.unlink(os.path.join(path, f))
+    if os.path.isdir(parent):
+        for f in os.listdir(parent):
+            if f.startswith(f".{name}.new-"):
+                shutil.rmtree(os.path.join(parent, f), ignore_errors=True)
+
+
+class RunDir:
+    """The directory a run writes to. ``create``/``resume`` check the rules at once but
+    touch nothing on disk until the first ``file(name)`` — so a run that fails on its
+    input leaves the directory as it was. ``file(name)`` is where ``name`` goes now;
+    ``commit()`` (called before each checkpoint) swaps a forced new run into place."""
+
+    def __init__(self, path, mode, step=0):
+        self.path, self._mode, self._step = os.path.abspath(path), mode, step
+        self._staging, self._open = None, False
+
+    @classmethod
+    def create(cls, path, force=False):
+        """A directory for a new run at ``path`` (see the module rules)."""
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise ConfigError(f"out {path} exists and is not a directory")
+        if os.path.isdir(path) and _user_files(path):
+            if not force:
+                what = "already holds a run" if is_run(path) else "is not empty (it is not an rnnlab run)"
+                raise ConfigError(f"out {path} {what}; pass resume= to continue a run, force= to "
+                                  f"replace it, or choose another directory")
+            return cls(path, "replace")
+        return cls(path, "new")
+
+    @classmethod
+    def resume(cls, path, step):
+        """The run directory at ``path``, to continue from ``step``."""
+        if not is_run(path):
+            raise ConfigError(f"resume {path} is not an rnnlab run directory")
+        return cls(path, "resume", step)
+
+    def _prepare(self):
+        _clean_leftovers(self.path)
+        if self._mode == "replace":
+            parent, name = os.path.split(self.path)
+            self._staging = tempfile.mkdtemp(prefix=f".{name}.new-", dir=parent)
+        elif self._mode == "new":
+            os.makedirs(self.path, exist_ok=True)
+        else:
+            _cut_metrics(os.path.join(self.path, "metrics.jsonl"), self._step)
+        self._open = True
+        if not os.path.isfile(self.file(MARKER)):
+            write_json(self.file(MARKER), {"format": "rnnlab-run", "version": 1})
+
+    def file(self, name):
+        if not self._open:
+            self._prepare()
+        return os.path.join(self._staging or self.path, name)
+
+    def commit(self):
+        """Swap a forced new run into place (once, before its first checkpoint)."""
+        if not self._open:
+            self._prepare()
+        if self._staging is None:
+            return
+        parent, name = os.path.split(self.path)
+        old = tempfile.mkdtemp(prefix=f".{name}.old-", dir=parent)
+        os.rename(self.path, os.path.join(old, name))
+        os.rename(self._staging, self.path)
+        self._staging = None
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _user_files(path):
+    """The directory's entries that are not leftovers of an interrupted rnnlab write."""
+    return [f for f in os.listdir(path)
+            if not ((f.startswith(".tmp-") and f.endswith(".npz")) or f.endswith(".json.tmp"))]
+
+
+def _cut_metrics(metrics, step):
+    """Keep the records of steps ≤ ``step`` (and nothing after a torn line)."""
+    if not os.path.isfile(metrics):
+        return
+    keep = []
+    with open(metrics, encoding="utf-8") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                break
+            if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
+                keep.append(line if line.endswith("\n") else line + "\n")
+    tmp = metrics + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(keep)
+    os.replace(tmp, metrics)
