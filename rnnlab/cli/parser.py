@@ -1,10 +1,13 @@
-"""The argument parser of the ``rnnlab`` command line."""
+"""The argument parser of the ``rnnlab`` command line. Every option has a one-line help
+that ends with its default (tests/test_cli_help.py walks every subcommand)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from .commands import (UsageError, cmd_bench, cmd_demo, cmd_eval, cmd_ngram, cmd_sample,
                        cmd_task, cmd_train)
+from .explore_cmd import cmd_explore
 
 
 class _Parser(argparse.ArgumentParser):
@@ -12,103 +15,158 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def build_parser():
-    p = _Parser(prog="rnnlab", description="Recurrent neural networks from scratch on NumPy.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+class _Help(argparse.HelpFormatter):
+    """Appends "(default: X)" to an option's help unless the help already names its
+    default, or the default is None (the help then says what happens) or a flag's off."""
 
-    t = sub.add_parser("train", help="train a character-level language model")
+    def _get_help_string(self, action):
+        text = action.help or ""
+        d = action.default
+        if ("default" in text or d is None or d is False or d is argparse.SUPPRESS
+                or (not action.option_strings and action.nargs not in ("?", "*"))):
+            return text
+        return text + " (default: %(default)s)"
+
+
+def _config_defaults():
+    from ..models.charlm_config import CharLMConfig
+    return {f.name: f.default for f in dataclasses.fields(CharLMConfig)}
+
+
+def _add_train(sub):
+    c = _config_defaults()
+
+    def cfg(name, what):                      # a model option: its default from CharLMConfig
+        return f"{what} (default: {c[name]}; a --preset sets its own)"
+    t = sub.add_parser("train", help="train a character-level language model", formatter_class=_Help)
     t.add_argument("text", nargs="?", help="UTF-8 text file (default: the Python standard library's sources)")
-    t.add_argument("--preset", help="min-char-rnn | char-rnn: the two reference configurations")
-    t.add_argument("--model", choices=["rnn", "lstm", "gru"])
-    t.add_argument("--hidden-size", type=int)
-    t.add_argument("--num-layers", type=int)
-    t.add_argument("--dropout", type=float)
-    t.add_argument("--seq-len", type=int)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--optimizer", choices=["sgd", "momentum", "adagrad", "rmsprop", "adam"])
-    t.add_argument("--lr", type=float)
-    t.add_argument("--lr-decay", type=float, help="x this per epoch after --lr-decay-after epochs")
-    t.add_argument("--lr-decay-after", type=int)
-    t.add_argument("--clip", type=float, help="gradient clip (0 = off)")
-    t.add_argument("--val-frac", type=float)
-    t.add_argument("--max-steps", type=int)
-    t.add_argument("--max-epochs", type=int)
+    t.add_argument("--preset", help="min-char-rnn | char-rnn: one of the two reference configurations "
+                                    "(default: none, rnnlab's own defaults)")
+    t.add_argument("--model", choices=["rnn", "lstm", "gru"], help=cfg("model", "recurrent cell type"))
+    t.add_argument("--hidden-size", type=int, help=cfg("hidden_size", "units per recurrent layer"))
+    t.add_argument("--num-layers", type=int, help=cfg("num_layers", "stacked recurrent layers"))
+    t.add_argument("--dropout", type=float, help=cfg("dropout", "dropout between layers and before the head"))
+    t.add_argument("--seq-len", type=int, help=cfg("seq_len", "characters per truncated-BPTT window"))
+    t.add_argument("--batch-size", type=int, help=cfg("batch_size", "parallel streams per step"))
+    t.add_argument("--optimizer", choices=["sgd", "momentum", "adagrad", "rmsprop", "adam"],
+                   help=cfg("optimizer", "update rule"))
+    t.add_argument("--lr", type=float, help=cfg("lr", "learning rate"))
+    t.add_argument("--lr-decay", type=float, help=cfg("lr_decay", "multiply the learning rate by this per epoch "
+                                                                  "after --lr-decay-after epochs"))
+    t.add_argument("--lr-decay-after", type=int, help=cfg("lr_decay_after", "epochs before the decay starts"))
+    t.add_argument("--clip", type=float, help=cfg("clip", "gradient clip, 0 = off"))
+    t.add_argument("--val-frac", type=float, help=cfg("val_frac", "share of the text held out at its end "
+                                                                  "for validation"))
+    t.add_argument("--max-steps", type=int, help="stop after this many steps (default: no step limit)")
+    t.add_argument("--max-epochs", type=int, help="stop after this many passes over the text (default: no limit)")
     t.add_argument("--time-limit", type=float, metavar="SECONDS",
-                   help="wall-clock budget (default 300 s when no budget is given)")
-    t.add_argument("--eval-every", type=int, default=200)
-    t.add_argument("--patience", type=int, help="stop after this many evaluations without improvement")
-    t.add_argument("--seed", type=int)
-    t.add_argument("--out", help="run directory (default runs/<text name>)")
-    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly where it stopped")
+                   help="wall-clock budget (default: 300 s when no budget is given)")
+    t.add_argument("--eval-every", type=int, default=200, help="steps between evaluations and checkpoints")
+    t.add_argument("--patience", type=int, help="stop after this many evaluations without improvement "
+                                                "(default: never)")
+    t.add_argument("--seed", type=int, help=cfg("seed", "seed of the initialisation, dropout and order"))
+    t.add_argument("--out", help="run directory (default: runs/<text name>)")
+    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly where it stopped (default: a new run)")
     t.add_argument("--force", action="store_true", help="start over in a run directory that holds a run")
-    t.add_argument("--encoding", default="utf-8")
+    t.add_argument("--encoding", default="utf-8", help="encoding of TEXT")
     t.add_argument("--json", action="store_true", help="print one JSON object with the final metrics")
     t.add_argument("--quiet", action="store_true", help="no progress output")
     t.set_defaults(func=cmd_train, command_parser=t)
 
-    s = sub.add_parser("sample", help="generate text from a trained model")
-    s.add_argument("checkpoint", help="run directory (its best checkpoint) or .npz file")
-    s.add_argument("--length", type=int, default=500)
-    s.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
-    s.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest (0 = all)")
-    s.add_argument("--prime", help="text to start from")
-    s.add_argument("--prime-file")
-    s.add_argument("--seed", type=int)
-    s.add_argument("--num-samples", type=int, default=1)
-    s.add_argument("--encoding", default="utf-8")
-    s.set_defaults(func=cmd_sample, command_parser=s)
 
-    e = sub.add_parser("eval", help="bits per character and perplexity of a model on a text")
-    e.add_argument("checkpoint")
-    e.add_argument("text")
-    e.add_argument("--encoding", default="utf-8")
-    e.add_argument("--json", action="store_true")
-    e.set_defaults(func=cmd_eval, command_parser=e)
-
-    n = sub.add_parser("ngram", help="character n-gram baseline (interpolated Kneser-Ney)")
-    n.add_argument("text")
-    n.add_argument("--order", type=int, default=5)
-    n.add_argument("--eval", help="score this file instead of the held-out tail")
-    n.add_argument("--val-frac", type=float, default=0.1)
-    n.add_argument("--encoding", default="utf-8")
-    n.add_argument("--json", action="store_true")
-    n.set_defaults(func=cmd_ngram, command_parser=n)
-
+def _add_task(sub):
     k = sub.add_parser("task", help="the course applications: detect, forecast, classify, adding, "
-                                     "order, gradflow, univariate")
+                                    "order, gradflow, univariate", formatter_class=_Help)
     k.add_argument("name", choices=["detect", "forecast", "classify", "adding", "order", "gradflow",
-                                    "univariate"])
-    k.add_argument("--model", choices=["rnn", "lstm", "gru", "tdnn", "all"])
-    k.add_argument("--seed", type=int, default=0)
-    k.add_argument("--max-steps", type=int)
-    k.add_argument("--time-limit", type=float, metavar="SECONDS")
+                                    "univariate"], help="which application")
+    k.add_argument("--model", choices=["rnn", "lstm", "gru", "tdnn", "all"],
+                   help="model to train (default: the task's — rnn for detect and univariate, all for "
+                        "gradflow, lstm otherwise)")
+    k.add_argument("--seed", type=int, default=0, help="seed of the data and the initialisation")
+    k.add_argument("--max-steps", type=int, help="training steps (default: the task's own budget, "
+                                                 "300 to 2000 steps, when no --time-limit is given)")
+    k.add_argument("--time-limit", type=float, metavar="SECONDS", help="wall-clock budget (default: none)")
     k.add_argument("--json", action="store_true", help="one JSON object with the metrics")
-    k.add_argument("--plot", metavar="FILE", help="write a PNG figure (needs matplotlib)")
-    k.add_argument("--word", help="detect: the target word (default udacity)")
-    k.add_argument("--threshold", type=float, help="detect: output level that counts as a detection")
-    k.add_argument("--hidden-size", type=int)
-    k.add_argument("--series", choices=["sunspots", "co2"], help="forecast/univariate: bundled series")
-    k.add_argument("--csv", help="forecast: a CSV file instead")
-    k.add_argument("--column", help="forecast: the CSV column")
-    k.add_argument("--window", type=int, help="forecast: past values seen (default 10)")
-    k.add_argument("--horizon", type=int, help="forecast: steps ahead (default 1)")
+    k.add_argument("--plot", metavar="FILE", help="write a PNG figure, needs matplotlib (default: no figure)")
+    k.add_argument("--word", help="detect: the target word (default: udacity)")
+    k.add_argument("--threshold", type=float, help="detect: output level that counts as a detection (default: 0.9)")
+    k.add_argument("--hidden-size", type=int, help="hidden units (default: the task's, 32 or 64)")
+    k.add_argument("--series", choices=["sunspots", "co2"], help="forecast/univariate: bundled series "
+                                                                 "(default: sunspots)")
+    k.add_argument("--csv", help="forecast: a CSV file instead (default: the bundled series)")
+    k.add_argument("--column", help="forecast: the CSV column (default: none; needed with --csv)")
+    k.add_argument("--window", type=int, help="forecast: past values seen (default: 10)")
+    k.add_argument("--horizon", type=int, help="forecast: steps ahead (default: 1)")
     k.add_argument("--fill", choices=["none", "ffill", "interpolate", "drop"],
-                   help="missing values: none (error), ffill, interpolate, drop")
-    k.add_argument("--test-frac", type=float, help="forecast: held-out tail (default 0.2)")
-    k.add_argument("--length", type=int, help="adding/order/gradflow: sequence length T")
+                   help="missing values: none (error), ffill, interpolate, drop (default: none for "
+                        "forecast, interpolate for univariate)")
+    k.add_argument("--test-frac", type=float, help="forecast: held-out tail (default: 0.2)")
+    k.add_argument("--length", type=int, help="adding/order/gradflow: sequence length T (default: 50)")
     k.set_defaults(func=cmd_task, command_parser=k)
 
-    b = sub.add_parser("bench", help="speed side by side with torch.nn on the CPU")
-    b.add_argument("--repeats", type=int, default=7)
-    b.add_argument("--row", action="append", help="run only this row (repeatable)")
+
+def build_parser():
+    p = _Parser(prog="rnnlab", description="Recurrent neural networks from scratch on NumPy.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_train(sub)
+
+    s = sub.add_parser("sample", help="generate text from a trained model", formatter_class=_Help)
+    s.add_argument("checkpoint", help="run directory (its best checkpoint) or .npz file")
+    s.add_argument("--length", type=int, default=500, help="characters to generate after the prime")
+    s.add_argument("--temperature", type=float, default=1.0, help="softmax temperature, 0 = greedy")
+    s.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest, 0 = all")
+    s.add_argument("--prime", help="text to start from (default: none, the first character drawn uniformly)")
+    s.add_argument("--prime-file", help="read the prime from this file (default: none)")
+    s.add_argument("--seed", type=int, help="seed of the sampler (default: fresh randomness)")
+    s.add_argument("--num-samples", type=int, default=1, help="independent samples, seeds seed, seed+1, ...")
+    s.add_argument("--encoding", default="utf-8", help="encoding of --prime-file")
+    s.set_defaults(func=cmd_sample, command_parser=s)
+
+    e = sub.add_parser("eval", help="bits per character and perplexity of a model on a text",
+                       formatter_class=_Help)
+    e.add_argument("checkpoint", help="run directory (its best checkpoint) or .npz file")
+    e.add_argument("text", help="text file to score")
+    e.add_argument("--encoding", default="utf-8", help="encoding of TEXT")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(func=cmd_eval, command_parser=e)
+
+    x = sub.add_parser("explore", help="write an interactive HTML page that looks inside a model",
+                       formatter_class=_Help,
+                       description="Write one self-contained HTML page (no network needed): training "
+                                   "curves, surprisal, unit activations, gate saturation, an in-page sampler.")
+    x.add_argument("checkpoint", metavar="RUN", help="run directory (its best.npz and metrics.jsonl) or .npz file")
+    x.add_argument("text", nargs="?", metavar="TEXT",
+                   help="text file to look at (default: the run's validation tail, read again from the "
+                        "training text)")
+    x.add_argument("--out", metavar="FILE.html",
+                   help="page to write (default: RUN/explore.html, or <name>-explore.html beside a .npz)")
+    x.add_argument("--max-chars", type=int, default=5000, help="characters of TEXT shown, from its start")
+    x.add_argument("--encoding", default="utf-8", help="encoding of TEXT (and of the training text)")
+    x.add_argument("--json", action="store_true", help="print one JSON object describing the page")
+    x.set_defaults(func=cmd_explore, command_parser=x)
+
+    n = sub.add_parser("ngram", help="character n-gram baseline (interpolated Kneser-Ney)", formatter_class=_Help)
+    n.add_argument("text", help="text file: trained on its head, scored on its tail")
+    n.add_argument("--order", type=int, default=5, help="n, characters of context plus one")
+    n.add_argument("--eval", help="score this file instead of the held-out tail (default: the tail)")
+    n.add_argument("--val-frac", type=float, default=0.1, help="share of TEXT held out at its end")
+    n.add_argument("--encoding", default="utf-8", help="encoding of the files")
+    n.add_argument("--json", action="store_true", help="print one JSON object")
+    n.set_defaults(func=cmd_ngram, command_parser=n)
+
+    _add_task(sub)
+
+    b = sub.add_parser("bench", help="speed side by side with torch.nn on the CPU", formatter_class=_Help)
+    b.add_argument("--repeats", type=int, default=7, help="timed repeats per row (the median is kept)")
+    b.add_argument("--row", action="append", help="run only this row, repeatable (default: every row)")
     b.add_argument("--no-torch", action="store_true", help="rnnlab's numbers only")
-    b.add_argument("--json", action="store_true")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=cmd_bench, command_parser=b)
 
-    d = sub.add_parser("demo", help="train an Elman RNN on the delayed-echo task")
-    d.add_argument("--delay", type=int, default=3)
-    d.add_argument("--hidden", type=int, default=16)
-    d.add_argument("--steps", type=int, default=300)
-    d.add_argument("--seed", type=int, default=0)
+    d = sub.add_parser("demo", help="train an Elman RNN on the delayed-echo task", formatter_class=_Help)
+    d.add_argument("--delay", type=int, default=3, help="steps by which the output lags the input")
+    d.add_argument("--hidden", type=int, default=16, help="hidden units")
+    d.add_argument("--steps", type=int, default=300, help="training iterations")
+    d.add_argument("--seed", type=int, default=0, help="seed of the data and the initialisation")
     d.set_defaults(func=cmd_demo, command_parser=d)
     return p

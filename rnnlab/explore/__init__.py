@@ -1,0 +1,96 @@
+"""``rnnlab explore``: one self-contained HTML page that looks inside a character model —
+training curves, the surprisal of each character, any unit's activation and the units
+that track simple features of the text, gate saturation, and a sampler that runs the
+model in the page.
+
+    info = explore("runs/stdlib")                        # writes runs/stdlib/explore.html
+    html, info = build_page(model, text, metrics=read_metrics(path))
+
+analysis.py computes (NumPy, the library's forward pass); page.py assembles the file
+from page.html, page.css and page.js (package data).
+"""
+from __future__ import annotations
+
+import os
+
+from ..data.corpus import default_corpus
+from ..data.text import read_text, split_train_val, text_fingerprint
+from ..errors import DataError
+from .analysis import analyse
+from .page import page_data, read_metrics, render
+
+MAX_CHARS = 5000
+
+
+def validation_tail(model, encoding="utf-8"):
+    """(text, description): the validation tail of the text the model was trained on,
+    read again from ``model.meta["text_source"]`` and split as training split it."""
+    source = model.meta.get("text_source")
+    if not source:
+        raise DataError("the checkpoint does not say which text it was trained on; pass TEXT")
+    if source.startswith("default:"):
+        text = default_corpus()
+    else:
+        try:
+            text = read_text(source, encoding)
+        except DataError as e:
+            raise DataError(f"the training text is not available ({e}); pass TEXT") from None
+    _, val = split_train_val(text, model.config.val_frac)
+    if len(val) < 2:
+        raise DataError("the run has no validation split (val_frac 0); pass TEXT")
+    what = f"the validation tail of {source}"
+    fp = model.meta.get("text_fingerprint")
+    if fp is not None and fp != text_fingerprint(text):
+        what += " (the text has changed since training)"
+    return val, what
+
+
+def build_page(model, text, *, metrics=(), source="", checkpoint="", max_chars=MAX_CHARS):
+    """(html, info) for ``text``: characters outside the vocabulary are dropped (counted
+    in info["oov"]), then the first ``max_chars`` are shown."""
+    if not isinstance(max_chars, int) or isinstance(max_chars, bool) or max_chars < 2:
+        raise DataError(f"max_chars must be an integer >= 2, got {max_chars!r}")
+    known = "".join(ch for ch in text if ch in model.vocab.index)
+    oov = len(text) - len(known)
+    shown = known[:max_chars]
+    if len(shown) < 2:
+        raise DataError("the text has fewer than two characters the model knows")
+    result = analyse(model, shown)
+    data = page_data(model, shown, result, metrics=metrics, source=source, checkpoint=checkpoint)
+    html = render(data, title=f"rnnlab explore — {checkpoint or model.rnn.mode}")
+    return html, {"chars": len(shown), "oov": oov, "mean_bits": result["mean_bits"],
+                  "bytes": len(html.encode("utf-8")), "activation_bits": data["acts"]["bits"]}
+
+
+def explore(run, text_path=None, out=None, *, max_chars=MAX_CHARS, encoding="utf-8"):
+    """Write the page for a run directory (its best.npz and metrics.jsonl) or a .npz
+    (metrics.jsonl from its directory, if there). ``out`` defaults to RUN/explore.html,
+    or <name>-explore.html beside a .npz. Returns build_page's info plus "out"."""
+    from ..models.charlm import CharLM
+    if os.path.isdir(run):
+        ckpt, run_dir = os.path.join(run, "best.npz"), run
+        default_out = os.path.join(run, "explore.html")
+        if not os.path.isfile(ckpt):
+            raise DataError(f"{run}: no best.npz in this run directory")
+    elif os.path.isfile(run):
+        ckpt, run_dir = run, os.path.dirname(run) or "."
+        default_out = os.path.join(run_dir, os.path.splitext(os.path.basename(run))[0] + "-explore.html")
+    else:
+        raise DataError(f"{run}: no such run directory or checkpoint")
+    model = CharLM.load(ckpt)
+    if text_path is None:
+        text, source = validation_tail(model, encoding)
+    else:
+        text, source = read_text(text_path, encoding), os.path.abspath(text_path)
+    metrics = read_metrics(os.path.join(run_dir, "metrics.jsonl"))
+    html, info = build_page(model, text, metrics=metrics, source=source, checkpoint=ckpt,
+                            max_chars=max_chars)
+    out = out or default_out
+    tmp = out + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(html)
+    os.replace(tmp, out)
+    return {**info, "out": out, "source": source, "metrics": len(metrics)}
+
+
+__all__ = ["explore", "build_page", "validation_tail", "read_metrics", "MAX_CHARS"]
