@@ -92,6 +92,9 @@ def load_charlm(cls, path, *, with_training_state=False):
                 state = h
                 if "state/c" in members:
                     state = (h, _finite(path, "state/c", ck.read("state/c", members["state/c"][1], FLOATS)))
+    for k in ("text_source", "text_fingerprint"):
+        if meta.get(k) is not None and not isinstance(meta[k], str):
+            raise CheckpointError(f"{path}: damaged checkpoint metadata ({k} = {meta[k]!r})")
     model = cls(vocab, config, dtype=dtype)
     model.load_state_dict(params)
     model.meta = {k: v for k, v in meta.items() if k not in ("config", "vocab")}
@@ -159,9 +162,6 @@ def check_training_state(meta, steps_per_epoch):
         bad(f"pos = {pos!r}, expected 0 ≤ pos < {steps_per_epoch}")
     if meta.get("steps_per_epoch", steps_per_epoch) != steps_per_epoch:
         bad(f"steps_per_epoch {meta.get('steps_per_epoch')} does not match this text's {steps_per_epoch}")
-    for k in ("text_source", "text_fingerprint"):
-        if meta.get(k) is not None and not isinstance(meta[k], str):
-            bad(f"{k} = {meta[k]!r}")
     rngs = meta.get("rngs") or ({"rnn": meta["dropout_rng"]} if "dropout_rng" in meta else {})
     if not isinstance(rngs, dict):
         bad("rngs")

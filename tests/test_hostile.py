@@ -1,0 +1,388 @@
+"""Hostile input (issue #11), by class: damaged checkpoints, damaged training state,
+run directories, options. Every case ends in one line on stderr and exit code 2 (or the
+stated behaviour), with the run directory unchanged; memory is bounded where a file or
+an option asks for too much (checked in a subprocess under ``resource.setrlimit``).
+Crafted checkpoints are built here from a real one, never committed."""
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+import rnnlab
+from rnnlab.cli import main
+from rnnlab.errors import ConfigError
+from rnnlab.models import CharLM
+from test_charlm_cli import SMALL, make_text, read_bytes, run, snapshot
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """A trained run (20 steps, evaluations at 10 and 20) and its text."""
+    d = tmp_path_factory.mktemp("hostile")
+    text = d / "corpus.txt"
+    text.write_text(make_text(4000), encoding="utf-8")
+    out = d / "run"
+    assert main(["train", str(text), *SMALL, "--max-steps", "20", "--eval-every", "10", "--out", str(out)]) == 0
+    return {"text": str(text), "run": str(out), "dir": d}
+
+
+def members(path):
+    """{name: (raw .npy bytes)} and the metadata dict of a checkpoint."""
+    with zipfile.ZipFile(path) as z:
+        raw = {i.filename: z.read(i) for i in z.infolist()}
+    meta = json.loads(np.load(io.BytesIO(raw["__meta__.npy"])).tobytes())
+    return raw, meta
+
+
+def npy(a):
+    b = io.BytesIO()
+    np.save(b, a, allow_pickle=False)
+    return b.getvalue()
+
+
+def write_ckpt(path, raw, meta=None, compression=zipfile.ZIP_STORED):
+    raw = dict(raw)
+    if meta is not None:
+        raw["__meta__.npy"] = npy(np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    with zipfile.ZipFile(path, "w", compression) as z:
+        for name, data in raw.items():
+            z.writestr(name, data)
+    return str(path)
+
+
+def one_line_exit_2(capsys, *argv, match=None):
+    code, out, err = run(capsys, *argv)
+    assert code == 2, (code, err)
+    assert len(err.strip().splitlines()) == 1 and err.startswith("rnnlab: error:"), err
+    if match:
+        assert match in err, err
+    return err
+
+
+def run_limited(argv, limit_bytes, timeout=60):
+    """``rnnlab argv`` in a subprocess whose address space is capped."""
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (%d, %d)); "
+            "from rnnlab.cli import main; sys.exit(main(%r))" % (limit_bytes, limit_bytes, list(argv)))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+
+
+# -- checkpoints -----------------------------------------------------------------------------------
+def _variants(base, tmp):
+    best = os.path.join(base["run"], "best.npz")
+    raw, meta = members(best)
+    out = {}
+
+    def put(name, **kw):
+        out[name] = write_ckpt(tmp / f"{name}.npz", kw.get("raw", raw), kw.get("meta", meta),
+                               kw.get("compression", zipfile.ZIP_STORED))
+    put("config_is_a_string", meta={**meta, "config": "lstm"})
+    put("vocab_is_a_number", meta={**meta, "vocab": 12})
+    put("hidden_size_a_string", meta={**meta, "config": {**meta["config"], "hidden_size": "big"}})
+    put("negative_layers", meta={**meta, "config": {**meta["config"], "num_layers": -2}})
+    put("dtype_complex", meta={**meta, "dtype": "complex128"})
+    put("kind_missing", meta={k: v for k, v in meta.items() if k != "kind"})
+    put("version_newer", meta={**meta, "version": 99})
+    nested = "[" * 100000 + "]" * 100000
+    raw2 = dict(raw)
+    raw2["__meta__.npy"] = npy(np.frombuffer(('{"format": "rnnlab-checkpoint", "version": 1, "x": %s}'
+                                              % nested).encode(), np.uint8))
+    put("deeply_nested_json", raw=raw2, meta=None)
+    raw3 = dict(raw)
+    raw3["__meta__.npy"] = json.dumps(meta).encode()          # stored raw, not as .npy
+    put("meta_not_npy", raw=raw3, meta=None)
+    for key in ("param/head.bias.npy", "param/rnn.weight_hh_l0.npy"):
+        a = np.load(io.BytesIO(raw[key]))
+        bad = a.copy()
+        bad.flat[0] = np.nan
+        put(f"nan_{key.split('/')[1][:-4]}", raw={**raw, key: npy(bad)})
+        bad = a.copy()
+        bad.flat[-1] = np.inf
+        put(f"inf_{key.split('/')[1][:-4]}", raw={**raw, key: npy(bad)})
+        put(f"complex_{key.split('/')[1][:-4]}", raw={**raw, key: npy(a.astype(np.complex64))})
+        put(f"int_{key.split('/')[1][:-4]}", raw={**raw, key: npy(a.astype(np.int32))})
+    put("wrong_shape", raw={**raw, "param/head.bias.npy": npy(np.zeros(3, np.float32))})
+    put("missing_param", raw={k: v for k, v in raw.items() if k != "param/head.weight.npy"})
+    put("extra_member", raw={**raw, "evil.npy": npy(np.zeros(2))})
+    put("object_member", raw={**raw, "param/head.bias.npy": b"\x93NUMPY\x01\x00v\x00{'descr': '|O', "
+                                                                   b"'fortran_order': False, 'shape': (3,), }"
+                                                                   + b" " * 50 + b"\n" + b"\x00" * 24})
+    # a header that declares a huge shape: nothing of that size may be allocated
+    huge = b"{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000, 1000000), }"
+    huge = b"\x93NUMPY\x01\x00" + (len(huge) + 1).to_bytes(2, "little") + huge + b"\n"
+    put("huge_shape_header", raw={**raw, "param/head.bias.npy": huge + b"\x00" * 64})
+    # metadata declaring a huge model around small arrays
+    put("huge_model_metadata", meta={**meta, "config": {**meta["config"], "hidden_size": 1000000}})
+    put("large_model_metadata", meta={**meta, "config": {**meta["config"], "hidden_size": 12000}})
+    # a member that inflates far beyond what its header says (zip bomb)
+    bias = np.load(io.BytesIO(raw["param/head.bias.npy"]))
+    put("inflating_member", raw={**raw, "param/head.bias.npy": npy(bias) + b"\x00" * (300 << 20)},
+        compression=zipfile.ZIP_DEFLATED)
+    (tmp / "not_a_zip.npz").write_bytes(b"hello, this is not a checkpoint" * 10)
+    out["not_a_zip"] = str(tmp / "not_a_zip.npz")
+    (tmp / "empty.npz").write_bytes(b"")
+    out["empty"] = str(tmp / "empty.npz")
+    return out
+
+
+@pytest.fixture(scope="module")
+def variants(base, tmp_path_factory):
+    return _variants(base, tmp_path_factory.mktemp("variants"))
+
+
+CASES = ["config_is_a_string", "vocab_is_a_number", "hidden_size_a_string", "negative_layers",
+         "dtype_complex", "kind_missing", "version_newer", "deeply_nested_json", "meta_not_npy",
+         "nan_head.bias", "inf_head.bias", "complex_head.bias", "int_head.bias", "nan_rnn.weight_hh_l0",
+         "inf_rnn.weight_hh_l0", "complex_rnn.weight_hh_l0", "int_rnn.weight_hh_l0", "wrong_shape",
+         "missing_param", "extra_member", "object_member", "huge_shape_header", "huge_model_metadata",
+         "large_model_metadata", "inflating_member", "not_a_zip", "empty"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_damaged_checkpoint_one_line_exit_2(capsys, variants, case):
+    for argv in (["sample", variants[case], "--length", "5"], ["eval", variants[case], variants[case]]):
+        one_line_exit_2(capsys, *argv)
+
+
+@pytest.mark.parametrize("case", ["huge_shape_header", "huge_model_metadata", "large_model_metadata",
+                                  "inflating_member"])
+def test_damaged_checkpoint_memory_is_bounded(variants, case):
+    """Under a 1 GiB address-space cap (Python + NumPy take ~0.4 of it) the refusal is
+    clean and quick: nothing of the declared size is allocated, nothing inflated."""
+    t = time.perf_counter()
+    r = run_limited(["sample", variants[case], "--length", "5"], 1 << 30)
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert time.perf_counter() - t < 30
+
+
+def test_random_byte_damage_never_gives_a_traceback(capsys, base, tmp_path):
+    """150 random byte changes in the headers (the first and last 2 KB of the file, where
+    the zip headers, the central directory and the .npy headers are): each run exits 0
+    (harmless change) or 2 (one line), never with a traceback."""
+    good = read_bytes(os.path.join(base["run"], "best.npz"))
+    rng = np.random.default_rng(0)
+    outcomes = {0: 0, 2: 0}
+    for i in range(150):
+        data = bytearray(good)
+        region = rng.integers(0, 2)
+        pos = int(rng.integers(0, 2048)) if region == 0 else len(data) - 1 - int(rng.integers(0, 2048))
+        data[pos] = int(rng.integers(0, 256))
+        p = tmp_path / f"d{i}.npz"
+        p.write_bytes(bytes(data))
+        code, out, err = run(capsys, "sample", str(p), "--length", "3", "--seed", "0")
+        assert code in (0, 2), (i, pos, err)
+        if code == 2:
+            assert len(err.strip().splitlines()) == 1, err
+        outcomes[code] += 1
+    assert outcomes[2] > 30                  # most changes are caught, not ignored
+
+
+def test_damaged_zip_flags(capsys, base, tmp_path):
+    """Central-directory damage: the encrypted flag, an unknown compression method, a
+    version that zipfile does not support."""
+    good = read_bytes(os.path.join(base["run"], "best.npz"))
+    cd = good.rfind(b"PK\x01\x02")                     # last central-directory entry
+    for offset, value in ((8, b"\x01\x00"), (10, b"\x63\x00"), (6, b"\xff\x00")):
+        data = bytearray(good)
+        data[cd + offset:cd + offset + 2] = value
+        p = tmp_path / f"flag{offset}.npz"
+        p.write_bytes(bytes(data))
+        one_line_exit_2(capsys, "sample", str(p), "--length", "3")
+
+
+def test_the_api_raises_checkpoint_error(variants):
+    for case in ("nan_head.bias", "huge_model_metadata", "deeply_nested_json"):
+        with pytest.raises(rnnlab.errors.CheckpointError):
+            CharLM.load(variants[case])
+
+
+# -- damaged training state --------------------------------------------------------------------------
+@pytest.mark.parametrize("field,value,match", [
+    ("pos", 1000000, "pos"), ("pos", -3, "pos"), ("pos", "0", "pos"), ("step", "sixty", "step"),
+    ("initial_loss", "high", "initial_loss"), ("best_val", float("nan"), "best_val"),
+    ("rngs", {"rnn": {"bit_generator": "PCG64", "state": "bogus"}}, "generator"),
+    ("rngs", {"nowhere": {"bit_generator": "PCG64", "state": {"state": 1, "inc": 3},
+                          "has_uint32": 0, "uinteger": 0}}, "nowhere"),
+    ("text_source", 12345, "text_source"), ("steps_per_epoch", 7, "steps_per_epoch"),
+])
+def test_damaged_training_state_is_refused(capsys, base, tmp_path, field, value, match):
+    run_dir = tmp_path / "run"
+    os.makedirs(run_dir)
+    for f in os.listdir(base["run"]):
+        (run_dir / f).write_bytes(read_bytes(os.path.join(base["run"], f)))
+    raw, meta = members(run_dir / "latest.npz")
+    meta[field] = value
+    if field == "text_source":
+        meta.pop("text_fingerprint", None)
+    write_ckpt(run_dir / "latest.npz", raw, meta)
+    before = snapshot(run_dir)
+    argv = ["train", "--resume", str(run_dir), "--max-steps", "30", "--quiet"]
+    if field == "text_source":
+        argv.insert(1, base["text"])
+        argv = ["train", "--resume", str(run_dir), "--max-steps", "30", "--quiet"]
+    err = one_line_exit_2(capsys, *argv)
+    assert match in err, err
+    assert snapshot(run_dir) == before
+
+
+def test_resume_from_best_npz_is_refused(capsys, base):
+    before = snapshot(base["run"])
+    one_line_exit_2(capsys, "train", "--resume", os.path.join(base["run"], "best.npz"), "--max-steps", "30",
+                    match="no training state")
+    assert snapshot(base["run"]) == before
+
+
+def test_divergence_never_saves_non_finite_weights(capsys, base, tmp_path):
+    out = str(tmp_path / "div")
+    code, _, err = run(capsys, "train", base["text"], *SMALL, "--optimizer", "sgd", "--lr", "1e30",
+                       "--clip", "0", "--max-steps", "40", "--eval-every", "1", "--out", out)
+    assert code == 1, err
+    for name in ("latest.npz", "best.npz"):
+        path = os.path.join(out, name)
+        if os.path.exists(path):
+            model = CharLM.load(path)
+            assert all(np.isfinite(p).all() for p in model.params.values())
+    code, out_text, err = run(capsys, "sample", out, "--length", "20", "--seed", "0")
+    assert code in (0, 2), err
+
+
+# -- run directories ---------------------------------------------------------------------------------
+def test_out_dir_with_user_files_is_refused_without_force(capsys, base, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.json").write_text('{"my": "settings"}')
+    (mine / "metrics.jsonl").write_text('{"my": 1}\n')
+    before = snapshot(mine)
+    one_line_exit_2(capsys, "train", base["text"], *SMALL, "--max-steps", "5", "--out", str(mine),
+                    match="not empty")
+    assert snapshot(mine) == before
+    one_line_exit_2(capsys, "train", base["text"], *SMALL, "--max-steps", "5", "--out", base["run"],
+                    match="already holds a run")
+
+
+def test_force_replaces_the_run_and_its_metrics(capsys, base, tmp_path):
+    out = tmp_path / "forced"
+    assert run(capsys, "train", base["text"], *SMALL, "--max-steps", "10", "--eval-every", "5",
+               "--out", str(out))[0] == 0
+    assert run(capsys, "train", base["text"], *SMALL, "--max-steps", "4", "--eval-every", "2",
+               "--seed", "7", "--out", str(out), "--force")[0] == 0
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4]
+    assert json.loads((out / "config.json").read_text())["seed"] == 7
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".forced.")]
+
+
+def test_force_then_crash_before_the_first_checkpoint_keeps_the_old_run(base, tmp_path):
+    """kill -9 after --force started but before its first checkpoint: the old run is
+    intact (config and checkpoints agree), and the next start removes the leftovers."""
+    out = tmp_path / "old"
+    assert main(["train", base["text"], *SMALL, "--max-steps", "6", "--eval-every", "3", "--out", str(out)]) == 0
+    before = snapshot(out)
+    proc = subprocess.Popen([sys.executable, "-m", "rnnlab", "train", base["text"], *SMALL,
+                             "--seed", "9", "--max-steps", "100000000", "--eval-every", "100000000",
+                             "--out", str(out), "--force"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and not [f for f in os.listdir(tmp_path) if f.startswith(".old.new-")]:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.kill()
+    proc.wait(timeout=30)
+    assert snapshot(out) == before
+    assert CharLM.load(str(out / "best.npz")).config.seed == 0
+    assert main(["train", base["text"], *SMALL, "--max-steps", "3", "--out", str(tmp_path / "other")]) == 0
+    assert main(["train", "--resume", str(out), "--max-steps", "8", "--quiet"]) == 0
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".old.")]
+
+
+def test_resume_cleans_leftovers_and_cuts_metrics_back(capsys, base, tmp_path):
+    out = tmp_path / "r"
+    assert main(["train", base["text"], *SMALL, "--max-steps", "10", "--eval-every", "5", "--out", str(out)]) == 0
+    (out / ".tmp-abc123.npz").write_bytes(b"half a checkpoint")
+    with open(out / "metrics.jsonl", "a") as f:          # a record written after latest.npz was saved
+        f.write(json.dumps({"step": 15, "val_loss": 1.0}) + "\n")
+    assert run(capsys, "train", "--resume", str(out), "--max-steps", "20", "--eval-every", "5",
+               "--quiet")[0] == 0
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [5, 10, 15, 20]
+    assert not [f for f in os.listdir(out) if f.startswith(".tmp-")]
+
+
+def test_sigterm_saves_the_latest_state_and_exits_143(base, tmp_path):
+    out = tmp_path / "term"
+    proc = subprocess.Popen([sys.executable, "-m", "rnnlab", "train", base["text"], *SMALL,
+                             "--max-steps", "100000000", "--eval-every", "50", "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (out / "latest.npz").exists():
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "SIGTERM" in err and "--resume" in err
+    model = CharLM.load(str(out / "latest.npz"), with_training_state=True)[0]
+    assert model.meta["step"] >= 50
+    assert main(["train", "--resume", str(out), "--max-steps", str(model.meta["step"] + 2), "--quiet"]) == 0
+
+
+# -- options -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("argv,match", [
+    (["sample", "{run}", "--length", "0"], "--length"),
+    (["sample", "{run}", "--temperature", "nan"], "temperature"),
+    (["sample", "{run}", "--temperature", "-1"], "temperature"),
+    (["demo", "--steps", "0"], "steps"), (["demo", "--steps", "-5"], "steps"),
+    (["demo", "--delay", "-1"], "delay"), (["demo", "--delay", "1000000"], "delay"),
+    (["bench", "--row", "bogus"], "--row"),
+    (["task", "adding", "--max-steps", "2", "--plot", "{dir}"], "--plot"),
+    (["task", "adding", "--max-steps", "2", "--plot", "{dir}/fig.txt"], "--plot"),
+    (["ngram", "{text}", "--order", "50"], "--order"),
+    (["train", "{text}", "--hidden-size", "100000", "--max-steps", "1", "--out", "{dir}/big"], "--hidden-size"),
+])
+def test_bad_options_one_line_exit_2(capsys, base, tmp_path, argv, match):
+    argv = [a.format(run=base["run"], text=base["text"], dir=str(tmp_path)) for a in argv]
+    one_line_exit_2(capsys, *argv, match=match)
+    assert not (tmp_path / "big").exists()
+
+
+def test_huge_model_refused_before_allocating(base, tmp_path):
+    r = run_limited(["train", base["text"], "--hidden-size", "20000", "--max-steps", "1",
+                     "--out", str(tmp_path / "big")], 1 << 30)
+    assert r.returncode == 2 and "--hidden-size" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_forecast_csv_with_huge_values(capsys, tmp_path):
+    csv = tmp_path / "s.csv"
+    csv.write_text("value\n" + "\n".join(["1.0", "2.0", "1e300"] * 30) + "\n")
+    one_line_exit_2(capsys, "task", "forecast", "--csv", str(csv), "--column", "value", "--max-steps", "2",
+                    match="1e300")
+
+
+def test_api_arguments_are_checked():
+    with pytest.raises(ConfigError, match="input_size"):
+        rnnlab.LSTM(8.5, 16)
+    with pytest.raises(ConfigError, match="hidden_size"):
+        rnnlab.GRU(3, True)
+    model = CharLM("abc", rnnlab.CharLMConfig(hidden_size=8, num_layers=1))
+    for bad in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ConfigError, match="temperature"):
+            model.generate(5, temperature=bad)
+    with pytest.raises(ConfigError, match="order"):
+        rnnlab.KneserNeyLM(50)
+
+
+def test_a_bug_is_not_a_user_error(monkeypatch, capsys, base):
+    """Only rnnlab's own user errors become one line and exit 2: a ValueError from a bug
+    keeps its traceback (exit 1 through Python)."""
+    def broken(*a, **k):
+        raise ValueError("an internal bug")
+    monkeypatch.setattr(CharLM, "generate", broken)
+    with pytest.raises(ValueError, match="internal bug"):
+        main(["sample", base["run"], "--length", "3"])
