@@ -166,7 +166,7 @@ def build_parser():
     d = sub.add_parser("demo", help="train an Elman RNN on the delayed-echo task", formatter_class=_Help)
     d.add_argument("--delay", type=int, default=3, help="steps by which the output lags the input")
     d.add_argument("--hidden", type=int, default=16, help="hidden units")
-    d.add_argument("--steps", type=int, default=300, help="training iterations")
+    d.add_argument("--steps", dest="iters", type=int, default=300, help="training iterations")
     d.add_argument("--seed", type=int, default=0, help="seed of the data and the initialisation")
     d.set_defaults(func=cmd_demo, command_parser=d)
     return p
