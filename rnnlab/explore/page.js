@@ -2,6 +2,7 @@
    rnnlab/explore/page.py) and fills the five panels. No libraries, nothing fetched. */
 "use strict";
 (function () {
+  const T0 = performance.now();
   const D = JSON.parse(document.getElementById("rnnlab-data").textContent);
   const M = D.model, TEXT = D.text, N = TEXT.length;
   const SVGNS = "http://www.w3.org/2000/svg";
@@ -336,5 +337,6 @@
     })();
   }
   role("generate").addEventListener("click", generate);
+  document.body.dataset.scriptMs = Math.round(performance.now() - T0);   // the page's own set-up time
   document.body.dataset.ready = "1";
 })();
