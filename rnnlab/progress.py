@@ -133,9 +133,9 @@ class Progress:
         self._last_log = self.clock()
 
     def close(self):
-        """End the bar's line; the next update starts a new phase."""
+        """Erase the bar (a stale one would mislead); the next update starts a new phase."""
         if self._shown:
-            self.stream.write("\n")
+            self.stream.write("\r\033[K")
             self.stream.flush()
             self._shown = False
         self._first, self._step, self._start = None, None, None

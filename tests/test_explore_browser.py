@@ -111,6 +111,9 @@ def test_page_loads_without_console_errors_and_has_every_panel(browser, pages):
         assert browser.execute_script(f"return document.querySelectorAll('[data-panel=\"{panel}\"] "
                                       f"[data-char-index]').length") == n
     assert len(css(browser, '[data-panel="curves"] polyline')) == 2
+    css(browser, '[data-role="x-axis"][value="elapsed"]')[0].click()        # against time
+    assert len(css(browser, '[data-panel="curves"] polyline')) == 2
+    assert "time (elapsed)" in css(browser, '[data-role="curves-chart"]')[0].text
     assert len(css(browser, '[data-panel="gates"] figure')) == 6            # 2 layers × i, f, o
     assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
 

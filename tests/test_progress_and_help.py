@@ -121,3 +121,11 @@ def test_every_option_of_every_command_has_help_and_a_default():
                 assert "default" in text, where + " does not name its default: " + text
             assert "\n" not in action.help, where + ": one line"
         sub.format_help()                                     # every help string formats
+
+
+def test_close_erases_the_bar():
+    s, t = Stream(True), Clock()
+    p = Progress(total=10, stream=s, clock=t, min_interval=0.0)
+    p.update(3)
+    p.close()
+    assert s.getvalue().endswith("\r\033[K") and "\n" not in s.getvalue()
