@@ -166,3 +166,14 @@ def test_float64_greedy_decoding_equals_the_float32_models(run_dir, mode, layers
     a = model.generate(300, temperature=0, prime="the c")
     b = wide.generate(300, temperature=0, prime="the c")
     assert a == b
+
+
+def test_text_that_looks_like_markup_stays_data():
+    text = 'a "</script><!-- {{JS}} & <b>x</b>' * 3
+    model = CharLM(Vocab.from_text(text), CharLMConfig(hidden_size=4, num_layers=1), dtype=np.float64)
+    html, _ = build_page(model, text)
+    assert html.count("</script>") == 2                 # the data's and the script's own
+    data = page_json(html)
+    assert data["text"] == text and data["model"]["dtype"] == "float64"
+    shape, b64 = data["model"]["params"]["head.weight"]
+    assert np.array_equal(np.frombuffer(base64.b64decode(b64), "<f8").reshape(shape), model.params["head.weight"])
