@@ -14,22 +14,29 @@ Run directory (``out_dir``):
     best.npz        the weights with the best validation loss so far (with no
                     validation split: the latest weights at each evaluation)
 
+Weight averaging (config ``average`` > 0, averaging.py): the average is updated after
+every optimizer step (the trainer's ``on_step``); validation, the samples shown and
+best.npz use it; latest.npz holds the raw weights and the average ("avg/<name>").
+
 Exact resume: a run stopped (by any budget) and resumed with ``resume=`` ends with the
 same weights, bit for bit, as one that ran straight through, provided the evaluations
 fall on the same steps (evaluation reads but never changes training state).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 
 import numpy as np
 
+from .averaging import WeightAverage
 from .data.text import char_batches, split_train_val, text_fingerprint
 from .errors import CheckpointError, ConfigError, DataError
 from .metrics import bits_per_char, perplexity
 from .optim import DecaySchedule
+from .parallel import Dist, plan_resume, rank_rngs, rank_slice
 from .progress import Progress
 from .rundir import RunDir, is_run, write_json
 from .trainer import Trainer
@@ -56,81 +63,135 @@ class CarriedStateObjective:
         self.state = self._next
 
 
-def min_char_rnn_smoothing(model):
+def min_char_rnn_smoothing(model, streams=None):
     """min-char-rnn's progress figure: smooth = 0.999·smooth + 0.001·(summed window loss),
-    starting from the loss of a uniform guess, −ln(1/V)·seq_len."""
+    starting from the loss of a uniform guess, −ln(1/V)·seq_len. ``streams``: the batch
+    (default the config's; N·B for N ranks)."""
     c = model.config
     start = -math.log(1.0 / len(model.vocab)) * c.seq_len
+    streams = streams or c.batch_size
 
     def smooth(prev, loss):
-        return (start if prev is None else prev) * 0.999 + loss * c.seq_len * c.batch_size * 0.001
+        return (start if prev is None else prev) * 0.999 + loss * c.seq_len * streams * 0.001
     return smooth
 
 
+def _resume_partition(model, meta, state, dist):
+    """Apply the resume rule of parallel.py: set this run's per-rank batch and return
+    (this rank's carried state, a note when the streams were cut anew)."""
+    c = model.config
+    saved = meta.get("workers", 1)
+    batch, same = plan_resume(saved, c.batch_size, dist.size)
+    if batch != c.batch_size:
+        model.config = dataclasses.replace(c, batch_size=batch).validate()
+    if same:
+        if state is not None and dist.size > 1:
+            parts = state if isinstance(state, tuple) else (state,)
+            parts = tuple(np.ascontiguousarray(a[:, dist.rank * batch:(dist.rank + 1) * batch]) for a in parts)
+            state = parts if isinstance(state, tuple) else parts[0]
+        return state, None
+    return None, (f"resuming {saved}×{c.batch_size} streams on {dist.size} ranks: {dist.size}×{batch} "
+                  f"streams cut anew, the carried hidden state starts from zero at the saved window")
+
+
 def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, progress=None,
-                 sample_chars=200, text_source=None, smoothed_loss=False, grad_hook=None, stop=None):
+                 sample_chars=200, text_source=None, smoothed_loss=False, grad_hook=None, stop=None,
+                 dist=None):
     """Train ``model`` on ``text`` for the budget in ``train`` (a TrainConfig).
     ``out_dir``: a path or a ``RunDir`` (None: nothing is written); a path must be new or
     empty unless ``force`` (see rundir.py), or, with ``resume``, the run being resumed.
     ``resume``: (optimizer state, carried state) from ``CharLM.load(...,
     with_training_state=True)``; the counters come from ``model.meta``. ``stop``: a
-    callable polled before each step (``Trainer``). Returns the trainer's summary plus
-    ``best_val_bpc``."""
-    c = model.config
-    train.validate()
-    unknown = model.vocab.unknown(text)
-    if unknown:
-        raise DataError(f"the text has {len(unknown)} character(s) outside the model's vocabulary "
-                        f"(e.g. {unknown[0]!r}); a resumed run must use the same text")
-    ids = model.vocab.encode(text)
-    train_ids, val_ids = split_train_val(ids, c.val_frac)
-    X, Y = char_batches(train_ids, c.batch_size, c.seq_len)
-    fingerprint = text_fingerprint(text)
-    progress = progress or Progress(enabled=False)
-    opt = model.make_optimizer()
-    state, counters = None, None
-    if resume is not None:
-        opt_state, state = resume
-        m = model.meta
-        if m.get("text_fingerprint") not in (None, fingerprint):
-            raise DataError("this run was trained on a different text; resume with the same TEXT")
-        rngs = model.check_training_state(X.shape[0])
-        counters = m
-        opt.load_state_dict(opt_state)
+    callable polled before each step (``Trainer``). ``dist``: data-parallel training
+    (``parallel.get_dist()``): rank r of N trains on streams [r·B, (r+1)·B) of N·B, the
+    gradients are all-reduced before ``grad_hook``, and only rank 0 evaluates, reports and
+    writes ``out_dir`` (see parallel.py, also for resuming with another N). Returns the
+    trainer's summary plus ``best_val_bpc``."""
+    dist = dist or Dist()
+    if dist.rank != 0:
+        out_dir, progress, sample_chars = None, None, 0
+    note = None
+    with dist.agreeing():                      # every rank checks its input before any collective
+        train.validate()
+        unknown = model.vocab.unknown(text)
+        if unknown:
+            raise DataError(f"the text has {len(unknown)} character(s) outside the model's vocabulary "
+                            f"(e.g. {unknown[0]!r}); a resumed run must use the same text")
+        ids = model.vocab.encode(text)
+        train_ids, val_ids = split_train_val(ids, model.config.val_frac)
+        fingerprint = text_fingerprint(text)
+        opt = model.make_optimizer()
+        state, counters = None, None
+        if resume is not None:
+            opt_state, state = resume
+            m = model.meta
+            if m.get("text_fingerprint") not in (None, fingerprint):
+                raise DataError("this run was trained on a different text; resume with the same TEXT")
+            state, note = _resume_partition(model, m, state, dist)
+        c = model.config
+        X, Y = char_batches(train_ids, c.batch_size * dist.size, c.seq_len)
+        X, Y = rank_slice(X, dist, c.batch_size), rank_slice(Y, dist, c.batch_size)
+        if resume is not None:
+            counters = m
+            if note is not None and isinstance(m.get("pos"), int) and m["pos"] >= 0:
+                counters = model.meta = {**m, "pos": min(m["pos"], X.shape[0] - 1), "steps_per_epoch": X.shape[0]}
+            rngs = model.check_training_state(X.shape[0])
+            opt.load_state_dict(opt_state)
+        own = rank_rngs(model, dist, model.meta if resume is not None else None, c.seed,
+                        counters.get("step", 0) if counters else 0)
         try:
-            model.load_rng_states(rngs)
-        except ConfigError as e:
+            if resume is not None and own is None:
+                model.load_rng_states(rngs)
+            if own is not None:
+                model.load_rng_states(own)
+        except (ConfigError, TypeError, ValueError, KeyError, OverflowError) as e:
             raise CheckpointError(f"the checkpoint to resume has damaged training state ({e})") from None
+        run = out_dir
+        if isinstance(out_dir, (str, os.PathLike)):
+            run = (RunDir.resume(out_dir, counters["step"]) if resume is not None and is_run(out_dir)
+                   else RunDir.create(out_dir, force))
+    progress = progress or Progress(enabled=False)
+    if note:
+        progress.message(note)
+    hooks = [h for h in (dist.grad_hook(model, average=c.grad_reduction == "mean"), grad_hook) if h]
+    avg = _weight_average(model, resume, (counters or {}).get("step", 0))
     trainer = Trainer(model, opt, train, steps_per_epoch=X.shape[0], clip=c.clip, clip_mode=c.clip_mode,
                       schedule=DecaySchedule(c.lr, c.lr_decay, c.lr_decay_after),
-                      divergence_factor=DIVERGENCE_FACTOR, grad_hook=grad_hook,
-                      items_per_step=c.seq_len * c.batch_size,
-                      smoothing=min_char_rnn_smoothing(model) if smoothed_loss else None,
-                      progress=progress, counters=counters, stop=stop)
+                      divergence_factor=DIVERGENCE_FACTOR,
+                      grad_hook=(lambda g: [h(g) for h in hooks]) if hooks else None,
+                      items_per_step=c.seq_len * c.batch_size * dist.size,
+                      smoothing=min_char_rnn_smoothing(model, c.batch_size * dist.size) if smoothed_loss else None,
+                      on_step=None if avg is None else (lambda step, loss: avg.update()),
+                      progress=progress, counters=counters, stop=stop, comm=dist if dist.size > 1 else None)
     objective = CarriedStateObjective(model, X, Y, state)
 
-    run = out_dir
-    if isinstance(out_dir, (str, os.PathLike)):
-        run = (RunDir.resume(out_dir, trainer.counters["step"]) if resume is not None and is_run(out_dir)
-               else RunDir.create(out_dir, force))
     if run is not None:
         write_json(run.file("config.json"), c.to_dict())
         write_json(run.file("vocab.json"), model.vocab.chars)
 
     def save(name, with_training_state):
+        state, rngs = objective.state, model.rng_states()
+        extra = {"workers": dist.size} if dist.size > 1 else {}
+        if with_training_state and dist.size > 1:          # collectives: every rank is here
+            state = dist.gather_state(state)
+            extra["rank_rngs"] = dist.gather(rngs)
         if run is None:
             return
-        if not all(np.isfinite(p).all() for p in model.params.values()):
+        averages = avg.averages if avg is not None and with_training_state else None
+        if not all(np.isfinite(p).all() for p in model.params.values()) or \
+                (averages is not None and not avg.finite()):
             progress.message(f"the weights are no longer finite; {name} is left as it was")
             return
         run.commit()
         meta = {**trainer.counters, "text_fingerprint": fingerprint, "text_source": text_source,
-                "steps_per_epoch": trainer.steps_per_epoch, "rngs": model.rng_states()}
+                "steps_per_epoch": trainer.steps_per_epoch, "rngs": rngs, **extra}
         model.save(run.file(name), optimizer=opt if with_training_state else None,
-                   state=objective.state if with_training_state else None, meta=meta)
+                   state=state if with_training_state else None, meta=meta,
+                   averages=averages)
 
-    def evaluate():
-        return model.evaluate_ids(val_ids) if len(val_ids) >= 2 else None
+    def evaluate():                                         # rank 0 evaluates, every rank learns the result
+        val = model.evaluate_ids(val_ids) if dist.rank == 0 and len(val_ids) >= 2 else None
+        return dist.bcast(val)
 
     def on_eval(record, improved):
         val = record["val_loss"]
@@ -147,8 +208,37 @@ def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, 
             progress.message("  sample: " + repr(model.generate(
                 sample_chars, temperature=0.8, seed=c.seed + record["step"]))[:sample_chars + 2])
 
-    summary = trainer.run(objective, evaluate=evaluate, on_eval=on_eval,
+    summary = trainer.run(objective, evaluate=_averaged(avg, evaluate), on_eval=_averaged(avg, on_eval),
                           save=lambda: save("latest.npz", True))
     best = summary["best_val_loss"]
     summary["best_val_bpc"] = None if best is None else bits_per_char(best)
     return summary
+
+
+def _weight_average(model, resume, step):
+    """The run's WeightAverage, None when config.average is 0: a fresh one, or on a resume
+    the one the checkpoint holds (``model.averaged``), continued at update ``step``."""
+    decay = model.config.average
+    if not decay:
+        return None
+    saved = getattr(model, "averaged", None) if resume is not None else None
+    if resume is not None and saved is None:
+        raise CheckpointError("the checkpoint to resume holds no averaged weights (avg/...) although "
+                              "its configuration averages them")
+    try:
+        avg = WeightAverage(model, decay, averages=saved, updates=step if saved is not None else 0)
+    except ConfigError as e:
+        raise CheckpointError(f"the checkpoint to resume has damaged training state ({e})") from None
+    model.averaged = avg.averages          # after training: the final average
+    return avg
+
+
+def _averaged(avg, fn):
+    """``fn`` run with the averaged weights in the model (``fn`` itself without averaging)."""
+    if avg is None:
+        return fn
+
+    def run(*args):
+        with avg.applied():
+            return fn(*args)
+    return run

@@ -90,6 +90,26 @@ class Module:
             for g in m._grads.values():
                 g.fill(0)
 
+    def flatten_grads(self, align=16):
+        """Make every gradient array a view of one contiguous 1-D buffer, which is returned
+        (each array starts at a multiple of ``align`` elements; the gaps stay zero). The
+        values are kept and backward still adds into the same arrays, so a data-parallel
+        all-reduce can sum one buffer in place (parallel.py). All gradients share one dtype."""
+        modules = list({id(m): m for _, m in self.named_modules()}.values())
+        owners = [(m, k, g) for m in modules for k, g in m._grads.items()]
+        dtypes = {g.dtype for _, _, g in owners}
+        if len(dtypes) != 1:
+            raise ConfigError(f"flatten_grads: gradients of one dtype needed, got {sorted(map(str, dtypes))}")
+        sizes = [-(-g.size // align) * align for _, _, g in owners]
+        flat = np.zeros(sum(sizes), dtype=dtypes.pop())
+        offset = 0
+        for (m, k, g), size in zip(owners, sizes):
+            view = flat[offset:offset + g.size].reshape(g.shape)
+            view[...] = g
+            m._grads[k] = view
+            offset += size
+        return flat
+
     def num_parameters(self):
         return int(sum(p.size for p in self.params.values()))
 

@@ -80,19 +80,22 @@ class Trainer:
     track: keep every loss and gradient norm in ``history`` (the tasks plot them).
     stop: a callable polled before each step; a true result stops the run ("interrupted":
     no final evaluation, the final ``save`` still runs) — the CLI sets it from SIGINT and
-    SIGTERM, so a signal never lands in the middle of an update."""
+    SIGTERM, so a signal never lands in the middle of an update.
+    comm: for data-parallel training (parallel.py), an object with ``agree_stop(reason)``
+    (the stop reason every process takes) and ``mean(loss)`` (the loss over all processes),
+    so that every process stops, diverges and reports at the same step."""
 
     def __init__(self, model, optimizer, config, *, steps_per_epoch=None, clip=0.0, clip_mode="norm",
                  schedule=None, divergence_factor=None, grad_hook=None, items_per_step=1,
                  rate_name="char/s", smoothing=None, track=False, progress=None, on_step=None,
-                 counters=None, stop=None):
+                 counters=None, stop=None, comm=None):
         if clip_mode not in ("norm", "value"):
             raise ConfigError(f"clip_mode must be 'norm' or 'value', got {clip_mode!r}")
         self.model, self.optimizer, self.config = model, optimizer, config.validate()
         self.steps_per_epoch, self.clip, self.clip_mode = steps_per_epoch, float(clip), clip_mode
         self.schedule, self.divergence_factor, self.grad_hook = schedule, divergence_factor, grad_hook
         self.items_per_step, self.rate_name, self.smoothing = items_per_step, rate_name, smoothing
-        self.track, self.on_step, self.stop = track, on_step, stop
+        self.track, self.on_step, self.stop, self.comm = track, on_step, stop, comm
         self.progress = progress or Progress(enabled=False)
         self.counters = {"step": 0, "epoch": 0, "pos": 0, "best_val": None, "bad_evals": 0,
                          "initial_loss": None, "smooth_loss": None, "chars_seen": 0, "elapsed": 0.0,
@@ -140,11 +143,15 @@ class Trainer:
         model.train()
         while True:
             reason = self._stop_reason(start)
+            if self.comm is not None:
+                reason = self.comm.agree_stop(reason)
             if reason:
                 break
             t0 = time.perf_counter()
             model.zero_grad()
             loss = float(objective.loss_and_grad(c["pos"]))
+            if self.comm is not None:
+                loss = self.comm.mean(loss)
             if c["initial_loss"] is None:
                 c["initial_loss"] = loss
             why = self._diverged(loss)

@@ -2,7 +2,8 @@
 
     param/<name>          the weights (float32/float64, the config's shapes, all finite)
     optim/<name>/<slot>   optimizer slots (the parameter's shape), optim/__t__, optim/__lr__
-    state/h, state/c      the hidden state carried between training windows (L, B, H)
+    state/h, state/c      the hidden state carried between training windows (L, N·B, H):
+                          B streams (config batch_size) on each of ``workers`` N ranks
     metadata              kind "CharLM", config, vocab, dtype, and the training counters
 
 ``load_charlm`` trusts nothing in the file: the metadata is checked against a schema
@@ -78,7 +79,10 @@ def load_charlm(cls, path, *, with_training_state=False):
         except ConfigError as e:
             raise CheckpointError(f"{path}: {e}") from None
         shapes = param_shapes(config, len(vocab))
-        _check_members(path, members, shapes, config, with_training_state)
+        workers = meta.get("workers", 1)
+        if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 1 << 20:
+            raise CheckpointError(f"{path}: damaged checkpoint metadata (workers {workers!r})")
+        _check_members(path, members, shapes, config, with_training_state, workers)
         params = {k: _finite(path, k, ck.read(f"param/{k}", s, FLOATS)) for k, s in shapes.items()}
         opt_state, state = None, None
         if with_training_state:
@@ -103,7 +107,7 @@ def load_charlm(cls, path, *, with_training_state=False):
     return model, opt_state, state
 
 
-def _check_members(path, members, shapes, config, with_training_state):
+def _check_members(path, members, shapes, config, with_training_state, workers=1):
     """Every member's header against what the configuration implies (no data read)."""
     def expect(name, shape, dtypes=FLOATS):
         got = members.get(name)
@@ -115,7 +119,7 @@ def _check_members(path, members, shapes, config, with_training_state):
                                   f"{' or '.join(np.dtype(d).name for d in dtypes)} {tuple(shape)}")
     for k, s in shapes.items():
         expect(f"param/{k}", s)
-    L, H, B = config.num_layers, config.hidden_size, config.batch_size
+    L, H, B = config.num_layers, config.hidden_size, config.batch_size * workers
     for name, (dtype, shape) in members.items():
         if name == "__meta__" or (name.startswith("param/") and name[6:] in shapes):
             continue
