@@ -123,6 +123,7 @@ class MPIDist(Dist):
         self.comm = comm or MPI.COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self._limit = _limit_threads(self.size)
+        self.settled = False                 # has the setup agreement (``agreeing``) taken place?
         piddir = os.environ.get(PIDS_VAR)
         if piddir and os.path.isdir(piddir):             # the launcher forwards signals to these
             with open(os.path.join(piddir, f"{self.rank}.pid"), "w") as f:
@@ -183,6 +184,7 @@ class MPIDist(Dist):
         self._settle(None)
 
     def _settle(self, err):
+        self.settled = True
         msg = None if err is None else (str(err).splitlines() or [type(err).__name__])[0]
         failed = [(r, m) for r, m in enumerate(self.comm.allgather(msg)) if m is not None]
         if failed and err is None:
@@ -190,17 +192,29 @@ class MPIDist(Dist):
             raise WorkerError(f"rank {r}: {m}")
 
 
+_ACTIVE = []                                     # this process's MPIDist, once made
+
+
 def get_dist():
-    """MPIDist under an MPI launcher with more than one process, else Dist()."""
+    """MPIDist under an MPI launcher with more than one process (one per process), else Dist()."""
     size = _env_int(SIZE_VARS)
     if not size or size < 2:
         return Dist()
-    try:
-        import mpi4py  # noqa: F401
-    except ImportError:
-        raise ConfigError(f"started by an MPI launcher ({size} processes) but mpi4py is not "
-                          f"installed: {INSTALL}") from None
-    return MPIDist()
+    if not _ACTIVE:
+        try:
+            import mpi4py  # noqa: F401
+        except ImportError:
+            raise ConfigError(f"started by an MPI launcher ({size} processes) but mpi4py is not "
+                              f"installed: {INSTALL}") from None
+        _ACTIVE.append(MPIDist())
+    return _ACTIVE[0]
+
+
+def fail_unsettled(err):
+    """A user error before this rank reached the setup agreement (the CLI's own checks):
+    take part in it with the error, so the other ranks stop too instead of waiting."""
+    if _ACTIVE and not _ACTIVE[0].settled:
+        _ACTIVE[0]._settle(err)
 
 
 def _limit_threads(size):
@@ -349,6 +363,21 @@ def _filter(stream, out):
             continue
         out.write(text)
         out.flush()
+
+
+def without_workers(args):
+    """The command line less its ``--workers N`` (or ``--workers=N``, or an abbreviation)."""
+    out, skip = [], False
+    for t in args:
+        if skip:
+            skip = False
+            continue
+        name = t.split("=", 1)[0]
+        if len(name) >= 4 and "--workers".startswith(name):
+            skip = "=" not in t
+            continue
+        out.append(t)
+    return out
 
 
 def launch(n, args):

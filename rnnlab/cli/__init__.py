@@ -19,6 +19,7 @@ import sys
 
 from .commands import UsageError
 from .parser import build_parser
+from ..parallel import fail_unsettled, is_quiet_rank
 
 
 def _flag_message(message, command_parser):
@@ -40,18 +41,24 @@ def main(argv=None):
     args = None
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
         return args.func(args)
     except (UsageError, RnnlabError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         if isinstance(e, RnnlabError) and args is not None:
             msg = _flag_message(msg, args.command_parser)
-        print(f"rnnlab: error: {msg}", file=sys.stderr)
+        fail_unsettled(e)                   # under MPI: the other ranks stop too
+        if not is_quiet_rank():             # ... and only rank 0 says why
+            print(f"rnnlab: error: {msg}", file=sys.stderr)
         return 2
     except OSError as e:
-        print(f"rnnlab: error: {e.filename or ''}: {e.strerror}", file=sys.stderr)
+        fail_unsettled(e)
+        if not is_quiet_rank():
+            print(f"rnnlab: error: {e.filename or ''}: {e.strerror}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("rnnlab: interrupted", file=sys.stderr)
+        if not is_quiet_rank():
+            print("rnnlab: interrupted", file=sys.stderr)
         return 130
 
 

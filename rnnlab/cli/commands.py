@@ -78,7 +78,16 @@ def cmd_train(args):
     from ..progress import Progress
     from ..rundir import RunDir, is_run
     from ..trainer import TrainConfig
+    from ..parallel import env_rank, get_dist, launch, without_workers
 
+    if args.workers is not None:              # --workers N: this process starts the MPI job
+        if args.workers < 1:
+            raise UsageError(f"--workers must be >= 1, got {args.workers}")
+        if env_rank() is not None:
+            raise UsageError("--workers starts its own MPI job; under mpiexec, drop --workers")
+        if args.workers > 1:
+            return launch(args.workers, without_workers(args.argv))
+    dist = get_dist()                         # under mpiexec: this rank of the job
     train = TrainConfig(max_steps=args.max_steps, max_epochs=args.max_epochs, time_limit=args.time_limit,
                         eval_every=args.eval_every, patience=args.patience)
     if train.max_steps is None and train.max_epochs is None and train.time_limit is None:
@@ -122,16 +131,24 @@ def cmd_train(args):
         run = RunDir.create(out_dir, args.force)
 
     progress = Progress(total=train.max_steps, time_limit=train.time_limit, enabled=not args.quiet)
-    if not args.quiet:
+    if not args.quiet and dist.rank == 0:
         c = model.config
+        if dist.size > 1:
+            progress.message(f"data-parallel on {dist.size} ranks, {c.batch_size} streams each")
         progress.message(f"training {c.model.upper()} {c.num_layers}x{c.hidden_size} "
                          f"({model.num_parameters():,} parameters) on {len(text):,} characters, "
                          f"vocabulary {len(model.vocab)}; run directory {out_dir}")
     with SignalStop() as stop:
         summary = train_charlm(model, text, train, out_dir=run, progress=progress, resume=resume,
                                text_source=source, smoothed_loss=model.config.grad_reduction == "sum",
-                               sample_chars=0 if args.quiet else 200, stop=stop)
+                               sample_chars=0 if args.quiet else 200, stop=stop, dist=dist)
     summary["out_dir"] = out_dir
+    if summary["stop_reason"] == "interrupted" and dist.size > 1:     # the signal one rank got
+        import signal
+        stop.signum = dist.max(stop.signum or 0)
+        stop.name = signal.Signals(stop.signum).name
+    if dist.rank != 0:                        # rank 0 reports for every rank
+        return {"interrupted": 128 + (stop.signum or 0), "diverged": 1}.get(summary["stop_reason"], 0)
     if summary["stop_reason"] == "interrupted":
         print(f"rnnlab: interrupted by {stop.name} after {summary['steps']} steps; the latest state is "
               f"saved: continue with rnnlab train --resume {out_dir}", file=sys.stderr)

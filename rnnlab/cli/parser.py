@@ -71,6 +71,9 @@ def _add_train(sub):
     t.add_argument("--encoding", default="utf-8", help="encoding of TEXT")
     t.add_argument("--json", action="store_true", help="print one JSON object with the final metrics")
     t.add_argument("--quiet", action="store_true", help="no progress output")
+    t.add_argument("--workers", type=int, metavar="N",
+                   help="data-parallel training on N processes of this machine under mpiexec, each "
+                        "on its own --batch-size streams (needs rnnlab[mpi]; default: one process)")
     t.set_defaults(func=cmd_train, command_parser=t)
 
 
