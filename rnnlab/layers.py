@@ -101,13 +101,20 @@ class Dropout(Module):
     scaled by 1/(1−p); in eval mode the layer is the identity. The mask comes from
     ``module.dropout_mask`` and the layer's Generator ``rng`` (``seed``: an int, or a
     Generator to share, as CharLM shares its recurrent stack's), so runs are
-    reproducible and a checkpoint can save the generator's state."""
+    reproducible and a checkpoint can save the generator's state.
 
-    def __init__(self, p=0.5, seed=None):
+    ``locked_axis``: an axis along which one mask is shared — locked (variational)
+    dropout; 0 for time-major (T, B, F) sequences draws one (1, B, F) mask per call,
+    the same at every step. None (default): an independent draw for every element."""
+
+    def __init__(self, p=0.5, seed=None, locked_axis=None):
         super().__init__()
         if not 0.0 <= p < 1.0:
             raise ConfigError(f"Dropout: p must be in [0, 1), got {p}")
+        if locked_axis is not None and (isinstance(locked_axis, bool) or not isinstance(locked_axis, int)):
+            raise ConfigError(f"Dropout: locked_axis must be an axis (int) or None, got {locked_axis!r}")
         self.p = float(p)
+        self.locked_axis = locked_axis
         self.rng = make_rng(seed)
         self._mask = None
 
@@ -116,7 +123,10 @@ class Dropout(Module):
         if not self.training or self.p == 0.0:
             self._mask = None
             return x
-        self._mask = dropout_mask(self.rng, x.shape, self.p, x.dtype)
+        shape = list(x.shape)
+        if self.locked_axis is not None:
+            shape[self.locked_axis] = 1
+        self._mask = dropout_mask(self.rng, tuple(shape), self.p, x.dtype)
         return x * self._mask
 
     def backward(self, dy):

@@ -1,51 +1,67 @@
 """Character n-gram language model with interpolated Kneser-Ney smoothing — the
-"traditional language model" baseline for the RNN's perplexity.
+"traditional language model" baseline for the RNN's perplexity, and its partner in
+mixing (models/mixing.py).
 
 For order N and a history h of the last N−1 characters (shorter at the start of a
-text), with one absolute discount D_n per order:
+text), with count c = c_n(h w):
 
-    P_n(w | h) = max(c_n(h w) − D_n, 0) / c_n(h •)
-                 + D_n · N1+(h •) / c_n(h •) · P_{n−1}(w | h⁻)        if c_n(h •) > 0
-    P_n(w | h) = P_{n−1}(w | h⁻)                                      otherwise
-    P_0(w)     = 1 / V                                                (uniform floor)
+    P_n(w | h) = max(c − D_n(c), 0) / c_n(h •) + γ_n(h) · P_{n−1}(w | h⁻)   if c_n(h •) > 0
+    P_n(w | h) = P_{n−1}(w | h⁻)                                           otherwise
+    P_0(w)     = 1 / V                                                     (uniform floor)
+    γ_n(h)     = Σ_w D_n(c_n(h w)) / c_n(h •)      (the mass the discounts set free)
 
 h⁻ is h without its first character. c_N are raw counts; for n < N, c_n(g) is the
 continuation count N1+(• g), the number of distinct characters seen before g
-(Kneser & Ney 1995; Chen & Goodman 1998, "interpolated KN"). c_n(h •) = Σ_w c_n(h w)
-and N1+(h •) = |{w : c_n(h w) > 0}|. D_n = n1 / (n1 + 2·n2) from the counts-of-counts
-of c_n (0.5 if undefined). V is the training vocabulary size; characters outside it
-are dropped before scoring (as ``CharLM.evaluate`` does) and counted.
+(Kneser & Ney 1995; Chen & Goodman 1998, "interpolated KN"). c_n(h •) = Σ_w c_n(h w).
 
-Scoring a text predicts characters 1..M−1 from their prefix within that text (the
+Discounts from the counts-of-counts n_k of c_n (Chen & Goodman), Y = n1 / (n1 + 2·n2):
+    ``modified=False``: one discount per order, D_n = Y (0.5 if undefined);
+    ``modified=True``:  three, D1 = 1 − 2Y·n2/n1, D2 = 2 − 3Y·n3/n2, D3+ = 3 − 4Y·n4/n3
+                        for counts 1, 2 and ≥ 3 (each clipped to [0, its count]).
+
+V is the vocabulary size: the training text's characters, or ``vocab`` given to ``fit``
+(mixing uses the RNN's vocabulary so both distributions cover the same characters).
+Characters outside it are dropped before scoring (as ``CharLM.evaluate`` does) and
+counted. Scoring predicts characters 1..M−1 from their prefix within the text (the
 first character is context only), the same positions the RNN's evaluation scores.
+
+``adapt=True`` in ``evaluate``/``logprobs`` makes it a cache model: after scoring a
+character, its n-grams are added to the counts (the continuation counts follow as new
+n-gram types appear; the discounts stay those of training) — the honest n-gram
+counterpart of dynamic evaluation. The model is left as it was afterwards.
+
+Storage without pickle: ``to_arrays()`` gives the counts as fixed-width unicode and
+int64 arrays; ``from_arrays`` rebuilds (every derived table is recomputed).
 """
 from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
 
-from .errors import ConfigError, DataError
-from .metrics import lm_metrics
-from .memory import available_memory
+import numpy as np
 
+from .errors import ConfigError, DataError
+from .memory import available_memory
+from .metrics import lm_metrics
 
 MAX_ORDER = 20          # beyond ~10 characters the counts are almost all ones
 
 
 def memory_needed(order, n_chars):
     """Bytes the counts may take, from above: up to one entry per position and order in
-    each of the three tables (counts, context totals, context types), ~(200 + n) bytes
-    an entry as Python dicts of strings."""
-    return sum(3 * n_chars * (200 + n) for n in range(1, order + 1))
+    each of the four tables (counts, context totals, context types by count class),
+    ~(200 + n) bytes an entry as Python dicts of strings."""
+    return sum(4 * n_chars * (200 + n) for n in range(1, order + 1))
 
 
 class KneserNeyLM:
-    def __init__(self, order=5):
+    def __init__(self, order=5, modified=False):
         if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= MAX_ORDER:
             raise ConfigError(f"order must be an integer from 1 to {MAX_ORDER}, got {order!r}")
-        self.order = order
+        self.order, self.modified = order, bool(modified)
 
-    def fit(self, text):
+    # -- training ---------------------------------------------------------------------
+    def fit(self, text, vocab=None):
         if len(text) < 2:
             raise DataError("the n-gram model needs at least two characters of training text")
         N = self.order
@@ -54,34 +70,49 @@ class KneserNeyLM:
             raise ConfigError(f"order {N}: counting the n-grams of {len(text):,} characters needs up to "
                               f"{need / 2**30:.1f} GiB and {have / 2**30:.1f} GiB are available; "
                               f"use a lower order or a shorter text")
-        self.vocab = sorted(set(text))
-        self.V = len(self.vocab)
+        chars = set(text)
+        if vocab is not None and not chars <= set(vocab):
+            raise DataError("vocab must contain every character of the training text")
+        self.vocab = sorted(set(vocab) if vocab is not None else chars)
         raw = Counter(text[i:i + N] for i in range(len(text) - N + 1))
-        self.counts = {N: raw}
-        # shorter n-grams at the very start of the text have no N-gram of their own
-        for n in range(1, N):
-            self.counts.setdefault(n, Counter())
+        counts = {N: raw}
         # continuation counts: N1+(• g) from the distinct (n+1)-grams
         for n in range(N - 1, 0, -1):
             cont = Counter()
-            source = self.counts[n + 1] if n + 1 < N else raw
-            for gram in source:
+            for gram in counts[n + 1]:
                 cont[gram[1:]] += 1
-            self.counts[n] = cont
-        self.context_total, self.context_types, self.discount = {}, {}, {}
-        for n, cnt in self.counts.items():
-            total, types = defaultdict(int), defaultdict(int)
-            for gram, c in cnt.items():
-                total[gram[:-1]] += c
-                types[gram[:-1]] += 1
-            self.context_total[n], self.context_types[n] = dict(total), dict(types)
-            n1 = sum(1 for c in cnt.values() if c == 1)
-            n2 = sum(1 for c in cnt.values() if c == 2)
-            self.discount[n] = n1 / (n1 + 2 * n2) if n1 + 2 * n2 > 0 else 0.5
+            counts[n] = cont
+        self.counts = counts
+        self._derive(discounts=None)
         return self
 
+    def _derive(self, discounts):
+        """Context totals, types per count class and (unless given) the discounts."""
+        self.V = len(self.vocab)
+        self.index = {c: i for i, c in enumerate(self.vocab)}
+        self.context_total, self.context_types, self.discount = {}, {}, {}
+        for n, cnt in self.counts.items():
+            total, types = defaultdict(int), defaultdict(lambda: [0, 0, 0])
+            for gram, c in cnt.items():
+                total[gram[:-1]] += c
+                types[gram[:-1]][min(c, 3) - 1] += 1
+            self.context_total[n], self.context_types[n] = dict(total), dict(types)
+            self.discount[n] = discounts[n] if discounts else self._discounts(cnt)
+
+    def _discounts(self, cnt):
+        nk = Counter(c for c in cnt.values() if c <= 4)
+        n1, n2, n3, n4 = (nk.get(k, 0) for k in (1, 2, 3, 4))
+        Y = n1 / (n1 + 2 * n2) if n1 + 2 * n2 > 0 else 0.5
+        if not self.modified:
+            return (Y, Y, Y)
+        d1 = 1 - 2 * Y * n2 / n1 if n1 else Y
+        d2 = 2 - 3 * Y * n3 / n2 if n2 else Y
+        d3 = 3 - 4 * Y * n4 / n3 if n3 else Y
+        return (min(max(d1, 0.0), 1.0), min(max(d2, 0.0), 2.0), min(max(d3, 0.0), 3.0))
+
+    # -- probabilities --------------------------------------------------------------------
     def prob(self, w, history):
-        """P(w | history) under interpolated Kneser-Ney (history: the preceding text)."""
+        """P(w | history) (history: the preceding text)."""
         h = history[-(self.order - 1):] if self.order > 1 else ""
         return self._p(w, h, len(h) + 1)
 
@@ -94,18 +125,87 @@ class KneserNeyLM:
             return lower
         D = self.discount[n]
         c = self.counts[n].get(h + w, 0)
-        types = self.context_types[n][h]
-        return max(c - D, 0.0) / total + D * types / total * lower
+        t1, t2, t3 = self.context_types[n][h]
+        gamma = (D[0] * t1 + D[1] * t2 + D[2] * t3) / total
+        return (max(c - D[min(c, 3) - 1], 0.0) if c else 0.0) / total + gamma * lower
 
-    def evaluate(self, text):
+    def probs(self, history):
+        """The distribution over ``vocab`` (V,) after ``history``."""
+        return np.array([self.prob(w, history) for w in self.vocab])
+
+    def context_count(self, history):
+        """c_N(h •) of the longest context: how much evidence backs the prediction (the
+        mixture's buckets are made of it)."""
+        h = history[-(self.order - 1):] if self.order > 1 else ""
+        return self.context_total[len(h) + 1].get(h, 0)
+
+    def _add(self, gram):
+        """Count one more occurrence of ``gram`` (its length ≤ order): raw count at order N,
+        continuation counts below as new types appear."""
+        n = len(gram)
+        cnt = self.counts[n]
+        c = cnt.get(gram, 0)
+        cnt[gram] = c + 1
+        h = gram[:-1]
+        self.context_total[n][h] = self.context_total[n].get(h, 0) + 1
+        types = self.context_types[n].setdefault(h, [0, 0, 0])
+        if c < 3:
+            if c:
+                types[c - 1] -= 1
+            types[c] += 1
+        if c == 0 and n > 1:
+            self._add(gram[1:])
+
+    def logprobs(self, text, adapt=False):
+        """ln P of characters 1..M−1 of ``text`` (all in the vocabulary) and the context
+        count of each prediction: two arrays of M−1. ``adapt``: the cache model."""
+        N = self.order
+        out, ctx = np.empty(len(text) - 1), np.empty(len(text) - 1, np.int64)
+        saved = None
+        if adapt:
+            saved = ({n: dict(c) for n, c in self.counts.items()},
+                     {n: dict(t) for n, t in self.context_total.items()},
+                     {n: {h: list(v) for h, v in t.items()} for n, t in self.context_types.items()})
+        try:
+            for i in range(1, len(text)):
+                h = text[max(0, i - N + 1):i]
+                out[i - 1] = math.log(self.prob(text[i], h))
+                ctx[i - 1] = self.context_count(h)
+                if adapt and i + 1 >= N:
+                    self._add(text[i + 1 - N:i + 1])
+        finally:
+            if saved:
+                self.counts, self.context_total, self.context_types = saved
+        return out, ctx
+
+    def evaluate(self, text, adapt=False):
         """Metrics over ``text``: loss (nats/char), bpc, perplexity, chars scored, oov."""
-        known_set = set(self.vocab)
-        known = "".join(ch for ch in text if ch in known_set)
+        known = "".join(ch for ch in text if ch in self.index)
         oov = len(text) - len(known)
         if len(known) < 2:
             raise DataError("the evaluation text has fewer than two characters the model knows")
-        total = 0.0
-        for i in range(1, len(known)):
-            total -= math.log(self.prob(known[i], known[max(0, i - self.order + 1):i]))
-        nats = total / (len(known) - 1)
-        return {**lm_metrics(nats, len(known) - 1), "oov": oov, "order": self.order}
+        logp, _ = self.logprobs(known, adapt=adapt)
+        return {**lm_metrics(float(-logp.mean()), len(known) - 1), "oov": oov, "order": self.order}
+
+    # -- storage ---------------------------------------------------------------------------
+    def to_arrays(self):
+        """{name: array} holding the model (no pickle): the vocabulary, the counts of each
+        order, the discounts; ``from_arrays`` rebuilds the rest."""
+        arrays = {"vocab": np.array(["".join(self.vocab)]),
+                  "spec": np.array([self.order, int(self.modified)], np.int64),
+                  "discounts": np.array([self.discount[n] for n in range(1, self.order + 1)], np.float64)}
+        for n in range(1, self.order + 1):
+            grams = list(self.counts[n])
+            arrays[f"grams{n}"] = np.array(grams, dtype=f"<U{n}") if grams else np.zeros(0, f"<U{n}")
+            arrays[f"counts{n}"] = np.array([self.counts[n][g] for g in grams], np.int64)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays):
+        spec = arrays["spec"]
+        lm = cls(int(spec[0]), bool(spec[1]))
+        lm.vocab = sorted(str(arrays["vocab"][0]))
+        lm.counts = {n: Counter(dict(zip(arrays[f"grams{n}"].tolist(), arrays[f"counts{n}"].tolist())))
+                     for n in range(1, lm.order + 1)}
+        lm._derive({n: tuple(float(d) for d in arrays["discounts"][n - 1]) for n in range(1, lm.order + 1)})
+        return lm

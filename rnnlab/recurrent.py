@@ -24,7 +24,14 @@ returned state in as the next window's ``state`` (min-char-rnn's ``hprev``);
 the gradient stops at the window boundary.
 
 Dropout (``dropout`` > 0) is applied to the outputs of every layer but the last,
-in training mode only, with a mask from the layer's own Generator (``seed``).
+in training mode only, with a mask from the layer's own Generator (``seed``). With
+``locked_dropout=True`` the mask is locked (variational dropout, Gal & Ghahramani
+2016): one (1, B, D·H) mask per call, the same at every time step.
+Weight drop (``weight_drop`` = p > 0, Merity et al. 2017's DropConnect on W_hh): in
+training, each call draws one mask m per layer and direction and every step uses
+W_hh ⊙ m/(1−p) — in the forward loop and in BPTT's dh·W_hh alike; the gradient
+w.r.t. the stored W_hh is dW_used ⊙ m/(1−p). Masks come from ``self.rng`` (in
+the order: per layer, each direction's weight mask, then the layer's output mask).
 
 Speed: the inputs of all T steps are projected with one GEMM before the loop;
 each step does one recurrent GEMM for all gates and in-place elementwise math in
@@ -51,13 +58,17 @@ class _Recurrent(Module):
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, nonlinearity="tanh",
                  bias=True, dropout=0.0, bidirectional=False, batch_first=True,
-                 dtype=np.float32, seed=None, device="cpu"):
+                 dtype=np.float32, seed=None, device="cpu", weight_drop=0.0, locked_dropout=False):
         super().__init__()
         self.backend = get_backend(device)
         self.input_size, self.hidden_size, self.num_layers = check_sizes(
             self.mode, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ConfigError(f"{self.mode}: dropout must be in [0, 1), got {dropout}")
+        for name, v in (("dropout", dropout), ("weight_drop", weight_drop)):
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not 0.0 <= v < 1.0:
+                raise ConfigError(f"{self.mode}: {name} must be in [0, 1), got {v!r}")
+        if not isinstance(locked_dropout, (bool, np.bool_)):
+            raise ConfigError(f"{self.mode}: locked_dropout must be True or False, got {locked_dropout!r}")
+        self.weight_drop, self.locked_dropout = float(weight_drop), bool(locked_dropout)
         if not batch_first:
             raise ConfigError("rnnlab recurrent layers are batch-first only (batch_first=True)")
         self.bidirectional = bool(bidirectional)
@@ -103,11 +114,20 @@ class _Recurrent(Module):
         sfx = f"_l{k}" + ("_reverse" if d else "")
         return ("weight_ih" + sfx, "weight_hh" + sfx, "bias_ih" + sfx, "bias_hh" + sfx)
 
-    def prepared_weights(self, kernel, k, d=0):
-        """Layer k, direction d's weights as ``kernel``'s time loop uses them."""
+    def prepared_weights(self, kernel, k, d=0, w_hh=None):
+        """Layer k, direction d's weights as ``kernel``'s time loop uses them (``w_hh``:
+        a matrix to use instead of the stored W_hh — the weight-dropped one)."""
         p = self._params
         n_ih, n_hh, n_bih, n_bhh = self.param_names(k, d)
-        return kernel.prepare_weights(p[n_ih], p[n_hh], p.get(n_bih), p.get(n_bhh))
+        return kernel.prepare_weights(p[n_ih], p[n_hh] if w_hh is None else w_hh, p.get(n_bih), p.get(n_bhh))
+
+    def _drop_weights(self, k, d):
+        """Weight drop: (W_hh ⊙ m/(1−p), m/(1−p)) with a fresh mask, or None (off, eval)."""
+        if not (self.weight_drop > 0 and self.training):
+            return None
+        w_hh = self._params[self.param_names(k, d)[1]]
+        mask = dropout_mask(self.rng, w_hh.shape, self.weight_drop, self.dtype)
+        return w_hh * mask, mask
 
     def state_shape(self, B):
         return (self.num_layers * self.num_directions, B, self.hidden_size)
@@ -148,17 +168,20 @@ class _Recurrent(Module):
             for d in range(D):
                 seq = np.ascontiguousarray(layer_in if d == 0 else layer_in[::-1])
                 i = k * D + d
-                buf = scan(k_, self.prepared_weights(k_, k, d), seq, h0[i],
-                           None if c0 is None else c0[i], ids=layer_is_ids, empty=self._empty(k, d))
+                dropped = self._drop_weights(k, d)
+                w = self.prepared_weights(k_, k, d, None if dropped is None else dropped[0])
+                buf = scan(k_, w, seq, h0[i], None if c0 is None else c0[i], ids=layer_is_ids,
+                           empty=self._empty(k, d))
                 hs = buf.h[1:]
                 out_k[:, :, d * H:(d + 1) * H] = hs if d == 0 else hs[::-1]
                 h_n.append(buf.h[T])
                 if k_.has_cell:
                     c_n.append(buf.c[T])
-                dirs.append((seq, buf))
+                dirs.append((seq, buf, dropped))
             mask = None
             if self.dropout > 0 and self.training and k < self.num_layers - 1:
-                mask = dropout_mask(self.rng, out_k.shape, self.dropout, self.dtype)
+                shape = (1,) + out_k.shape[1:] if self.locked_dropout else out_k.shape
+                mask = dropout_mask(self.rng, shape, self.dropout, self.dtype)
                 out_k *= mask
             caches.append((dirs, mask, layer_is_ids))
             layer_in, layer_is_ids = out_k, False
@@ -201,7 +224,7 @@ class _Recurrent(Module):
             d_in = None
             for d in range(D):
                 names = self.param_names(k, d)
-                seq, buf = dirs[d]
+                seq, buf, dropped = dirs[d]
                 i = k * D + d
                 dh, dc = dh_n[i].copy(), (dc_n[i].copy() if k_.has_cell else None)
                 d_hs = None
@@ -210,8 +233,15 @@ class _Recurrent(Module):
                     if d:
                         d_hs = d_hs[::-1]
                 grads = tuple(g.get(n) for n in names)
-                d_seq = scan_backward(k_, p[names[0]], p[names[1]], buf, seq, dh, dc, d_hs, grads,
+                w_hh = p[names[1]]
+                if dropped is not None:          # BPTT with the matrix the forward used
+                    w_hh, g_used = dropped[0], xp.zeros_like(w_hh)
+                    grads = (grads[0], g_used) + grads[2:]
+                d_seq = scan_backward(k_, p[names[0]], w_hh, buf, seq, dh, dc, d_hs, grads,
                                       ids=in_is_ids, empty=self._empty(k, d))
+                if dropped is not None:          # dW_hh = dW_used ⊙ m/(1−p)
+                    g_used *= dropped[1]
+                    g[names[1]] += g_used
                 dh0[i] = dh
                 if k_.has_cell:
                     dc0[i] = dc
@@ -234,10 +264,11 @@ class RNN(_Recurrent):
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, nonlinearity="tanh", bias=True,
                  dropout=0.0, bidirectional=False, batch_first=True, dtype=np.float32, seed=None,
-                 device="cpu"):
+                 device="cpu", weight_drop=0.0, locked_dropout=False):
         super().__init__(input_size, hidden_size, num_layers, nonlinearity=nonlinearity, bias=bias,
                          dropout=dropout, bidirectional=bidirectional, batch_first=batch_first,
-                         dtype=dtype, seed=seed, device=device)
+                         dtype=dtype, seed=seed, device=device, weight_drop=weight_drop,
+                         locked_dropout=locked_dropout)
 
 
 class LSTM(_Recurrent):
@@ -246,10 +277,11 @@ class LSTM(_Recurrent):
     mode = "LSTM"
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, dropout=0.0,
-                 bidirectional=False, batch_first=True, dtype=np.float32, seed=None, device="cpu"):
+                 bidirectional=False, batch_first=True, dtype=np.float32, seed=None, device="cpu",
+                 weight_drop=0.0, locked_dropout=False):
         super().__init__(input_size, hidden_size, num_layers, bias=bias, dropout=dropout,
                          bidirectional=bidirectional, batch_first=batch_first, dtype=dtype, seed=seed,
-                         device=device)
+                         device=device, weight_drop=weight_drop, locked_dropout=locked_dropout)
 
 
 class GRU(_Recurrent):
@@ -257,7 +289,8 @@ class GRU(_Recurrent):
     mode = "GRU"
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, dropout=0.0,
-                 bidirectional=False, batch_first=True, dtype=np.float32, seed=None, device="cpu"):
+                 bidirectional=False, batch_first=True, dtype=np.float32, seed=None, device="cpu",
+                 weight_drop=0.0, locked_dropout=False):
         super().__init__(input_size, hidden_size, num_layers, bias=bias, dropout=dropout,
                          bidirectional=bidirectional, batch_first=batch_first, dtype=dtype, seed=seed,
-                         device=device)
+                         device=device, weight_drop=weight_drop, locked_dropout=locked_dropout)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import sys
 
-from .commands import UsageError
+from .usage import UsageError
 from .parser import build_parser
 from ..parallel import fail_unsettled, is_quiet_rank
 

@@ -8,9 +8,7 @@ import json
 import os
 import sys
 
-
-class UsageError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
+from .usage import UsageError
 
 
 class SignalStop:
@@ -67,7 +65,8 @@ def _load_text(args_text, encoding):
 
 # -- train -----------------------------------------------------------------------------------
 TRAIN_MODEL_OPTIONS = ["model", "hidden_size", "num_layers", "dropout", "seq_len", "batch_size",
-                       "optimizer", "lr", "lr_decay", "lr_decay_after", "clip", "val_frac", "seed"]
+                       "optimizer", "lr", "lr_decay", "lr_decay_after", "clip", "val_frac", "seed",
+                       "weight_drop", "locked_dropout", "average"]
 
 
 def cmd_train(args):
@@ -78,7 +77,8 @@ def cmd_train(args):
     from ..progress import Progress
     from ..rundir import RunDir, is_run
     from ..trainer import TrainConfig
-    from ..parallel import env_rank, get_dist, launch, without_workers
+    from ..mpilaunch import launch, without_workers
+    from ..parallel import env_rank, get_dist
 
     if args.workers is not None:              # --workers N: this process starts the MPI job
         if args.workers < 1:
@@ -93,6 +93,9 @@ def cmd_train(args):
     if train.max_steps is None and train.max_epochs is None and train.time_limit is None:
         train.time_limit = 300.0
     train.validate()
+    from ..ngram import MAX_ORDER
+    if args.ngram is not None and not 1 <= args.ngram <= MAX_ORDER:
+        raise UsageError(f"--ngram must be an order from 1 to {MAX_ORDER}, got {args.ngram}")
     resume = None
     if args.resume:
         ckpt = os.path.join(args.resume, "latest.npz") if os.path.isdir(args.resume) else args.resume
@@ -133,8 +136,6 @@ def cmd_train(args):
     progress = Progress(total=train.max_steps, time_limit=train.time_limit, enabled=not args.quiet)
     if not args.quiet and dist.rank == 0:
         c = model.config
-        if dist.size > 1:
-            progress.message(f"data-parallel on {dist.size} ranks, {c.batch_size} streams each")
         progress.message(f"training {c.model.upper()} {c.num_layers}x{c.hidden_size} "
                          f"({model.num_parameters():,} parameters) on {len(text):,} characters, "
                          f"vocabulary {len(model.vocab)}; run directory {out_dir}")
@@ -149,6 +150,8 @@ def cmd_train(args):
         stop.name = signal.Signals(stop.signum).name
     if dist.rank != 0:                        # rank 0 reports for every rank
         return {"interrupted": 128 + (stop.signum or 0), "diverged": 1}.get(summary["stop_reason"], 0)
+    if args.ngram and summary["stop_reason"] not in ("diverged", "interrupted"):
+        _keep_mixture(args.ngram, text, out_dir, progress)
     if summary["stop_reason"] == "interrupted":
         print(f"rnnlab: interrupted by {stop.name} after {summary['steps']} steps; the latest state is "
               f"saved: continue with rnnlab train --resume {out_dir}", file=sys.stderr)
@@ -166,6 +169,23 @@ def cmd_train(args):
     return 1 if summary["stop_reason"] == "diverged" else 0
 
 
+def _keep_mixture(order, text, out_dir, progress):
+    """--ngram N: the n-gram on the training split, mixed with the best checkpoint, λs
+    fitted on the validation tail, saved as RUN/ngram.npz."""
+    from ..data.text import split_train_val
+    from ..models.charlm import CharLM
+    from ..models.mixing import FILE, fit_mixture
+    best = os.path.join(out_dir, "best.npz")
+    if not os.path.isfile(best):
+        return
+    model = CharLM.load(best)
+    n_train = len(split_train_val(range(len(text)), model.config.val_frac)[0])
+    mix = fit_mixture(model, text[:n_train], text[n_train:], order)
+    mix.save(os.path.join(out_dir, FILE))
+    progress.message(f"{order}-gram mixture saved in {os.path.join(out_dir, FILE)}; λ by context count: "
+                     + " ".join(f"{v:.2f}" for v in mix.lambdas))
+
+
 # -- sample / eval / ngram --------------------------------------------------------------------------
 def cmd_sample(args):
     from ..data.text import read_text
@@ -178,12 +198,16 @@ def cmd_sample(args):
     check_sampling(args.temperature, args.top_k)
     if args.prime is not None and args.prime_file is not None:
         raise UsageError("give --prime or --prime-file, not both")
-    model = CharLM.load(_resolve_checkpoint(args.checkpoint))
+    from .adapt import adapt_to_prime, mixture
+    checkpoint = _resolve_checkpoint(args.checkpoint)
+    model = CharLM.load(checkpoint)
     prime = args.prime or ""
     if args.prime_file is not None:
         prime = read_text(args.prime_file, args.encoding)
     if prime:
         model.vocab.encode(prime)           # unknown characters → one clear error, before output
+    mix = mixture(args, model, checkpoint)
+    adapt_to_prime(args, model, prime)
     out = sys.stdout
     for i in range(args.num_samples):
         if i:
@@ -191,7 +215,7 @@ def cmd_sample(args):
         out.write(prime)
         seed = None if args.seed is None else args.seed + i
         model.generate(args.length, temperature=args.temperature, top_k=args.top_k, prime=prime,
-                       seed=seed, stream=out.write)
+                       seed=seed, stream=out.write, mixture=mix)
         out.flush()
     out.write("\n")
     return 0
@@ -200,9 +224,11 @@ def cmd_sample(args):
 def cmd_eval(args):
     from ..data.text import read_text
     from ..models.charlm import CharLM
-    model = CharLM.load(_resolve_checkpoint(args.checkpoint))
+    from .adapt import evaluate
+    checkpoint = _resolve_checkpoint(args.checkpoint)
+    model = CharLM.load(checkpoint)
     text = read_text(args.text, args.encoding)
-    m = model.evaluate(text)
+    m = evaluate(args, model, checkpoint, text)
     if args.json:
         print(json.dumps(m, allow_nan=False))
     else:
@@ -224,12 +250,13 @@ def cmd_ngram(args):
         train, held = text[:n_train], text[n_train:]
         if not held:
             raise UsageError("--val-frac 0 leaves nothing to evaluate; give --eval FILE")
-    lm = KneserNeyLM(args.order).fit(train)
-    m = lm.evaluate(held)
+    lm = KneserNeyLM(args.order, modified=args.modified).fit(train)
+    m = lm.evaluate(held, adapt=args.adapt)
     if args.json:
         print(json.dumps(m))
     else:
-        print(f"{args.order}-gram (interpolated Kneser-Ney) on {len(train):,} characters; "
+        kind = "modified" if args.modified else "interpolated"
+        print(f"{args.order}-gram ({kind} Kneser-Ney{', adapting' if args.adapt else ''}) on {len(train):,} characters; "
               f"{m['chars']} scored: {m['loss']:.4f} nats/char, {m['bpc']:.4f} bits/char, "
               f"perplexity {m['perplexity']:.3f}")
     return 0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .commands import UsageError
+from .usage import UsageError
 
 
 def cmd_explore(args):

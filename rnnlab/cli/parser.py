@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from .commands import (UsageError, cmd_bench, cmd_demo, cmd_eval, cmd_ngram, cmd_sample,
+from .usage import UsageError
+from .commands import (cmd_bench, cmd_demo, cmd_eval, cmd_ngram, cmd_sample,
                        cmd_task, cmd_train)
 from .explore_cmd import cmd_explore
 
@@ -46,6 +47,13 @@ def _add_train(sub):
     t.add_argument("--hidden-size", type=int, help=cfg("hidden_size", "units per recurrent layer"))
     t.add_argument("--num-layers", type=int, help=cfg("num_layers", "stacked recurrent layers"))
     t.add_argument("--dropout", type=float, help=cfg("dropout", "dropout between layers and before the head"))
+    t.add_argument("--weight-drop", type=float, metavar="P",
+                   help="DropConnect on the recurrent weights W_hh, one mask per window (default: 0, off)")
+    t.add_argument("--locked-dropout", action="store_true", default=None,
+                   help="one --dropout mask per window, shared by all its steps (default: off)")
+    t.add_argument("--average", type=float, metavar="DECAY",
+                   help="validate, sample and keep best.npz with an average of the weights of this decay, "
+                        "e.g. 0.999 (default: 0, off)")
     t.add_argument("--seq-len", type=int, help=cfg("seq_len", "characters per truncated-BPTT window"))
     t.add_argument("--batch-size", type=int, help=cfg("batch_size", "parallel streams per step"))
     t.add_argument("--optimizer", choices=["sgd", "momentum", "adagrad", "rmsprop", "adam"],
@@ -65,6 +73,9 @@ def _add_train(sub):
     t.add_argument("--patience", type=int, help="stop after this many evaluations without improvement "
                                                 "(default: never)")
     t.add_argument("--seed", type=int, help=cfg("seed", "seed of the initialisation, dropout and order"))
+    t.add_argument("--ngram", type=int, metavar="N",
+                   help="also fit an N-gram (modified Kneser-Ney) on the training split and keep it, "
+                        "mixed with the model, in RUN/ngram.npz for eval/sample --mix-ngram (default: none)")
     t.add_argument("--out", help="run directory (default: runs/<text name>)")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly where it stopped (default: a new run)")
     t.add_argument("--force", action="store_true", help="start over in a run directory that holds a run")
@@ -123,6 +134,7 @@ def build_parser():
     s.add_argument("--seed", type=int, help="seed of the sampler (default: fresh randomness)")
     s.add_argument("--num-samples", type=int, default=1, help="independent samples, seeds seed, seed+1, ...")
     s.add_argument("--encoding", default="utf-8", help="encoding of --prime-file")
+    add_adaptation_options(s, "sample")
     s.set_defaults(func=cmd_sample, command_parser=s)
 
     e = sub.add_parser("eval", help="bits per character and perplexity of a model on a text",
@@ -131,6 +143,7 @@ def build_parser():
     e.add_argument("text", help="text file to score")
     e.add_argument("--encoding", default="utf-8", help="encoding of TEXT")
     e.add_argument("--json", action="store_true", help="print one JSON object")
+    add_adaptation_options(e, "score")
     e.set_defaults(func=cmd_eval, command_parser=e)
 
     x = sub.add_parser("explore", help="write an interactive HTML page that looks inside a model",
@@ -151,6 +164,10 @@ def build_parser():
     n = sub.add_parser("ngram", help="character n-gram baseline (interpolated Kneser-Ney)", formatter_class=_Help)
     n.add_argument("text", help="text file: trained on its head, scored on its tail")
     n.add_argument("--order", type=int, default=5, help="n, characters of context plus one")
+    n.add_argument("--modified", action="store_true",
+                   help="modified Kneser-Ney: three discounts per order (default: one)")
+    n.add_argument("--adapt", action="store_true",
+                   help="a cache model: add each scored character's n-grams to the counts (default: off)")
     n.add_argument("--eval", help="score this file instead of the held-out tail (default: the tail)")
     n.add_argument("--val-frac", type=float, default=0.1, help="share of TEXT held out at its end")
     n.add_argument("--encoding", default="utf-8", help="encoding of the files")
@@ -173,3 +190,20 @@ def build_parser():
     d.add_argument("--seed", type=int, default=0, help="seed of the data and the initialisation")
     d.set_defaults(func=cmd_demo, command_parser=d)
     return p
+
+
+def add_adaptation_options(p, verb):
+    """Dynamic evaluation and n-gram mixing options of ``eval`` and ``sample``."""
+    from ..models.charlm import DYN_DECAY, DYN_LR, DYN_SEG
+    what = "adapt the weights to the text as it is scored" if verb == "score" else \
+        "adapt the weights to the prime before sampling"
+    p.add_argument("--dynamic", action="store_true", help=f"dynamic evaluation: {what} (default: off)")
+    p.add_argument("--dyn-lr", type=float, default=DYN_LR, help="dynamic evaluation's step size")
+    p.add_argument("--dyn-decay", type=float, default=DYN_DECAY,
+                   help="dynamic evaluation's pull back toward the trained weights, per segment")
+    p.add_argument("--dyn-seg", type=int, default=DYN_SEG, help="dynamic evaluation's segment length")
+    p.add_argument("--train-text", metavar="FILE",
+                   help="the training text, for --dynamic's gradient statistics (default: the file the "
+                        "run was trained on)")
+    p.add_argument("--mix-ngram", action="store_true",
+                   help="mix with the run's n-gram (RUN/ngram.npz, from train --ngram N) (default: off)")

@@ -6,7 +6,9 @@
 
 Parameters are exposed flat as "rnn.<torch name>" and "head.weight"/"head.bias".
 With ``dropout`` > 0, dropout is applied between recurrent layers (torch's place)
-and to the top layer's output before the head (char-rnn's place), in training only.
+and to the top layer's output before the head (char-rnn's place), in training only;
+``locked_dropout`` shares each window's mask over its steps, ``weight_drop`` drops
+W_hh entries (recurrent.py), ``average`` evaluates with averaged weights (averaging.py).
 
 Python API: ``CharLM.fit`` (charlm_run.py sets up the run, trainer.py is the loop), ``generate``, ``evaluate``,
 ``save``/``load`` (checkpoint.py). The CLI is a thin layer over these.
@@ -16,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import log_softmax
-from ..data.text import Vocab
+from ..data.text import Vocab, split_train_val
 from ..errors import ConfigError, DataError
 from ..generate import Stepper, check_sampling, sample_next
 from ..layers import Dropout, Linear
@@ -26,9 +28,12 @@ from ..module import Module
 from ..optim import make_optimizer
 from ..recurrent import GRU, LSTM, RNN
 from .charlm_config import CharLMConfig, check_fits
+from .scoring import check_dynamic, dynamic_logprobs, gradient_rms, static_logprobs
 from .charlm_io import check_training_state, load_charlm, save_charlm
 
 LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+# dynamic evaluation's defaults, chosen by measurement (benchmarks/dynamic_eval.py)
+DYN_LR, DYN_DECAY, DYN_SEG = 3e-4, 0.02, 20
 
 
 class CharLM(Module):
@@ -42,8 +47,9 @@ class CharLM(Module):
         c, V = self.config, len(self.vocab)
         self.dtype = np.dtype(dtype)
         check_fits(c, V, self.dtype.itemsize)         # refuse before allocating, not after
-        self.rnn = LAYERS[c.model](V, c.hidden_size, c.num_layers, dropout=c.dropout, dtype=dtype, seed=c.seed)
-        self.drop = Dropout(c.dropout, seed=self.rnn.rng)
+        self.rnn = LAYERS[c.model](V, c.hidden_size, c.num_layers, dropout=c.dropout, dtype=dtype, seed=c.seed,
+                                   weight_drop=c.weight_drop, locked_dropout=c.locked_dropout)
+        self.drop = Dropout(c.dropout, seed=self.rnn.rng, locked_axis=0 if c.locked_dropout else None)
         self.head = Linear(c.hidden_size, V, dtype=dtype, seed=c.seed + 1)
         if c.init == "char-rnn":
             rng = np.random.default_rng(c.seed + 2)
@@ -61,6 +67,7 @@ class CharLM(Module):
                 for name, p in layer.params.items():
                     p[...] = rng.standard_normal(p.shape) * 0.01 if "weight" in name else 0.0
         self.meta = {}          # training metadata carried by checkpoints (text, step...)
+        self.averaged = None    # the weight average (config.average) of a resumable checkpoint or run
 
     # -- core -----------------------------------------------------------------------
     def forward(self, x_tm, state=None):
@@ -87,49 +94,60 @@ class CharLM(Module):
 
     # -- evaluation -----------------------------------------------------------------------
     def evaluate_ids(self, ids, streams=None, chunk=256):
-        """Mean nats/char of predicting ids[1:] from their prefixes.
+        """Mean nats/char of predicting ids[1:] from their prefixes (scoring.static_logprobs:
+        S = min(64, ⌈(N−1)/1000⌉) contiguous streams unless given, each from a zero state,
+        run in chunks of ``chunk`` steps with the state carried). Dropout is off."""
+        return float(-static_logprobs(self, ids, streams, chunk).mean())
 
-        The N−1 predictions are cut into S contiguous streams (S = min(64, ⌈(N−1)/1000⌉)
-        unless given) run as one batch, each from a zero state, in chunks of ``chunk``
-        steps with the state carried — one exact pass per stream. Dropout is off."""
-        ids = np.asarray(ids, np.int64)
-        M = len(ids) - 1
-        if M < 1:
-            raise DataError("need at least two characters to evaluate")
-        S = streams or min(64, -(-M // 1000))
-        L = -(-M // S)
-        pad = S * L - M
-        inp = np.concatenate([ids[:-1], np.zeros(pad, np.int64)]).reshape(S, L).T       # (L, S)
-        tgt = np.concatenate([ids[1:], np.zeros(pad, np.int64)]).reshape(S, L).T
-        valid = np.concatenate([np.ones(M, bool), np.zeros(pad, bool)]).reshape(S, L).T
-        was_training = self.training
-        self.eval()
-        total, state = 0.0, None
-        try:
-            for s in range(0, L, chunk):
-                logits, state = self.forward(inp[s:s + chunk], state)
-                logp = log_softmax(logits.astype(np.float64), axis=-1)
-                picked = np.take_along_axis(logp, tgt[s:s + chunk, :, None], axis=-1)[..., 0]
-                total -= float(picked[valid[s:s + chunk]].sum())
-        finally:
-            self.train(was_training)
-        return total / M
-
-    def evaluate(self, text):
+    def evaluate(self, text, *, dynamic=False, train_text=None, mixture=None, dyn_lr=DYN_LR,
+                 dyn_decay=DYN_DECAY, dyn_seg=DYN_SEG):
         """Metrics over a text: loss (nats/char), bpc, perplexity, chars scored, and
-        ``oov``: characters outside the vocabulary, which are dropped before scoring."""
+        ``oov``: characters outside the vocabulary, which are dropped before scoring.
+
+        dynamic: dynamic evaluation (models/scoring.py) with step ``dyn_lr``, decay
+        ``dyn_decay`` toward the trained weights and segments of ``dyn_seg`` characters;
+        the gradient statistics come from ``train_text`` (the training split of it,
+        ``config.val_frac`` held out), which it then needs. mixture: an NgramMixture
+        (models/mixing.py) mixed in; with ``dynamic`` its n-gram adapts too (a cache) and
+        its λs are refitted on its validation tail under the same regime."""
         known = "".join(ch for ch in text if ch in self.vocab.index)
         oov = len(text) - len(known)
         if len(known) < 2:
             raise DataError("the text has fewer than two characters the model knows")
-        nats = self.evaluate_ids(self.vocab.encode(known))
-        return {**lm_metrics(nats, len(known) - 1), "oov": oov}
+        score = self._scorer(dynamic, train_text, dyn_lr, dyn_decay, dyn_seg)
+        logp = score(known)
+        if mixture is not None:
+            logp_ng, ctx = mixture.ngram.logprobs(known, adapt=dynamic)
+            if dynamic and len(mixture.val_text) >= 2:
+                val = "".join(ch for ch in mixture.val_text if ch in self.vocab.index)
+                mixture.tune(score(val), *mixture.ngram.logprobs(val, adapt=True))
+            logp = mixture.mix(logp, logp_ng, ctx)
+        return {**lm_metrics(float(-logp.mean()), len(known) - 1), "oov": oov}
+
+    def _scorer(self, dynamic, train_text, dyn_lr, dyn_decay, dyn_seg):
+        """text (known characters) → per-position ln p, static or dynamic."""
+        if not dynamic:
+            return lambda t: static_logprobs(self, self.vocab.encode(t))
+        check_dynamic(dyn_lr, dyn_decay, dyn_seg)
+        if not train_text:
+            raise ConfigError("train_text: dynamic evaluation needs the training text "
+                              "(it scales each step by the gradient statistics gathered there)")
+        train = "".join(ch for ch in train_text if ch in self.vocab.index)
+        train = train[:len(split_train_val(range(len(train)), self.config.val_frac)[0])]
+        if len(train) < 2:
+            raise DataError("the training text has fewer than two characters the model knows")
+        rms = gradient_rms(self, self.vocab.encode(train), seg_len=dyn_seg)
+        return lambda t: dynamic_logprobs(self, self.vocab.encode(t), rms, lr=dyn_lr, decay=dyn_decay,
+                                          seg_len=dyn_seg)
 
     # -- generation --------------------------------------------------------------------------
-    def generate(self, length=200, *, temperature=1.0, top_k=0, prime="", seed=None, stream=None):
+    def generate(self, length=200, *, temperature=1.0, top_k=0, prime="", seed=None, stream=None,
+                 mixture=None):
         """Sample ``length`` characters after ``prime`` (which must use known characters).
         Without a prime the first character is drawn uniformly (char-rnn's behaviour).
-        ``stream(ch)`` is called for every generated character. Returns the new text."""
+        ``stream(ch)`` is called for every generated character. ``mixture``: sample from
+        the NgramMixture of this model and its n-gram (temperature and top-k then apply
+        to the mixed distribution's log-probabilities). Returns the new text."""
         if isinstance(length, bool) or not isinstance(length, int) or length < 0:
             raise ConfigError(f"length must be an integer >= 0, got {length!r}")
         check_sampling(temperature, top_k)
@@ -148,8 +166,13 @@ class CharLM(Module):
             for i in prime_ids[:-1]:
                 stepper.step(int(i))
             nxt = int(prime_ids[-1])
+        history = prime[:-1]             # + each character fed below
         for _ in range(max(length, 0)):
             logits = stepper.step(nxt)
+            if mixture is not None:
+                history = (history + self.vocab.chars[nxt])[-mixture.ngram.order:]
+                p = np.exp(log_softmax(logits.astype(np.float64)))
+                logits = np.log(np.maximum(mixture.distribution(p, history), 1e-300))
             nxt = sample_next(logits, temperature, top_k, rng)
             out.append(nxt)
             if stream:
@@ -157,9 +180,9 @@ class CharLM(Module):
         return self.vocab.decode(out)
 
     # -- persistence ----------------------------------------------------------------------------
-    def save(self, path, *, optimizer=None, state=None, meta=None):
+    def save(self, path, *, optimizer=None, state=None, meta=None, averages=None):
         """Write a checkpoint (see charlm_io.save_charlm)."""
-        return save_charlm(self, path, optimizer=optimizer, state=state, meta=meta)
+        return save_charlm(self, path, optimizer=optimizer, state=state, meta=meta, averages=averages)
 
     @classmethod
     def load(cls, path, *, with_training_state=False):

@@ -45,6 +45,10 @@ class CharLMConfig:
     init: str = "torch"            # "torch": U(±1/√H); "char-rnn": U(±0.08), LSTM forget bias 1;
     #                                "min-char-rnn": weights N(0, 0.01²), biases 0
     seed: int = 0
+    # Regularisation for small texts (AWD-LSTM, Merity et al. 2017), all off by default:
+    weight_drop: float = 0.0       # DropConnect on every W_hh, one mask per training window
+    locked_dropout: bool = False   # ``dropout`` with one mask per window, shared by all its steps
+    average: float = 0.0           # decay of an average of the weights used to evaluate, 0 = off
 
     def validate(self):
         """Check every field's type and range; raise ConfigError naming the field."""
@@ -60,12 +64,18 @@ class CharLMConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 bad(f"{name} must be an integer >= 0, got {v!r}")
-        for name in ("dropout", "lr", "lr_decay", "clip", "val_frac"):
+        for name in ("dropout", "lr", "lr_decay", "clip", "val_frac", "weight_drop", "average"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 bad(f"{name} must be a finite number, got {v!r}")
         if not 0.0 <= self.dropout < 1.0:
             bad(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.weight_drop < 1.0:
+            bad(f"weight_drop must be in [0, 1), got {self.weight_drop}")
+        if not isinstance(self.locked_dropout, bool):
+            bad(f"locked_dropout must be true or false, got {self.locked_dropout!r}")
+        if not 0.0 <= self.average < 1.0:
+            bad(f"average must be in [0, 1) (the decay of the weight average; 0 = off), got {self.average}")
         if not self.lr > 0:
             bad(f"lr must be positive, got {self.lr}")
         if not 0.0 < self.lr_decay <= 1.0:
@@ -134,7 +144,8 @@ def memory_needed(config, vocab_size, itemsize=4, training=True):
     """Bytes a CharLM of this configuration needs, estimated from above: parameters,
     gradients and two optimizer slots; the float64 draw of the largest weight at
     initialisation; per-step activations and work arrays of a training window; the
-    evaluation batch (64 streams × 256 steps, log-probabilities in float64)."""
+    evaluation batch (64 streams × 256 steps, log-probabilities in float64); the weight
+    average and weight-drop masks when those are on."""
     shapes = param_shapes(config, vocab_size)
     P = sum(math.prod(s) for s in shapes.values())
     biggest = max(math.prod(s) for s in shapes.values())
@@ -143,6 +154,8 @@ def memory_needed(config, vocab_size, itemsize=4, training=True):
     if training:
         TB = config.seq_len * config.batch_size
         total += TB * itemsize * (L * (8 * G * H + 8 * H) + 4 * V)
+        total += P * itemsize * (2 if config.average else 0)        # the average, a swap copy
+        total += L * G * H * H * itemsize * (3 if config.weight_drop else 0)   # mask, W_used, dW_used
     total += 64 * 256 * (itemsize * L * (G * H + 4 * H) + 8 * 3 * V)
     return int(total)
 

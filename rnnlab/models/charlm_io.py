@@ -1,6 +1,9 @@
 """CharLM checkpoints: what a checkpoint holds and how it is checked before use.
 
-    param/<name>          the weights (float32/float64, the config's shapes, all finite)
+    param/<name>          the weights (float32/float64, the config's shapes, all finite); in
+                          best.npz of a run with weight averaging: the averaged weights
+    avg/<name>            latest.npz of a run with weight averaging (config ``average``):
+                          the averaged weights (param/ then holds the raw ones)
     optim/<name>/<slot>   optimizer slots (the parameter's shape), optim/__t__, optim/__lr__
     state/h, state/c      the hidden state carried between training windows (L, N·B, H):
                           B streams (config batch_size) on each of ``workers`` N ranks
@@ -12,6 +15,10 @@ need, every array's header against the shape and dtype the configuration implies
 all before the model is built or an array is read — and then every array read is
 checked to be finite. Anything wrong is a ``CheckpointError`` (one line, exit 2 in
 the CLI). ``check_training_state`` does the same for the counters a resume uses.
+
+A checkpoint with "avg/" arrays loads with the averaged weights as the model's weights
+(the weights to evaluate and sample with); loaded ``with_training_state``, the model
+holds the raw weights and ``model.averaged`` the averages, for an exact resume.
 """
 from __future__ import annotations
 
@@ -30,10 +37,12 @@ INT_COUNTERS = ("step", "epoch", "bad_evals", "chars_seen", "last_eval_step", "s
 FLOAT_COUNTERS = ("best_val", "initial_loss", "smooth_loss", "elapsed")
 
 
-def save_charlm(model, path, *, optimizer=None, state=None, meta=None):
-    """Write ``model`` (and, for a resumable checkpoint, the optimizer state and the carried
-    hidden state) to ``path`` atomically."""
+def save_charlm(model, path, *, optimizer=None, state=None, meta=None, averages=None):
+    """Write ``model`` (and, for a resumable checkpoint, the optimizer state, the carried
+    hidden state and the averaged weights) to ``path`` atomically."""
     arrays = {f"param/{k}": v for k, v in model.params.items()}
+    if averages is not None:
+        arrays.update({f"avg/{k}": v for k, v in averages.items()})
     if optimizer is not None:
         arrays.update({f"optim/{k}": v for k, v in optimizer.state_dict().items()})
     if state is not None:
@@ -84,6 +93,12 @@ def load_charlm(cls, path, *, with_training_state=False):
             raise CheckpointError(f"{path}: damaged checkpoint metadata (workers {workers!r})")
         _check_members(path, members, shapes, config, with_training_state, workers)
         params = {k: _finite(path, k, ck.read(f"param/{k}", s, FLOATS)) for k, s in shapes.items()}
+        averaged = None
+        if f"avg/{next(iter(shapes))}" in members:
+            averaged = {k: _finite(path, f"avg/{k}", ck.read(f"avg/{k}", s, FLOATS))
+                        for k, s in shapes.items()}
+            if not with_training_state:
+                params, averaged = averaged, None       # the weights to use
         opt_state, state = None, None
         if with_training_state:
             opt_state = {}
@@ -102,6 +117,7 @@ def load_charlm(cls, path, *, with_training_state=False):
     model = cls(vocab, config, dtype=dtype)
     model.load_state_dict(params)
     model.meta = {k: v for k, v in meta.items() if k not in ("config", "vocab")}
+    model.averaged = averaged
     if not with_training_state:
         return model
     return model, opt_state, state
@@ -132,6 +148,13 @@ def _check_members(path, members, shapes, config, with_training_state, workers=1
             if pname not in shapes or slot not in SLOTS:
                 raise CheckpointError(f"{path}: unexpected array {name!r}")
             expect(name, shapes[pname])
+        elif name.startswith("avg/"):
+            if not config.average:
+                raise CheckpointError(f"{path}: unexpected array {name!r} (its configuration "
+                                      f"does not average the weights)")
+            if name[len("avg/"):] not in shapes:
+                raise CheckpointError(f"{path}: unexpected array {name!r}")
+            expect(name, shapes[name[len("avg/"):]])
         elif name in ("state/h", "state/c"):
             if name == "state/c" and config.model != "lstm":
                 raise CheckpointError(f"{path}: unexpected array {name!r} (only an LSTM has a cell state)")
@@ -145,6 +168,9 @@ def _check_members(path, members, shapes, config, with_training_state, workers=1
         for key in ("optim/__t__", "optim/__lr__"):
             if key not in members:
                 raise CheckpointError(f"{path}: array {key!r} is missing")
+    if any(n.startswith("avg/") for n in members) or (with_training_state and config.average):
+        for k in shapes:                      # the averages: all of them or none
+            expect(f"avg/{k}", shapes[k])
 
 
 def check_training_state(meta, steps_per_epoch):

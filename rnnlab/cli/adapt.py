@@ -1,0 +1,58 @@
+"""The options shared by ``rnnlab eval`` and ``rnnlab sample`` that adapt a model to
+text: dynamic evaluation (``--dynamic``, which needs the training text for its gradient
+statistics) and mixing with the run's n-gram (``--mix-ngram``)."""
+from __future__ import annotations
+
+import os
+
+from .usage import UsageError
+
+
+def training_text(args, model):
+    """The text the model was trained on: --train-text, else the file (or the default
+    corpus) its checkpoint names."""
+    from ..data.corpus import default_corpus
+    from ..data.text import read_text
+    if args.train_text:
+        return read_text(args.train_text, "utf-8")
+    source = model.meta.get("text_source")
+    if source and source.startswith("default:"):
+        return default_corpus()
+    if source and os.path.isfile(source):
+        return read_text(source, "utf-8")
+    raise UsageError("--dynamic needs the training text for its gradient statistics and the run's is not "
+                     "at hand; pass --train-text FILE")
+
+
+def mixture(args, model, checkpoint):
+    """The run's NgramMixture when --mix-ngram is given, else None."""
+    if not args.mix_ngram:
+        return None
+    from ..models.mixing import FILE, NgramMixture
+    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), FILE)
+    if not os.path.isfile(path):
+        raise UsageError(f"--mix-ngram: no {FILE} beside {checkpoint}; train with --ngram N to make one")
+    return NgramMixture.load(path, model.vocab.chars)
+
+
+def evaluate(args, model, checkpoint, text):
+    """model.evaluate with the adaptation options."""
+    train = training_text(args, model) if args.dynamic else None
+    return model.evaluate(text, dynamic=args.dynamic, train_text=train, mixture=mixture(args, model, checkpoint),
+                          dyn_lr=args.dyn_lr, dyn_decay=args.dyn_decay, dyn_seg=args.dyn_seg)
+
+
+def adapt_to_prime(args, model, prime):
+    """With --dynamic: the weights after dynamic evaluation over the prime (kept)."""
+    if not args.dynamic:
+        return
+    if len(prime) < 2:
+        raise UsageError("--dynamic adapts to the prime: give --prime (two characters or more)")
+    from ..models.scoring import check_dynamic, dynamic_logprobs, gradient_rms
+    from ..data.text import split_train_val
+    check_dynamic(args.dyn_lr, args.dyn_decay, args.dyn_seg)
+    train = "".join(ch for ch in training_text(args, model) if ch in model.vocab.index)
+    train = train[:len(split_train_val(range(len(train)), model.config.val_frac)[0])]
+    rms = gradient_rms(model, model.vocab.encode(train), seg_len=args.dyn_seg)
+    dynamic_logprobs(model, model.vocab.encode(prime), rms, lr=args.dyn_lr, decay=args.dyn_decay,
+                     seg_len=args.dyn_seg, streams=1, restore=False)

@@ -1,0 +1,197 @@
+"""Issue #15's evaluation side: modified Kneser-Ney, the cache n-gram, dynamic
+evaluation and n-gram mixing — exact where an exact statement exists, and end to end
+through the CLI."""
+import json
+import math
+import os
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from rnnlab import CharLM, CharLMConfig, KneserNeyLM
+from rnnlab.errors import CheckpointError, ConfigError
+from rnnlab.models.mixing import NgramMixture, fit_mixture
+from rnnlab.models.scoring import dynamic_logprobs, gradient_rms, layout, static_logprobs
+from test_charlm_cli import SMALL, make_text, run
+
+
+# -- n-grams ---------------------------------------------------------------------------------------
+def test_modified_discounts_follow_chen_and_goodman():
+    text = "abracadabra abracadabra cadabra"
+    lm = KneserNeyLM(3, modified=True).fit(text)
+    raw = Counter(text[i:i + 3] for i in range(len(text) - 2))
+    n = {k: sum(1 for c in raw.values() if c == k) for k in (1, 2, 3, 4)}
+    Y = n[1] / (n[1] + 2 * n[2])
+    expected = (1 - 2 * Y * n[2] / n[1], 2 - 3 * Y * n[3] / n[2], 3 - 4 * Y * n[4] / n[3])
+    assert lm.discount[3] == pytest.approx(tuple(min(max(d, 0), m) for d, m in zip(expected, (1, 2, 3))))
+
+
+@pytest.mark.parametrize("modified", [False, True])
+def test_ngram_distributions_sum_to_one_even_while_adapting(modified):
+    text = make_text(3000)
+    vocab = sorted(set(text) | set("XYZ"))
+    lm = KneserNeyLM(4, modified=modified).fit(text[:2000], vocab=vocab)
+    for h in ["the c", "XYZ", "", "a d"]:
+        assert lm.probs(h).sum() == pytest.approx(1.0, abs=1e-12)
+    for i in range(2000, 2100):
+        lm._add(text[i - 3:i + 1])          # what adapt=True does after each character
+    for h in ["the c", "my b", "Z"]:
+        assert lm.probs(h).sum() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_cache_ngram_equals_refitting_on_what_it_has_read():
+    """The adaptive n-gram at position i = the static model refitted on the training
+    grams plus the scored text's grams up to i (the training discounts kept)."""
+    train, scored = make_text(2000, seed=1), make_text(300, seed=2)
+    N = 4
+    lm = KneserNeyLM(N, modified=True).fit(train, vocab=sorted(set(train + scored)))
+    adaptive, _ = lm.logprobs(scored, adapt=True)
+    static, _ = lm.logprobs(scored)
+    assert np.array_equal(static, lm.logprobs(scored)[0])        # the model was left as it was
+    for i in (5, 60, 150, 299):
+        ref = KneserNeyLM(N, modified=True)
+        ref.vocab = lm.vocab
+        top = Counter(train[j:j + N] for j in range(len(train) - N + 1))
+        top.update(scored[j:j + N] for j in range(0, i - N + 1))           # grams ending before i
+        counts = {N: top}
+        for n in range(N - 1, 0, -1):
+            counts[n] = Counter(g[1:] for g in counts[n + 1])
+        ref.counts = counts
+        ref._derive(lm.discount)
+        h = scored[max(0, i - N + 1):i]
+        assert adaptive[i - 1] == pytest.approx(math.log(ref.prob(scored[i], h)), rel=1e-12)
+
+
+def test_ngram_storage_round_trip(tmp_path):
+    text = make_text(3000)
+    lm = KneserNeyLM(5, modified=True).fit(text)
+    back = KneserNeyLM.from_arrays(lm.to_arrays())
+    assert np.array_equal(lm.logprobs(text[:500])[0], back.logprobs(text[:500])[0])
+
+
+# -- dynamic evaluation ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    text = make_text(6000, seed=3)
+    model = CharLM(sorted(set(text)), CharLMConfig(hidden_size=24, num_layers=1, dropout=0.0, seq_len=16,
+                                                    batch_size=8, lr=0.01), dtype=np.float64)
+    model.fit(text, max_steps=60, sample_chars=0)
+    return model, text
+
+
+def test_dynamic_with_zero_step_is_static(trained):
+    model, text = trained
+    ids = model.vocab.encode(text[:1500])
+    rms = gradient_rms(model, model.vocab.encode(text[:3000]))
+    assert np.allclose(dynamic_logprobs(model, ids, rms, lr=0.0, decay=0.0, seg_len=7),
+                       static_logprobs(model, ids), rtol=0, atol=1e-12)
+
+
+def test_dynamic_scores_each_segment_before_updating_and_restores_weights(trained):
+    model, text = trained
+    before = {k: v.copy() for k, v in model.params.items()}
+    ids = model.vocab.encode(text[:2001])
+    rms = gradient_rms(model, model.vocab.encode(text[:3000]))
+    dyn = dynamic_logprobs(model, ids, rms, lr=1e-2, decay=0.0, seg_len=10, streams=4)
+    static = static_logprobs(model, ids, streams=4)
+    _, _, valid, S, L = layout(ids, 4)
+    first = np.zeros((L, S), bool)
+    first[:10] = True                                   # the first segment of every stream
+    mask = first.T[valid.T]
+    assert np.allclose(dyn[mask], static[mask], atol=1e-12)      # scored before any update
+    assert not np.allclose(dyn[~mask], static[~mask])             # later ones by adapted weights
+    assert all(np.array_equal(before[k], v) for k, v in model.params.items())
+
+
+def test_one_dynamic_step_is_the_stated_update(trained):
+    """θ' = θ − lr·g/(rms+ε) + min(decay·rms/mean(rms), 1)·(θ₀ − θ'') with g the gradient of
+    the segment's mean loss — here with one stream and one segment covering the text."""
+    model, text = trained
+    ids = model.vocab.encode(text[:41])
+    rms = gradient_rms(model, model.vocab.encode(text[:3000]))
+    theta0 = {k: v.copy() for k, v in model.params.items()}
+    model.eval()
+    model.zero_grad()
+    model.loss_and_grad(ids[:-1, None], ids[1:, None])
+    g = {k: v.copy() for k, v in model.grads.items()}
+    lr, decay = 0.05, 0.3
+    dynamic_logprobs(model, ids, rms, lr=lr, decay=decay, seg_len=40, streams=1, restore=False)
+    mean_rms = np.mean([r.mean() for r in rms.values()])
+    for k, p in model.params.items():
+        stepped = theta0[k] - lr / (rms[k] + 1e-8) * g[k]
+        rate = np.minimum(decay * rms[k] / mean_rms, 1.0)
+        assert np.allclose(p, stepped + rate * (theta0[k] - stepped), rtol=1e-10, atol=1e-12), k
+        p[...] = theta0[k]
+    model.train()
+
+
+def test_dynamic_evaluation_learns_a_repeated_passage(trained):
+    model, text = trained
+    passage = "the quick brown fox jumps over the lazy dog. " * 40
+    passage = "".join(ch for ch in passage if ch in model.vocab.index)
+    static = model.evaluate(passage)["bpc"]
+    dynamic = model.evaluate(passage, dynamic=True, train_text=text, dyn_lr=3e-3)["bpc"]
+    assert dynamic < static - 0.2
+    with pytest.raises(ConfigError, match="train_text"):
+        model.evaluate(passage, dynamic=True)
+
+
+# -- mixing --------------------------------------------------------------------------------------------
+def test_mixture_is_fitted_on_the_validation_tail_and_beats_both_there(trained):
+    model, text = trained
+    train, val = text[:5400], text[5400:]
+    mix = fit_mixture(model, train, val, 3)
+    logp_rnn = static_logprobs(model, model.vocab.encode(val))
+    logp_ng, ctx = mix.ngram.logprobs(val)
+    mixed = mix.mix(logp_rnn, logp_ng, ctx)
+    # EM climbs from λ = ½ to (near) the best weighting: never worse than the better part
+    # beyond the λ clip at 1e-4 (here the n-gram alone is almost exact on this grammar)
+    assert -mixed.mean() <= min(-logp_rnn.mean(), -logp_ng.mean()) + 1e-3
+    assert np.all((mix.lambdas > 0) & (mix.lambdas < 1))
+    p = mix.distribution(np.full(len(model.vocab), 1 / len(model.vocab)), "the c")
+    assert p.sum() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_mixture_storage_and_damage(trained, tmp_path):
+    model, text = trained
+    mix = fit_mixture(model, text[:5400], text[5400:], 3)
+    path = str(tmp_path / "ngram.npz")
+    mix.save(path)
+    back = NgramMixture.load(path, model.vocab.chars)
+    assert np.array_equal(back.lambdas, mix.lambdas) and back.val_text == mix.val_text
+    assert np.array_equal(back.ngram.logprobs(text[:300])[0], mix.ngram.logprobs(text[:300])[0])
+    with pytest.raises(CheckpointError, match="vocabulary"):
+        NgramMixture.load(path, model.vocab.chars + "\u2603")
+    data = bytearray((tmp_path / "ngram.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / "bad.npz").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError):
+        NgramMixture.load(str(tmp_path / "bad.npz"), model.vocab.chars)
+
+
+# -- the command line -----------------------------------------------------------------------------------
+def test_cli_train_ngram_eval_and_sample_adapted(capsys, tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text(make_text(5000, seed=4), encoding="utf-8")
+    out = str(tmp_path / "run")
+    code, _, err = run(capsys, "train", str(text), *SMALL, "--max-steps", "30", "--out", out, "--ngram", "3")
+    assert code == 0, err
+    assert os.path.isfile(os.path.join(out, "ngram.npz"))
+    results = {}
+    for name, extra in (("static", []), ("mix", ["--mix-ngram"]), ("dynamic", ["--dynamic"]),
+                        ("both", ["--dynamic", "--mix-ngram"])):
+        code, stdout, err = run(capsys, "eval", out, str(text), "--json", *extra)
+        assert code == 0, err
+        results[name] = json.loads(stdout)["bpc"]
+    assert results["mix"] < results["static"]
+    code, stdout, err = run(capsys, "sample", out, "--prime", "the cat ", "--length", "30", "--seed", "1",
+                            "--dynamic", "--mix-ngram")
+    assert code == 0, err and stdout.startswith("the cat ")
+    code, stdout, err = run(capsys, "ngram", str(text), "--order", "4", "--modified", "--adapt", "--json")
+    assert code == 0, err
+    code, _, err = run(capsys, "eval", out, str(text), "--dynamic", "--train-text", str(tmp_path / "nope.txt"))
+    assert code == 2 and "nope.txt" in err
+    code, _, err = run(capsys, "train", str(text), *SMALL, "--max-steps", "3", "--out", str(tmp_path / "x"),
+                       "--ngram", "50")
+    assert code == 2 and "--ngram" in err and not os.path.exists(tmp_path / "x")
