@@ -151,6 +151,8 @@ def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, 
             run = (RunDir.resume(out_dir, counters["step"]) if resume is not None and is_run(out_dir)
                    else RunDir.create(out_dir, force))
     progress = progress or Progress(enabled=False)
+    if dist.size > 1:
+        progress.message(f"data-parallel: {dist.size} ranks × {c.batch_size} streams")
     if note:
         progress.message(note)
     hooks = [h for h in (dist.grad_hook(model, average=c.grad_reduction == "mean"), grad_hook) if h]

@@ -3,7 +3,7 @@ the text's streams, their gradients summed with one ``Allreduce`` per step — t
 training as one process with N·B streams (as torch's DistributedDataParallel).
 
     mpiexec -n 4 rnnlab train text.txt          # any MPI launcher, one or many machines
-    rnnlab train text.txt --workers 4           # ``launch``: the same, on this machine
+    rnnlab train text.txt --workers 4           # the same, on this machine (mpilaunch.py)
 
 mpi4py is optional: it is imported only by ``get_dist`` under an MPI launcher with more
 than one process (importing rnnlab never imports it). The pieces:
@@ -18,9 +18,7 @@ than one process (importing rnnlab never imports it). The pieces:
   of one persistent contiguous buffer (``Module.flatten_grads``), so a step costs one
   in-place Allreduce and one scale (÷N for a mean loss; none for grad_reduction "sum").
 - ``rank_slice`` and ``plan_resume``: the partition of the streams and the rule on resume.
-- ``launch``: ``--workers N`` re-executes ``python -m rnnlab ...`` under the mpiexec that
-  belongs to the installed mpi4py (root and oversubscription handled, cores/N BLAS threads
-  per rank, signals forwarded to the ranks, the launcher's own banners filtered).
+- ``--workers N`` is started by ``mpilaunch.launch`` (the ranks find it in PIDS_VAR).
 
 Resume rule (``plan_resume``): a checkpoint records its per-rank batch B and its ``workers``
 N, so its carried state holds G = N·B streams. Resumed with N' ranks: if N' divides G, each
@@ -33,13 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
-import threading
 
 import numpy as np
 
@@ -302,128 +293,3 @@ def rank_rngs(model, dist, meta, seed, step):
         ss = np.random.SeedSequence([int(seed), dist.rank, int(step), i])
         out[path] = np.random.PCG64(ss).state
     return out
-
-
-# -- the launcher --------------------------------------------------------------------------------
-def find_mpiexec():
-    """The mpiexec that belongs to the installed MPI: $RNNLAB_MPIEXEC; the one mpi4py was
-    built with; the one a pip-installed MPI put beside this Python; then $PATH."""
-    if os.environ.get("RNNLAB_MPIEXEC"):
-        return os.environ["RNNLAB_MPIEXEC"]
-    candidates = []
-    try:
-        import mpi4py
-        cc = mpi4py.get_config().get("mpicc")
-        if cc:
-            candidates.append(os.path.join(os.path.dirname(cc), "mpiexec"))
-    except Exception:                       # mpi4py missing or unusual: look elsewhere
-        pass
-    candidates += [os.path.join(os.path.dirname(sys.executable), "mpiexec"),
-                   os.path.join(sys.prefix, "bin", "mpiexec")]
-    for c in candidates:
-        if os.path.isfile(c) and os.access(c, os.X_OK):
-            return c
-    return shutil.which("mpiexec") or shutil.which("mpirun")
-
-
-def launch_command(mpiexec, n, args, env=None):
-    """(command, environment) that start ``python -m rnnlab ARGS`` on ``n`` ranks here."""
-    env = dict(os.environ if env is None else env)
-    threads = str(max(1, cores() // n))
-    for k in THREAD_VARS:
-        env.setdefault(k, threads)
-    try:
-        version = subprocess.run([mpiexec, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        version = ""
-    cmd = [mpiexec]
-    if "Open MPI" in version or "OpenRTE" in version:
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-        cmd += ["--oversubscribe", "--bind-to", "none"]
-    elif "HYDRA" in version or "Intel" in version:       # MPICH, Intel MPI: root and oversubscription are fine
-        cmd += ["-bind-to", "none"]
-    return cmd + ["-n", str(n), sys.executable, "-m", "rnnlab", *args], env
-
-
-_BANNER_RULE = re.compile(r"^\s*(-{20,}|={20,})\s*$")
-_LAUNCHER_LINE = re.compile(r"^\[[^\]]*(:\d+|@[^\]]*)\]")       # "[host:pid] ...", "[mpiexec@host] ..."
-
-
-def _filter(stream, out):
-    """Copy the job's stderr, dropping the MPI launcher's own banners (blocks between rules
-    of dashes or equals signs) and log lines: rank 0 prints the one line that matters."""
-    inside = False
-    for line in iter(stream.readline, b""):
-        text = line.decode("utf-8", "replace")
-        if _BANNER_RULE.match(text):
-            inside = not inside
-            continue
-        if inside or _LAUNCHER_LINE.match(text):
-            continue
-        out.write(text)
-        out.flush()
-
-
-def without_workers(args):
-    """The command line less its ``--workers N`` (or ``--workers=N``, or an abbreviation)."""
-    out, skip = [], False
-    for t in args:
-        if skip:
-            skip = False
-            continue
-        name = t.split("=", 1)[0]
-        if len(name) >= 4 and "--workers".startswith(name):
-            skip = "=" not in t
-            continue
-        out.append(t)
-    return out
-
-
-def launch(n, args):
-    """``rnnlab ARGS`` on ``n`` ranks of this machine under mpiexec; returns the exit code.
-    SIGINT/SIGTERM are passed on to every rank (they agree to stop, rank 0 saves, exit
-    128+signal); a second one ends the job at once."""
-    import importlib.util
-    if importlib.util.find_spec("mpi4py") is None:
-        raise ConfigError(f"workers needs mpi4py and an MPI runtime: {INSTALL}")
-    mpiexec = find_mpiexec()
-    if mpiexec is None:
-        raise ConfigError(f"workers needs an MPI launcher (mpiexec), none found: {INSTALL}")
-    cmd, env = launch_command(mpiexec, n, args)
-    piddir = tempfile.mkdtemp(prefix="rnnlab-ranks-")
-    env[PIDS_VAR] = piddir
-    try:
-        proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, start_new_session=True)
-        signals = []
-
-        def forward(signum, frame):
-            signals.append(signum)
-            pids = [f for f in os.listdir(piddir) if f.endswith(".pid")]
-            if len(signals) > 1 or not pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-                return
-            for f in pids:
-                with contextlib.suppress(ValueError, OSError):
-                    with open(os.path.join(piddir, f)) as fh:
-                        os.kill(int(fh.read().strip()), signum)
-        previous = {}
-        if threading.current_thread() is threading.main_thread():
-            previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            copier = threading.Thread(target=_filter, args=(proc.stderr, sys.stderr), daemon=True)
-            copier.start()
-            rc = proc.wait()
-            copier.join(timeout=5)
-        finally:
-            for s, h in previous.items():
-                signal.signal(s, h)
-    finally:
-        shutil.rmtree(piddir, ignore_errors=True)
-    rc = 128 - rc if rc < 0 else rc
-    if rc not in (0, 1, 2, 130, 143):
-        print(f"rnnlab: error: the MPI job ended with exit code {rc} (a worker died or was killed); "
-              f"every rank was stopped and the last checkpoint is intact: continue with --resume",
-              file=sys.stderr)
-    return rc

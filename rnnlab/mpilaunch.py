@@ -1,0 +1,148 @@
+"""``rnnlab train --workers N``: the training re-executed as ``python -m rnnlab train ...``
+(without ``--workers``) on N ranks of this machine, under the mpiexec that belongs to the
+installed MPI (``find_mpiexec``). The launcher sets what a user would otherwise have to
+know: Open MPI's consent to run as root and to oversubscribe, no core binding, and
+cores/N BLAS threads per rank (OMP/OPENBLAS/MKL_NUM_THREADS, unless set); it passes
+SIGINT/SIGTERM on to every rank (they agree to stop, rank 0 saves; a second signal ends
+the job), drops the MPI launcher's own banners from the output (rank 0 prints the one
+line that matters) and returns the job's exit code — a worker killed ends the whole job.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+
+from .errors import ConfigError
+from .parallel import INSTALL, PIDS_VAR, THREAD_VARS, cores
+
+
+def find_mpiexec():
+    """The mpiexec that belongs to the installed MPI: $RNNLAB_MPIEXEC; the one mpi4py was
+    built with; the one a pip-installed MPI put beside this Python; then $PATH."""
+    if os.environ.get("RNNLAB_MPIEXEC"):
+        return os.environ["RNNLAB_MPIEXEC"]
+    candidates = []
+    try:
+        import mpi4py
+        cc = mpi4py.get_config().get("mpicc")
+        if cc:
+            candidates.append(os.path.join(os.path.dirname(cc), "mpiexec"))
+    except Exception:                       # mpi4py missing or unusual: look elsewhere
+        pass
+    candidates += [os.path.join(os.path.dirname(sys.executable), "mpiexec"),
+                   os.path.join(sys.prefix, "bin", "mpiexec")]
+    for c in candidates:
+        if os.path.isfile(c) and os.access(c, os.X_OK):
+            return c
+    return shutil.which("mpiexec") or shutil.which("mpirun")
+
+
+def launch_command(mpiexec, n, args, env=None, program=None):
+    """(command, environment) that start ``python -m rnnlab ARGS`` (or ``program`` ARGS) on
+    ``n`` ranks here."""
+    env = dict(os.environ if env is None else env)
+    threads = str(max(1, cores() // n))
+    for k in THREAD_VARS:
+        env.setdefault(k, threads)
+    try:
+        version = subprocess.run([mpiexec, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        version = ""
+    cmd = [mpiexec]
+    if "Open MPI" in version or "OpenRTE" in version:
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+        cmd += ["--oversubscribe", "--bind-to", "none"]
+    elif "HYDRA" in version or "Intel" in version:       # MPICH, Intel MPI: root and oversubscription are fine
+        cmd += ["-bind-to", "none"]
+    return cmd + ["-n", str(n), *(program or [sys.executable, "-m", "rnnlab"]), *args], env
+
+
+_BANNER_RULE = re.compile(r"^\s*(-{20,}|={20,})\s*$")
+_LAUNCHER_LINE = re.compile(r"^\[[^\]]*(:\d+|@[^\]]*)\]")       # "[host:pid] ...", "[mpiexec@host] ..."
+
+
+def _filter(stream, out):
+    """Copy the job's stderr, dropping the MPI launcher's own banners (blocks between rules
+    of dashes or equals signs) and log lines: rank 0 prints the one line that matters."""
+    inside = False
+    for line in iter(stream.readline, b""):
+        text = line.decode("utf-8", "replace")
+        if _BANNER_RULE.match(text):
+            inside = not inside
+            continue
+        if inside or _LAUNCHER_LINE.match(text):
+            continue
+        out.write(text)
+        out.flush()
+
+
+def without_workers(args):
+    """The command line less its ``--workers N`` (or ``--workers=N``, or an abbreviation)."""
+    out, skip = [], False
+    for t in args:
+        if skip:
+            skip = False
+            continue
+        name = t.split("=", 1)[0]
+        if len(name) >= 4 and "--workers".startswith(name):
+            skip = "=" not in t
+            continue
+        out.append(t)
+    return out
+
+
+def launch(n, args):
+    """``rnnlab ARGS`` on ``n`` ranks of this machine under mpiexec; returns the exit code.
+    SIGINT/SIGTERM are passed on to every rank (they agree to stop, rank 0 saves, exit
+    128+signal); a second one ends the job at once."""
+    import importlib.util
+    if importlib.util.find_spec("mpi4py") is None:
+        raise ConfigError(f"workers needs mpi4py and an MPI runtime: {INSTALL}")
+    mpiexec = find_mpiexec()
+    if mpiexec is None:
+        raise ConfigError(f"workers needs an MPI launcher (mpiexec), none found: {INSTALL}")
+    cmd, env = launch_command(mpiexec, n, args)
+    piddir = tempfile.mkdtemp(prefix="rnnlab-ranks-")
+    env[PIDS_VAR] = piddir
+    try:
+        proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, start_new_session=True)
+        signals = []
+
+        def forward(signum, frame):
+            signals.append(signum)
+            pids = [f for f in os.listdir(piddir) if f.endswith(".pid")]
+            if len(signals) > 1 or not pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+                return
+            for f in pids:
+                with contextlib.suppress(ValueError, OSError):
+                    with open(os.path.join(piddir, f)) as fh:
+                        os.kill(int(fh.read().strip()), signum)
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            copier = threading.Thread(target=_filter, args=(proc.stderr, sys.stderr), daemon=True)
+            copier.start()
+            rc = proc.wait()
+            copier.join(timeout=5)
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+    finally:
+        shutil.rmtree(piddir, ignore_errors=True)
+    rc = 128 - rc if rc < 0 else rc
+    if rc not in (0, 1, 2, 130, 143):
+        print(f"rnnlab: error: the MPI job ended with exit code {rc} (a worker died or was killed); "
+              f"every rank was stopped and the last checkpoint is intact: continue with --resume",
+              file=sys.stderr)
+    return rc
