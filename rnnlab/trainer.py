@@ -9,10 +9,11 @@ backward into ``model.grads``; ``pos`` is the batch's index within the epoch); t
 divergence check; ``grad_hook(grads)`` (the place for a data-parallel all-reduce); clipping
 (global L2 norm, or each entry clamped to ±clip); the learning rate from ``schedule``;
 ``optimizer.step``; ``objective.commit()`` (the update is applied: carry the hidden state
-on). Then the counters move and, every ``eval_every`` steps, ``evaluate()`` gives a
-validation loss (or None), the trainer tracks the best one and the evaluations without
-improvement (early stopping after ``patience`` of them), calls ``on_eval(record,
-improved)`` and then ``save()``.
+on). Then the counters move, ``on_step(step, loss)`` runs (after the update: the char
+model's run moves its weight average there) and, every ``eval_every`` steps,
+``evaluate()`` gives a validation loss (or None), the trainer tracks the best one and the
+evaluations without improvement (early stopping after ``patience`` of them), calls
+``on_eval(record, improved)`` and then ``save()``.
 
 Stops at the first of: ``max_steps``, ``max_epochs``, ``time_limit`` seconds (this run's
 wall clock), early stopping, or divergence — a NaN/Inf loss, or (with
