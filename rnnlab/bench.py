@@ -24,11 +24,16 @@ import numpy as np
 from .errors import ConfigError
 
 ROWS = [
-    # name, model, layers, hidden, seq, batch, vocab, optimizer
-    ("min-char-rnn", "rnn", 1, 100, 25, 1, 80, "adagrad"),
-    ("char-rnn LSTM", "lstm", 2, 128, 50, 50, 65, "rmsprop"),
-    ("char-rnn GRU", "gru", 2, 128, 50, 50, 65, "rmsprop"),
-    ("large LSTM", "lstm", 1, 512, 100, 64, 65, "rmsprop"),
+    # name, model, layers, hidden, seq, batch, vocab (or input features), optimizer, dropout, inputs
+    ("min-char-rnn", "rnn", 1, 100, 25, 1, 80, "adagrad", 0.0, "ids"),
+    ("char-rnn LSTM", "lstm", 2, 128, 50, 50, 65, "rmsprop", 0.0, "ids"),
+    ("char-rnn GRU", "gru", 2, 128, 50, 50, 65, "rmsprop", 0.0, "ids"),
+    ("large LSTM", "lstm", 1, 512, 100, 64, 65, "rmsprop", 0.0, "ids"),
+    # CharLMConfig's default: LSTM 2×256, seq 64, batch 32, Adam, dropout 0.25 between the
+    # layers and before the head (torch: nn.LSTM(dropout=) and nn.Dropout)
+    ("default LSTM+dropout", "lstm", 2, 256, 64, 32, 96, "adam", 0.25, "ids"),
+    # float inputs (B, T, F): 32 features in, the same 32 predicted, squared error
+    ("float-input LSTM", "lstm", 2, 256, 64, 32, 32, "adam", 0.0, "float"),
 ]
 SAMPLE_ROWS = [("sample min-char-rnn", "rnn", 1, 100, 80), ("sample char-rnn", "lstm", 2, 128, 65)]
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -66,12 +71,14 @@ def _median_time(fn, warmup, repeats):
     return statistics.median(times)
 
 
-def _rnnlab_train_step(model, layers, H, T, B, V, opt_name):
+def _rnnlab_train_step(model, layers, H, T, B, V, opt_name, dropout=0.0, inputs="ids"):
     from .models.charlm import CharLM, CharLMConfig
     from .optim import clip_by_value
+    if inputs == "float":
+        return _rnnlab_float_step(model, layers, H, T, B, V, opt_name)
     cfg = CharLMConfig(model=model, hidden_size=H, num_layers=layers, seq_len=T, batch_size=B,
-                       dropout=0.0, optimizer=opt_name, lr=1e-3 if opt_name != "adagrad" else 0.1,
-                       seed=0)                    # no dropout: the torch model has none
+                       dropout=dropout, optimizer=opt_name, lr=1e-3 if opt_name != "adagrad" else 0.1,
+                       seed=0)                    # the torch model has the same dropout
     lm = CharLM("".join(chr(33 + i) for i in range(V)), cfg)
     rng = np.random.default_rng(0)
     x = rng.integers(0, V, size=(T, B))
@@ -88,27 +95,59 @@ def _rnnlab_train_step(model, layers, H, T, B, V, opt_name):
     return step, lm
 
 
-def _torch_train_step(torch, model, layers, H, T, B, V, opt_name):
+def _rnnlab_float_step(model, layers, H, T, B, F, opt_name):
+    """Float inputs (B, T, F) → recurrent stack → Linear(H, F), squared error."""
+    from .losses import mse
+    from .models.seq import SeqNet
+    from .optim import clip_by_value, make_optimizer
+    net = SeqNet(model, F, H, F, many_to_one=False, num_layers=layers, dtype=np.float32, seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((B, T, F)).astype(np.float32)
+    y = rng.standard_normal((B, T, F)).astype(np.float32)
+    opt = make_optimizer(opt_name, lr=1e-3)
+
+    def step():
+        net.zero_grad()
+        _, dy = mse(net.forward(x), y)
+        net.backward(dy)
+        clip_by_value(net.grads, 5.0)
+        opt.step(net.params, net.grads)
+    net.dtype = np.dtype(np.float32)
+    return step, net
+
+
+def _torch_train_step(torch, model, layers, H, T, B, V, opt_name, dropout=0.0, inputs="ids"):
     cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[model]
-    rnn = cls(V, H, layers, batch_first=True)
+    rnn = cls(V, H, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
     head = torch.nn.Linear(H, V)
+    drop = torch.nn.Dropout(dropout)
     params = list(rnn.parameters()) + list(head.parameters())
     opt = {"adagrad": lambda: torch.optim.Adagrad(params, lr=0.1),
+           "adam": lambda: torch.optim.Adam(params, lr=1e-3),
            "rmsprop": lambda: torch.optim.RMSprop(params, lr=1e-3, alpha=0.95)}[opt_name]()
     g = torch.Generator().manual_seed(0)
-    x = torch.randint(0, V, (B, T), generator=g)
-    y = torch.randint(0, V, (B, T), generator=g)
+    if inputs == "float":
+        xf, yf = torch.randn(B, T, V, generator=g), torch.randn(B, T, V, generator=g)
+    else:
+        x = torch.randint(0, V, (B, T), generator=g)
+        y = torch.randint(0, V, (B, T), generator=g)
     state = [None]
 
     def step():
         opt.zero_grad()
-        inp = torch.nn.functional.one_hot(x, V).float()
-        out, s = rnn(inp, state[0])
-        loss = torch.nn.functional.cross_entropy(head(out).reshape(-1, V), y.reshape(-1))
+        if inputs == "float":
+            out, _ = rnn(xf)
+            loss = 0.5 * ((head(out) - yf) ** 2).sum(-1).mean()
+            s = None
+        else:
+            inp = torch.nn.functional.one_hot(x, V).float()
+            out, s = rnn(inp, state[0])
+            loss = torch.nn.functional.cross_entropy(head(drop(out)).reshape(-1, V), y.reshape(-1))
         loss.backward()
         torch.nn.utils.clip_grad_value_(params, 5.0)
         opt.step()
-        state[0] = tuple(t.detach() for t in s) if isinstance(s, tuple) else s.detach()
+        if s is not None:
+            state[0] = tuple(t.detach() for t in s) if isinstance(s, tuple) else s.detach()
     return step
 
 
@@ -176,19 +215,20 @@ def run_bench(repeats=7, warmup=2, rows=None, with_torch=True, memory=True, log=
     known = [r[0] for r in ROWS] + [r[0] for r in SAMPLE_ROWS]
     if wanted and not wanted <= set(known):
         raise ConfigError(f"row must be one of {known}, got {sorted(wanted - set(known))}")
-    for name, model, L, H, T, B, V, opt in ROWS:
+    for name, model, L, H, T, B, V, opt, drop, inputs in ROWS:
         if wanted and name not in wanted:
             continue
-        step, lm = _rnnlab_train_step(model, L, H, T, B, V, opt)
+        step, lm = _rnnlab_train_step(model, L, H, T, B, V, opt, drop, inputs)
         t_ours = _median_time(step, warmup, repeats)
         flops = 3 * forward_flops_per_char(model, L, H, V) * T * B
         row = {"row": name, "kind": "train", "time_s": t_ours, "chars_per_s": T * B / t_ours,
                "gflops": flops / t_ours / 1e9, "peak_share": flops / t_ours / 1e9 / peak}
         if torch is not None:
-            t_torch = _median_time(_torch_train_step(torch, model, L, H, T, B, V, opt), warmup, repeats)
+            t_torch = _median_time(_torch_train_step(torch, model, L, H, T, B, V, opt, drop, inputs),
+                                   warmup, repeats)
             row.update(torch_time_s=t_torch, torch_chars_per_s=T * B / t_torch, ratio=t_torch / t_ours)
         if memory and B > 1:
-            peak_b, growth = peak_memory(lambda: _rnnlab_train_step(model, L, H, T, B, V, opt))
+            peak_b, growth = peak_memory(lambda: _rnnlab_train_step(model, L, H, T, B, V, opt, drop, inputs))
             # what BPTT must keep per layer: the gates, h and c (LSTM), for every step
             acts = L * T * B * H * (GATES[model] + 1 + (model == "lstm")) * lm.dtype.itemsize
             row.update(peak_mem_mb=peak_b / 2**20, activations_mb=acts / 2**20, growth_mb=growth / 2**20)
