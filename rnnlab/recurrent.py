@@ -68,6 +68,8 @@ class _Recurrent(Module):
                 raise ConfigError(f"{self.mode}: {name} must be in [0, 1), got {v!r}")
         if not isinstance(locked_dropout, (bool, np.bool_)):
             raise ConfigError(f"{self.mode}: locked_dropout must be True or False, got {locked_dropout!r}")
+        if self.mode != "RNN" and nonlinearity != "tanh":
+            raise ConfigError(f"{self.mode}: nonlinearity is an option of the Elman RNN only")
         self.weight_drop, self.locked_dropout = float(weight_drop), bool(locked_dropout)
         if not batch_first:
             raise ConfigError("rnnlab recurrent layers are batch-first only (batch_first=True)")
@@ -262,35 +264,13 @@ class RNN(_Recurrent):
     """
     mode = "RNN"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, *, nonlinearity="tanh", bias=True,
-                 dropout=0.0, bidirectional=False, batch_first=True, dtype=np.float32, seed=None,
-                 device="cpu", weight_drop=0.0, locked_dropout=False):
-        super().__init__(input_size, hidden_size, num_layers, nonlinearity=nonlinearity, bias=bias,
-                         dropout=dropout, bidirectional=bidirectional, batch_first=batch_first,
-                         dtype=dtype, seed=seed, device=device, weight_drop=weight_drop,
-                         locked_dropout=locked_dropout)
-
 
 class LSTM(_Recurrent):
     """LSTM: gates i, f, g, o; c_t = f⊙c_{t−1} + i⊙g, h_t = o⊙tanh(c_t) (see kernels/lstm.py).
     State is (h, c), each (L·D, B, H)."""
     mode = "LSTM"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, dropout=0.0,
-                 bidirectional=False, batch_first=True, dtype=np.float32, seed=None, device="cpu",
-                 weight_drop=0.0, locked_dropout=False):
-        super().__init__(input_size, hidden_size, num_layers, bias=bias, dropout=dropout,
-                         bidirectional=bidirectional, batch_first=batch_first, dtype=dtype, seed=seed,
-                         device=device, weight_drop=weight_drop, locked_dropout=locked_dropout)
-
 
 class GRU(_Recurrent):
     """GRU: gates r, z, n; n = tanh(gx_n + r⊙(W_hn h + b_hn)), h_t = (1−z)⊙n + z⊙h_{t−1}."""
     mode = "GRU"
-
-    def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, dropout=0.0,
-                 bidirectional=False, batch_first=True, dtype=np.float32, seed=None, device="cpu",
-                 weight_drop=0.0, locked_dropout=False):
-        super().__init__(input_size, hidden_size, num_layers, bias=bias, dropout=dropout,
-                         bidirectional=bidirectional, batch_first=batch_first, dtype=dtype, seed=seed,
-                         device=device, weight_drop=weight_drop, locked_dropout=locked_dropout)

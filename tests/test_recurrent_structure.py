@@ -5,6 +5,7 @@ import pytest
 import rnnlab
 from rnnlab import GRUCell, LSTMCell, RNNCell, gradcheck
 from helpers import relerr
+from fixed_masks import fixed_masks
 
 MODES = ["RNN", "LSTM", "GRU"]
 CELLS = {"RNN": RNNCell, "LSTM": LSTMCell, "GRU": GRUCell}
@@ -147,19 +148,7 @@ def test_dropout_between_layers(rng):
 @pytest.mark.parametrize("mode", MODES)
 def test_dropout_gradients_with_a_fixed_mask(mode, rng):
     layer = _layer(mode, 3, 3, 2, dropout=0.3, seed=5)
-    saved = layer.rng.bit_generator.state
-
-    class FixedMask:            # re-seed before each forward: the same mask every call
-        params, grads, zero_grad = layer.params, layer.grads, layer.zero_grad
-
-        def forward(self, x):
-            layer.rng.bit_generator.state = saved
-            return layer.forward(x)
-
-        def backward(self, dout, dstate):
-            return layer.backward(dout, dstate)[0]
-
-    errors = gradcheck(FixedMask(), (rng.standard_normal((2, 4, 3)),))
+    errors = gradcheck(fixed_masks(layer), (rng.standard_normal((2, 4, 3)),))
     assert max(errors.values()) < 1e-6, errors
 
 

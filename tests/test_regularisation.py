@@ -25,6 +25,7 @@ from rnnlab.models import CharLM
 from rnnlab.models.charlm_config import CharLMConfig
 from rnnlab.module import dropout_mask
 from helpers import relerr, t64, torch
+from fixed_masks import fixed_masks
 
 MODES = ["RNN", "LSTM", "GRU"]
 WORST = {}          # the largest relative error against torch per check (printed with -s)
@@ -151,19 +152,7 @@ def test_against_torch_with_the_same_masks(mode, case, kernels):
 def test_gradients_with_fixed_masks(mode, case, kernels, rng):
     L, bidirectional, opts = CASES[case]
     layer = _layer(mode, 3, 3, L, bidirectional=bidirectional, seed=5, **opts)
-    saved = layer.rng.bit_generator.state
-
-    class FixedMasks:           # the same masks on every forward: the generator's state restored
-        params, grads, zero_grad = layer.params, layer.grads, layer.zero_grad
-
-        def forward(self, x):
-            layer.rng.bit_generator.state = saved
-            return layer.forward(x)
-
-        def backward(self, dout, dstate):
-            return layer.backward(dout, dstate)[0]
-
-    errors = gradcheck(FixedMasks(), (rng.standard_normal((2, 4, 3)),))
+    errors = gradcheck(fixed_masks(layer), (rng.standard_normal((2, 4, 3)),))
     WORST[f"gradcheck {mode} {case} {kernels}"] = max(errors.values())
     assert max(errors.values()) < 1e-6, errors
 

@@ -21,6 +21,8 @@ weights are restored afterwards.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from ..activations import log_softmax
@@ -57,18 +59,26 @@ def _picked(model, inp, tgt, state):
     return np.take_along_axis(logp, tgt[..., None], axis=-1)[..., 0], logp, state
 
 
+@contextmanager
+def _evaluating(model):
+    """Eval mode (no dropout) inside, the previous mode and no gradients left after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.zero_grad()
+        model.train(was_training)
+
+
 def static_logprobs(model, ids, streams=None, chunk=256):
     """ln p of every prediction (M,), dropout off, weights unchanged."""
     inp, tgt, valid, S, L = layout(ids, streams)
     out = np.empty((L, S))
-    was_training = model.training
-    model.eval()
     state = None
-    try:
+    with _evaluating(model):
         for s in range(0, L, chunk):
             out[s:s + chunk], _, state = _picked(model, inp[s:s + chunk], tgt[s:s + chunk], state)
-    finally:
-        model.train(was_training)
     return _flat(out, valid)
 
 
@@ -95,10 +105,8 @@ def gradient_rms(model, ids, seg_len=20, streams=64, max_segments=100):
     inp, tgt, valid, S, L = layout(ids, streams)
     params = model.params
     ms = {k: np.zeros(p.shape, np.float64) for k, p in params.items()}
-    was_training = model.training
-    model.eval()
     state, count = None, 0
-    try:
+    with _evaluating(model):
         for s in range(0, min(L, seg_len * max_segments), seg_len):
             _, state = _segment_grad(model, inp[s:s + seg_len], tgt[s:s + seg_len], valid[s:s + seg_len],
                                      state)
@@ -106,9 +114,6 @@ def gradient_rms(model, ids, seg_len=20, streams=64, max_segments=100):
             for k, g in model.grads.items():
                 ms[k] += np.square(g, dtype=np.float64)
             count += 1
-    finally:
-        model.zero_grad()
-        model.train(was_training)
     return {k: np.sqrt(v / max(count, 1)) for k, v in ms.items()}
 
 
@@ -132,23 +137,20 @@ def dynamic_logprobs(model, ids, rms, *, lr=3e-4, decay=0.02, seg_len=20, stream
     rate = {k: np.minimum(decay * rms[k] / max(mean_rms, EPS), 1.0).astype(params[k].dtype) for k in params}
     step = {k: (lr / (rms[k] + EPS)).astype(params[k].dtype) for k in params}
     out = np.empty((L, S))
-    was_training = model.training
-    model.eval()
     state = None
-    try:
-        for s in range(0, L, seg_len):
-            picked, state = _segment_grad(model, inp[s:s + seg_len], tgt[s:s + seg_len],
-                                          valid[s:s + seg_len], state)
-            out[s:s + seg_len] = picked
-            state = _detach(state)
-            grads = model.grads
-            for k, p in params.items():
-                p -= step[k] * grads[k]
-                p += rate[k] * (theta0[k] - p)
-    finally:
-        if restore:
-            for k, p in params.items():
-                p[...] = theta0[k]
-        model.zero_grad()
-        model.train(was_training)
+    with _evaluating(model):
+        try:
+            for s in range(0, L, seg_len):
+                picked, state = _segment_grad(model, inp[s:s + seg_len], tgt[s:s + seg_len],
+                                              valid[s:s + seg_len], state)
+                out[s:s + seg_len] = picked
+                state = _detach(state)
+                grads = model.grads
+                for k, p in params.items():
+                    p -= step[k] * grads[k]
+                    p += rate[k] * (theta0[k] - p)
+        finally:
+            if restore:
+                for k, p in params.items():
+                    p[...] = theta0[k]
     return _flat(out, valid)
