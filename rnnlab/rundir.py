@@ -87,6 +87,9 @@ class RunDir:
         if self._mode == "replace":
             parent, name = os.path.split(self.path)
             self._staging = tempfile.mkdtemp(prefix=f".{name}.new-", dir=parent)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self._staging, 0o777 & ~umask)       # as os.makedirs would make it
         elif self._mode == "new":
             os.makedirs(self.path, exist_ok=True)
         else:

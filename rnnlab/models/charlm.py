@@ -32,7 +32,8 @@ from .scoring import check_dynamic, dynamic_logprobs, gradient_rms, static_logpr
 from .charlm_io import check_training_state, load_charlm, save_charlm
 
 LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
-# dynamic evaluation's defaults, chosen by measurement (benchmarks/dynamic_eval.py)
+# dynamic evaluation's defaults, chosen by measurement (benchmarks/dynamic_eval.py, results in
+# benchmarks/results/dynamic_eval.txt)
 DYN_LR, DYN_DECAY, DYN_SEG = 3e-4, 0.02, 20
 
 
