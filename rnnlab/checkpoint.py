@@ -25,6 +25,7 @@ import json
 import os
 import struct
 import tempfile
+import tokenize
 import zipfile
 import zlib
 
@@ -36,10 +37,11 @@ FORMAT = "rnnlab-checkpoint"
 VERSION = 1
 MAX_META_BYTES = 4 << 20
 MAX_JSON_DEPTH = 32
-# what reading a damaged archive can raise, besides CheckpointError
+# what reading a damaged archive can raise, besides CheckpointError (tokenize and syntax
+# errors come from NumPy's parser of .npy header dicts; found by fuzzing the headers)
 DAMAGE = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, KeyError,
           UnicodeDecodeError, RuntimeError, NotImplementedError, zlib.error, struct.error,
-          OverflowError, RecursionError, TypeError, IndexError)
+          OverflowError, RecursionError, TypeError, IndexError, tokenize.TokenError, SyntaxError)
 
 
 def save(path, arrays, meta):
