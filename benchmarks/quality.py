@@ -130,9 +130,9 @@ def run_torch(text_trainval, config, budgets, scorer, emit, optimizer="adam"):
     probe = CharLM(vocab, c)
     val_ids = vocab.encode(scorer.val)
 
-    def snapshot():
-        sd = {f"rnn.{k}": v.detach().numpy() for k, v in rnn.state_dict().items()}
-        sd.update({f"head.{k}": v.detach().numpy() for k, v in head.state_dict().items()})
+    def snapshot():                 # copies: .numpy() shares the live parameters' memory
+        sd = {f"rnn.{k}": v.detach().numpy().copy() for k, v in rnn.state_dict().items()}
+        sd.update({f"head.{k}": v.detach().numpy().copy() for k, v in head.state_dict().items()})
         return sd
 
     def evaluate():
