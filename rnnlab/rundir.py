@@ -14,7 +14,8 @@ into it (directories from before the marker existed are recognised by their
 - resuming needs a run directory with a resumable ``latest.npz``; ``metrics.jsonl`` is
   cut back to the resumed step, so a record is never there twice;
 - leftovers of a killed run (``.tmp-*.npz`` from an interrupted checkpoint write,
-  ``*.json.tmp``, stale ``.<name>.new-*`` siblings) are removed on the next start.
+  ``*.json.tmp``, ``*.jsonl.tmp``, stale ``.<name>.new-*`` siblings) are removed on the
+  next start, and a swap cut between its two renames is undone (the old run put back).
 """
 from __future__ import annotations
 
@@ -40,16 +41,36 @@ def write_json(path, obj):
     os.replace(tmp, path)
 
 
+def _leftover(f):
+    """A file an interrupted rnnlab write leaves behind."""
+    return (f.startswith(".tmp-") and f.endswith(".npz")) or f.endswith((".json.tmp", ".jsonl.tmp"))
+
+
+def recover(path):
+    """Repair what a killed run left at ``path`` (see ``_clean_leftovers``): called before
+    a run directory is read."""
+    _clean_leftovers(path)
+
+
 def _clean_leftovers(path):
-    parent, name = os.path.split(os.path.abspath(path))
-    if os.path.isdir(path):
-        for f in os.listdir(path):
-            if (f.startswith(".tmp-") and f.endswith(".npz")) or f.endswith(".json.tmp"):
-                os.unlink(os.path.join(path, f))
+    """Remove interrupted writes in ``path``; of a forced replacement cut between its two
+    renames (``path`` missing), put the old run back; then remove stale siblings."""
+    path = os.path.abspath(path)
+    parent, name = os.path.split(path)
     if os.path.isdir(parent):
+        olds = [f for f in os.listdir(parent) if f.startswith(f".{name}.old-")]
+        for f in olds:
+            moved = os.path.join(parent, f, name)
+            if not os.path.exists(path) and os.path.isdir(moved):
+                os.rename(moved, path)
+            shutil.rmtree(os.path.join(parent, f), ignore_errors=True)
         for f in os.listdir(parent):
             if f.startswith(f".{name}.new-"):
                 shutil.rmtree(os.path.join(parent, f), ignore_errors=True)
+    if os.path.isdir(path):
+        for f in os.listdir(path):
+            if _leftover(f):
+                os.unlink(os.path.join(path, f))
 
 
 class RunDir:
@@ -67,6 +88,7 @@ class RunDir:
         """A directory for a new run at ``path`` (see the module rules)."""
         if os.path.exists(path) and not os.path.isdir(path):
             raise ConfigError(f"out {path} exists and is not a directory")
+        _clean_leftovers(path)                  # first: a half-done swap is undone
         if os.path.isdir(path) and _user_files(path):
             if not force:
                 what = "already holds a run" if is_run(path) else "is not empty (it is not an rnnlab run)"
@@ -78,6 +100,7 @@ class RunDir:
     @classmethod
     def resume(cls, path, step):
         """The run directory at ``path``, to continue from ``step``."""
+        _clean_leftovers(path)
         if not is_run(path):
             raise ConfigError(f"resume {path} is not an rnnlab run directory")
         return cls(path, "resume", step)
@@ -119,8 +142,7 @@ class RunDir:
 
 def _user_files(path):
     """The directory's entries that are not leftovers of an interrupted rnnlab write."""
-    return [f for f in os.listdir(path)
-            if not ((f.startswith(".tmp-") and f.endswith(".npz")) or f.endswith(".json.tmp"))]
+    return [f for f in os.listdir(path) if not _leftover(f)]
 
 
 def _cut_metrics(metrics, step):
@@ -128,7 +150,7 @@ def _cut_metrics(metrics, step):
     if not os.path.isfile(metrics):
         return
     keep = []
-    with open(metrics, encoding="utf-8") as f:
+    with open(metrics, encoding="utf-8", errors="replace") as f:      # a torn tail is not UTF-8
         for line in f:
             try:
                 record = json.loads(line)

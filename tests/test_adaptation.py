@@ -195,3 +195,11 @@ def test_cli_train_ngram_eval_and_sample_adapted(capsys, tmp_path):
     code, _, err = run(capsys, "train", str(text), *SMALL, "--max-steps", "3", "--out", str(tmp_path / "x"),
                        "--ngram", "50")
     assert code == 2 and "--ngram" in err and not os.path.exists(tmp_path / "x")
+
+
+def test_dynamic_mixing_leaves_the_callers_lambdas_alone(trained):
+    model, text = trained
+    mix = fit_mixture(model, text[:5400], text[5400:], 3)
+    before = mix.lambdas.copy()
+    model.evaluate(text[:800], dynamic=True, train_text=text, mixture=mix)
+    assert np.array_equal(mix.lambdas, before)

@@ -387,3 +387,30 @@ def test_a_bug_is_not_a_user_error(monkeypatch, capsys, base):
     monkeypatch.setattr(CharLM, "generate", broken)
     with pytest.raises(ValueError, match="internal bug"):
         main(["sample", base["run"], "--length", "3"])
+
+
+def test_a_swap_cut_between_its_renames_is_undone(capsys, base, tmp_path):
+    """A crash between the two renames of --force's swap leaves the run directory missing,
+    the old run in .NAME.old-*/NAME and the new one in .NAME.new-*: the next start puts
+    the old run back and removes the rest."""
+    out = tmp_path / "cut"
+    assert main(["train", base["text"], *SMALL, "--max-steps", "6", "--eval-every", "3", "--out", str(out)]) == 0
+    before = snapshot(out)
+    (tmp_path / ".cut.old-x1").mkdir()
+    os.rename(out, tmp_path / ".cut.old-x1" / "cut")
+    (tmp_path / ".cut.new-y2").mkdir()
+    (tmp_path / ".cut.new-y2" / "config.json").write_text("{}")
+    assert run(capsys, "train", "--resume", str(out), "--max-steps", "6", "--quiet")[0] == 0
+    assert snapshot(out)["best.npz"] == before["best.npz"]
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".cut.")]
+
+
+def test_a_torn_metrics_line_does_not_stop_a_resume(capsys, base, tmp_path):
+    out = tmp_path / "torn"
+    assert main(["train", base["text"], *SMALL, "--max-steps", "10", "--eval-every", "5", "--out", str(out)]) == 0
+    with open(out / "metrics.jsonl", "ab") as f:
+        f.write(b'{"step": 1\xff\xfe')                     # a write cut mid-record, not even UTF-8
+    assert run(capsys, "train", "--resume", str(out), "--max-steps", "15", "--eval-every", "5",
+               "--quiet")[0] == 0
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [5, 10, 15]

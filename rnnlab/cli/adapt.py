@@ -14,12 +14,12 @@ def training_text(args, model):
     from ..data.corpus import default_corpus
     from ..data.text import read_text
     if args.train_text:
-        return read_text(args.train_text, "utf-8")
+        return read_text(args.train_text, args.encoding)
     source = model.meta.get("text_source")
     if source and source.startswith("default:"):
         return default_corpus()
     if source and os.path.isfile(source):
-        return read_text(source, "utf-8")
+        return read_text(source, args.encoding)
     raise UsageError("--dynamic needs the training text for its gradient statistics and the run's is not "
                      "at hand; pass --train-text FILE")
 
@@ -48,11 +48,8 @@ def adapt_to_prime(args, model, prime):
         return
     if len(prime) < 2:
         raise UsageError("--dynamic adapts to the prime: give --prime (two characters or more)")
-    from ..models.scoring import check_dynamic, dynamic_logprobs, gradient_rms
-    from ..data.text import split_train_val
+    from ..models.scoring import check_dynamic, dynamic_logprobs
     check_dynamic(args.dyn_lr, args.dyn_decay, args.dyn_seg)
-    train = "".join(ch for ch in training_text(args, model) if ch in model.vocab.index)
-    train = train[:len(split_train_val(range(len(train)), model.config.val_frac)[0])]
-    rms = gradient_rms(model, model.vocab.encode(train), seg_len=args.dyn_seg)
+    rms = model.gradient_rms(training_text(args, model), args.dyn_seg)
     dynamic_logprobs(model, model.vocab.encode(prime), rms, lr=args.dyn_lr, decay=args.dyn_decay,
                      seg_len=args.dyn_seg, streams=1, restore=False)

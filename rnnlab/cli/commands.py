@@ -75,7 +75,7 @@ def cmd_train(args):
     from ..models.charlm import CharLM
     from ..models.charlm_config import PRESETS, CharLMConfig
     from ..progress import Progress
-    from ..rundir import RunDir, is_run
+    from ..rundir import RunDir, is_run, recover
     from ..trainer import TrainConfig
     from ..mpilaunch import launch, without_workers
     from ..parallel import env_rank, get_dist
@@ -98,6 +98,8 @@ def cmd_train(args):
         raise UsageError(f"--ngram must be an order from 1 to {MAX_ORDER}, got {args.ngram}")
     resume = None
     if args.resume:
+        recover(os.path.dirname(os.path.abspath(args.resume)) if args.resume.endswith(".npz")
+                else args.resume)
         ckpt = os.path.join(args.resume, "latest.npz") if os.path.isdir(args.resume) else args.resume
         if os.path.isdir(args.resume) and not is_run(args.resume):
             raise UsageError(f"--resume {args.resume}: not an rnnlab run directory")
@@ -179,8 +181,7 @@ def _keep_mixture(order, text, out_dir, progress):
     if not os.path.isfile(best):
         return
     model = CharLM.load(best)
-    n_train = len(split_train_val(range(len(text)), model.config.val_frac)[0])
-    mix = fit_mixture(model, text[:n_train], text[n_train:], order)
+    mix = fit_mixture(model, *split_train_val(text, model.config.val_frac), order)
     mix.save(os.path.join(out_dir, FILE))
     progress.message(f"{order}-gram mixture saved in {os.path.join(out_dir, FILE)}; λ by context count: "
                      + " ".join(f"{v:.2f}" for v in mix.lambdas))
@@ -246,8 +247,7 @@ def cmd_ngram(args):
     if args.eval is not None:
         train, held = text, read_text(args.eval, args.encoding)
     else:
-        n_train = len(split_train_val(range(len(text)), args.val_frac)[0])
-        train, held = text[:n_train], text[n_train:]
+        train, held = split_train_val(text, args.val_frac)
         if not held:
             raise UsageError("--val-frac 0 leaves nothing to evaluate; give --eval FILE")
     lm = KneserNeyLM(args.order, modified=args.modified).fit(train)

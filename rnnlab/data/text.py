@@ -64,6 +64,10 @@ class Vocab:
         """The characters of ``text`` that are not in the vocabulary (sorted, unique)."""
         return sorted(set(text) - set(self.index))
 
+    def known(self, text):
+        """``text`` without the characters outside the vocabulary."""
+        return "".join(ch for ch in text if ch in self.index)
+
     def encode(self, text):
         missing = self.unknown(text)
         if missing:

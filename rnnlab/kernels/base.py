@@ -13,7 +13,8 @@ runs it over time for the layers, the one-step cells and the sampler.
     kernel.backward_loop(dh, dc, buf, pre, w_hh, dgx, dgh, d_hs[, ids, acc])   BPTT, last to first
     kernel.step_backward(t, dh, dc, buf, pre, w_hh, dgx_t, dgh_t)
 
-A second backend (CUDA, compiled C) provides the same methods over its own arrays.
+The compiled twins (compiled.py) and a second backend's kernels (CUDA) provide the same
+methods over their own arrays.
 
 
 Notation (code names, PyTorch's layout; the course's names in brackets):

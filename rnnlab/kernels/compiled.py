@@ -10,7 +10,7 @@ recomputes the derivative factors from the saved gates instead of loading stored
 (these loops are bound by memory bandwidth, not arithmetic), and for one-hot inputs
 it adds each dgx row into its character's row of dW_ihᵀ on the way.
 
-Selection: ``scan`` asks ``select(kernel, dtype)``
+Selection: the layers and cells ask ``select(kernel, dtype)`` (through the backend)
 for the kernel to use on each call. It returns the fused twin when the extension was
 built (``pip install`` compiles it where a C compiler exists; ``optional=True`` in
 setup.py installs without it otherwise), the dtype is float32 or float64 and the

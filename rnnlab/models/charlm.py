@@ -11,7 +11,7 @@ and to the top layer's output before the head (char-rnn's place), in training on
 W_hh entries (recurrent.py), ``average`` evaluates with averaged weights (averaging.py).
 
 Python API: ``CharLM.fit`` (charlm_run.py sets up the run, trainer.py is the loop), ``generate``, ``evaluate``,
-``save``/``load`` (checkpoint.py). The CLI is a thin layer over these.
+``save``/``load`` (charlm_io.py). The CLI is a thin layer over these.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from ..module import Module
 from ..optim import make_optimizer
 from ..recurrent import GRU, LSTM, RNN
 from .charlm_config import CharLMConfig, check_fits
+from .mixing import NgramMixture
 from .scoring import check_dynamic, dynamic_logprobs, gradient_rms, static_logprobs
 from .charlm_io import check_training_state, load_charlm, save_charlm
 
@@ -111,7 +112,7 @@ class CharLM(Module):
         ``config.val_frac`` held out), which it then needs. mixture: an NgramMixture
         (models/mixing.py) mixed in; with ``dynamic`` its n-gram adapts too (a cache) and
         its λs are refitted on its validation tail under the same regime."""
-        known = "".join(ch for ch in text if ch in self.vocab.index)
+        known = self.vocab.known(text)
         oov = len(text) - len(known)
         if len(known) < 2:
             raise DataError("the text has fewer than two characters the model knows")
@@ -120,8 +121,9 @@ class CharLM(Module):
         if mixture is not None:
             logp_ng, ctx = mixture.ngram.logprobs(known, adapt=dynamic)
             if dynamic and len(mixture.val_text) >= 2:
-                val = "".join(ch for ch in mixture.val_text if ch in self.vocab.index)
-                mixture.tune(score(val), *mixture.ngram.logprobs(val, adapt=True))
+                val = self.vocab.known(mixture.val_text)          # refit a copy: the caller's λs stay
+                mixture = NgramMixture(mixture.ngram, val_text=mixture.val_text).tune(
+                    score(val), *mixture.ngram.logprobs(val, adapt=True))
             logp = mixture.mix(logp, logp_ng, ctx)
         return {**lm_metrics(float(-logp.mean()), len(known) - 1), "oov": oov}
 
@@ -130,16 +132,20 @@ class CharLM(Module):
         if not dynamic:
             return lambda t: static_logprobs(self, self.vocab.encode(t))
         check_dynamic(dyn_lr, dyn_decay, dyn_seg)
+        rms = self.gradient_rms(train_text, dyn_seg)
+        return lambda t: dynamic_logprobs(self, self.vocab.encode(t), rms, lr=dyn_lr, decay=dyn_decay,
+                                          seg_len=dyn_seg)
+
+    def gradient_rms(self, train_text, seg_len=DYN_SEG):
+        """Dynamic evaluation's per-weight RMS gradient, gathered on the training split of
+        ``train_text`` (``config.val_frac`` held out, as in training)."""
         if not train_text:
             raise ConfigError("train_text: dynamic evaluation needs the training text "
                               "(it scales each step by the gradient statistics gathered there)")
-        train = "".join(ch for ch in train_text if ch in self.vocab.index)
-        train = train[:len(split_train_val(range(len(train)), self.config.val_frac)[0])]
+        train = split_train_val(self.vocab.known(train_text), self.config.val_frac)[0]
         if len(train) < 2:
             raise DataError("the training text has fewer than two characters the model knows")
-        rms = gradient_rms(self, self.vocab.encode(train), seg_len=dyn_seg)
-        return lambda t: dynamic_logprobs(self, self.vocab.encode(t), rms, lr=dyn_lr, decay=dyn_decay,
-                                          seg_len=dyn_seg)
+        return gradient_rms(self, self.vocab.encode(train), seg_len=seg_len)
 
     # -- generation --------------------------------------------------------------------------
     def generate(self, length=200, *, temperature=1.0, top_k=0, prime="", seed=None, stream=None,

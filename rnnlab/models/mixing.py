@@ -121,7 +121,7 @@ def fit_mixture(model, train_text, val_text, order, modified=True):
     ``model``, the λs fitted on ``val_text`` (static scoring)."""
     ngram = KneserNeyLM(order, modified=modified).fit(train_text, vocab=model.vocab.chars)
     mixture = NgramMixture(ngram, val_text=val_text)
-    known = "".join(ch for ch in val_text if ch in model.vocab.index)
+    known = model.vocab.known(val_text)
     if len(known) >= 2:
         logp_ng, ctx = ngram.logprobs(known)
         mixture.tune(static_logprobs(model, model.vocab.encode(known)), logp_ng, ctx)
