@@ -18,7 +18,7 @@ rnnlab's runs are resumed from budget to budget (exact resume: the same weights 
 straight run with the evaluations on the same steps).
 
     python benchmarks/quality.py [--budgets 60,120,180,300] [--corpus NAME] [--seeds 0,1]
-                                 [--systems rnnlab,torch,torch-char-rnn,ngram] [--out FILE]
+                                 [--systems rnnlab,rnnlab-awd,torch,torch-char-rnn,ngram] [--out FILE]
 
 Needs ../shared/data beside the project and torch for the torch rows. Prints one line
 per (corpus, seed, system, budget) as it goes; --out appends them as JSON lines.
@@ -206,6 +206,12 @@ def main():
             if "rnnlab" in systems:
                 run_rnnlab(train + val, val_frac, default, budgets, scorer,
                            lambda b, s, steps=None: emit("rnnlab default", seed, b, s, steps))
+            if "rnnlab-awd" in systems:            # the default plus AWD-LSTM's regularisers
+                awd = CharLMConfig(val_frac=val_frac, seed=seed, weight_drop=0.25, locked_dropout=True,
+                                   average=0.999)
+                run_rnnlab(train + val, val_frac, awd, budgets, scorer,
+                           lambda b, s, steps=None: emit("rnnlab default + weight drop 0.25, locked "
+                                                         "dropout, average 0.999", seed, b, s, steps))
             if "torch" in systems:
                 run_torch(train + val, default, budgets, scorer,
                           lambda b, s, steps=None: emit("torch.nn, rnnlab's shape", seed, b, s, steps))
