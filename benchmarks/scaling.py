@@ -87,12 +87,12 @@ def torch_rate(row, n):
         import torch
     except ImportError:
         return None
-    from rnnlab.bench import _median_time, _torch_train_step
+    from rnnlab.bench import _median_times, _torch_train_step
     from rnnlab.parallel import cores
     torch.set_num_threads(cores())
     model, L, H, T, B, V, opt, warm, steps = ROWS[row]
     step = _torch_train_step(torch, model, L, H, T, n * B, V, opt)
-    return T * n * B / _median_time(step, max(2, warm // 2), max(5, steps // 4))
+    return T * n * B / _median_times([step], max(2, warm // 2), max(5, steps // 4))[0][0]
 
 
 def quality(budget, ranks, tmp):

@@ -60,15 +60,23 @@ def forward_flops_per_char(model, layers, H, V):
     return total + 2 * H * V
 
 
-def _median_time(fn, warmup, repeats):
+def _median_times(fns, warmup, repeats):
+    """Time the functions in rounds, each once per round, the order reversed every other
+    round; returns (median time of each, median over rounds of each one's time divided by
+    the first's in the same round). Paired rounds keep the ratio honest on a noisy machine
+    where the speed drifts between the start and the end of a row."""
     for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
+    for r in range(repeats):
+        order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
+        for i in order:
+            t = time.perf_counter()
+            fns[i]()
+            times[i].append(time.perf_counter() - t)
+    ratios = [statistics.median(t / t0 for t, t0 in zip(ts, times[0])) for ts in times]
+    return [statistics.median(ts) for ts in times], ratios
 
 
 def _rnnlab_train_step(model, layers, H, T, B, V, opt_name, dropout=0.0, inputs="ids"):
@@ -219,14 +227,14 @@ def run_bench(repeats=7, warmup=2, rows=None, with_torch=True, memory=True, log=
         if wanted and name not in wanted:
             continue
         step, lm = _rnnlab_train_step(model, L, H, T, B, V, opt, drop, inputs)
-        t_ours = _median_time(step, warmup, repeats)
+        fns = [step] + ([_torch_train_step(torch, model, L, H, T, B, V, opt, drop, inputs)] if torch else [])
+        times, ratios = _median_times(fns, warmup, repeats)
+        t_ours = times[0]
         flops = 3 * forward_flops_per_char(model, L, H, V) * T * B
         row = {"row": name, "kind": "train", "time_s": t_ours, "chars_per_s": T * B / t_ours,
                "gflops": flops / t_ours / 1e9, "peak_share": flops / t_ours / 1e9 / peak}
         if torch is not None:
-            t_torch = _median_time(_torch_train_step(torch, model, L, H, T, B, V, opt, drop, inputs),
-                                   warmup, repeats)
-            row.update(torch_time_s=t_torch, torch_chars_per_s=T * B / t_torch, ratio=t_torch / t_ours)
+            row.update(torch_time_s=times[1], torch_chars_per_s=T * B / times[1], ratio=ratios[1])
         if memory and B > 1:
             peak_b, growth = peak_memory(lambda: _rnnlab_train_step(model, L, H, T, B, V, opt, drop, inputs))
             # what BPTT must keep per layer: the gates, h and c (LSTM), for every step
@@ -239,13 +247,14 @@ def run_bench(repeats=7, warmup=2, rows=None, with_torch=True, memory=True, log=
         if wanted and name not in wanted:
             continue
         n = 1000
-        t_ours = _median_time(_rnnlab_sampler(model, L, H, V, n), 1, max(3, repeats // 2))
+        fns = [_rnnlab_sampler(model, L, H, V, n)] + ([_torch_sampler(torch, model, L, H, V, n)] if torch else [])
+        times, ratios = _median_times(fns, 1, max(3, repeats // 2))
+        t_ours = times[0]
         row = {"row": name, "kind": "sample", "time_s": t_ours, "chars_per_s": n / t_ours,
                "gflops": forward_flops_per_char(model, L, H, V) * n / t_ours / 1e9}
         row["peak_share"] = row["gflops"] / peak
         if torch is not None:
-            t_torch = _median_time(_torch_sampler(torch, model, L, H, V, n), 1, max(3, repeats // 2))
-            row.update(torch_time_s=t_torch, torch_chars_per_s=n / t_torch, ratio=t_torch / t_ours)
+            row.update(torch_time_s=times[1], torch_chars_per_s=n / times[1], ratio=ratios[1])
         result["rows"].append(row)
         if log:
             log(format_row(row))

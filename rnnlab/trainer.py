@@ -21,6 +21,10 @@ wall clock), early stopping, or divergence — a NaN/Inf loss, or (with
 *before* the bad update is applied. A final evaluation runs when steps were taken since
 the last one (not after a divergence), then a final ``save()``.
 
+The summary says where this run's wall clock went: ``run_seconds`` in all,
+``eval_seconds`` in ``evaluate`` and ``report_seconds`` in ``on_eval`` and ``save`` (the
+char model's samples, metrics and checkpoints); the CLI prints their shares.
+
 ``counters`` (step, epoch, pos, best_val, bad_evals, initial_loss, smooth_loss,
 chars_seen, elapsed, last_eval_step) is everything a checkpoint needs besides weights,
 optimizer slots and generators: ``Trainer(..., counters=saved)`` resumes exactly.
@@ -107,6 +111,8 @@ class Trainer:
         self.records = []
         self.last_loss = None
         self._window = [0, 0.0]          # items and seconds since the last evaluation
+        # this run's seconds (not a resumed run's): in all, evaluating, and in on_eval/save
+        self.overhead = {"run_seconds": 0.0, "eval_seconds": 0.0, "report_seconds": 0.0}
 
     # -- the loop ------------------------------------------------------------------------
     def _stop_reason(self, start):
@@ -176,13 +182,12 @@ class Trainer:
             if self.on_step is not None:
                 self.on_step(c["step"], loss)
             if self.config.eval_every and c["step"] % self.config.eval_every == 0:
-                self._evaluate(evaluate, on_eval, count_patience=True)
-                if save:
-                    save()
+                self._evaluate(evaluate, on_eval, count_patience=True, save=save)
         if reason not in ("diverged", "interrupted") and c["step"] > c["last_eval_step"]:
             self._evaluate(evaluate, on_eval, count_patience=False)
         if save and (reason != "diverged" or c["step"] > 0):
-            save()
+            self._timed("report_seconds", save)
+        self.overhead["run_seconds"] = time.perf_counter() - start
         self.progress.close()
         return self.summary(reason)
 
@@ -211,9 +216,16 @@ class Trainer:
         self._window[0] += self.items_per_step
         self._window[1] += seconds
 
-    def _evaluate(self, evaluate, on_eval, count_patience):
+    def _timed(self, key, fn, *args):
+        t = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.overhead[key] += time.perf_counter() - t
+
+    def _evaluate(self, evaluate, on_eval, count_patience, save=None):
         c = self.counters
-        val = evaluate() if evaluate is not None else None
+        val = self._timed("eval_seconds", evaluate) if evaluate is not None else None
         improved = val is not None and (c["best_val"] is None or val < c["best_val"])
         if improved:
             c["best_val"], c["bad_evals"] = val, 0
@@ -224,7 +236,9 @@ class Trainer:
                   "train_loss": self.last_loss, "val_loss": val, "lr": self.optimizer.lr,
                   "chars_per_sec": self.rate(), "elapsed": c["elapsed"]}
         if on_eval is not None:
-            on_eval(record, improved)
+            self._timed("report_seconds", on_eval, record, improved)
+        if save is not None:
+            self._timed("report_seconds", save)
         self.records.append(record)
         self._window = [0, 0.0]
         return record
@@ -235,5 +249,5 @@ class Trainer:
                 "epochs": c["step"] / (self.steps_per_epoch or 1), "train_loss": self.last_loss,
                 "val_loss": self.records[-1]["val_loss"] if self.records else None,
                 "best_val_loss": c["best_val"], "smooth_loss": c["smooth_loss"],
-                "elapsed": c["elapsed"], "evaluations": self.records,
+                "elapsed": c["elapsed"], "evaluations": self.records, **self.overhead,
                 "parameters": int(self.model.num_parameters())}

@@ -250,3 +250,19 @@ def test_divergence_stops_training_and_keeps_best(capsys, tmp_path, text_file):
     assert all(np.all(np.isfinite(v)) for k, v in arrays.items() if k.startswith("param/"))
     best = CharLM.load(os.path.join(out_dir, "best.npz"))
     assert best.meta["best_val"] == pytest.approx(summary["best_val_loss"])
+
+
+def test_training_says_where_its_wall_clock_went(capsys, tmp_path, text_file):
+    """Evaluation and the samples/checkpoints are timed apart from the steps: the JSON
+    summary has the seconds of each, and the closing report their shares."""
+    small = [a for a in SMALL if a != "--quiet"]
+    code, out, err = run(capsys, "train", text_file, *small, "--max-steps", "40", "--eval-every", "10",
+                         "--out", str(tmp_path / "a"))
+    assert code == 0, err
+    line = [s for s in out.splitlines() if s.startswith("wall clock")]
+    assert len(line) == 1 and "validation" in line[0] and "samples and checkpoints" in line[0], out
+    code, out, err = run(capsys, "train", text_file, *SMALL, "--max-steps", "40", "--eval-every", "10",
+                         "--out", str(tmp_path / "b"), "--json")
+    s = json.loads(out)
+    assert 0 < s["eval_seconds"] and 0 < s["report_seconds"]
+    assert s["eval_seconds"] + s["report_seconds"] < s["run_seconds"] <= s["elapsed"] + 0.5

@@ -157,3 +157,22 @@ def test_bench_reports_rows_ratios_and_kernels():
     for r in result["rows"]:
         assert r["time_s"] > 0 and r["ratio"] > 0 and 0 < r["peak_share"] < 1
     assert result["kernels"].startswith("compiled" if fused.compiled_active() else "NumPy")
+
+
+def test_bench_times_in_alternated_rounds_and_pairs_the_ratio(monkeypatch):
+    """The ratio is taken per round (both timed back to back, the order reversed every
+    other round), so a machine that slows down mid-row does not bias it: here the clock
+    runs 10× slower in the second half, and the pairs still give torch/rnnlab = 3."""
+    import rnnlab.bench as bench
+    clock, calls = [0.0], []
+
+    def timed(name, cost):
+        def fn():
+            calls.append(name)
+            clock[0] += cost * (10 if len(calls) > 6 else 1)
+        return fn
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+    times, ratios = bench._median_times([timed("a", 1.0), timed("b", 3.0)], warmup=1, repeats=4)
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b", "b", "a"]
+    assert ratios == [1.0, 3.0]
+    assert times == [5.5, 16.5]          # medians of (1, 1, 10, 10) and (3, 3, 30, 30)

@@ -167,8 +167,17 @@ def cmd_train(args):
               f"{summary['epochs']:.2f} epochs; best validation "
               + (f"{best:.4f} nats/char = {summary['best_val_bpc']:.4f} bits/char" if best is not None else "n/a")
               + (f"; smooth loss {summary['smooth_loss']:.2f}" if summary["smooth_loss"] is not None else "")
+              + "\n" + overhead_line(summary)
               + f"\nsample with: rnnlab sample {out_dir}")
     return 1 if summary["stop_reason"] == "diverged" else 0
+
+
+def overhead_line(summary):
+    """How much of this run's wall clock went to evaluation and to samples and checkpoints."""
+    run = max(summary["run_seconds"], 1e-9)
+    ev, rep = summary["eval_seconds"], summary["report_seconds"]
+    return (f"wall clock {run:.1f} s: validation {ev:.1f} s ({100 * ev / run:.1f}%), samples and "
+            f"checkpoints {rep:.1f} s ({100 * rep / run:.1f}%)")
 
 
 def _keep_mixture(order, text, out_dir, progress):
@@ -276,7 +285,8 @@ def cmd_bench(args):
         print(f"float32 GEMM peak measured here: {result['gemm_peak_gflops']:.0f} GFLOP/s (NumPy)"
               + (f"; torch {result['torch']}" if result["torch"] else f"; {result['torch_missing_reason']}"))
         print(f"rnnlab LSTM/GRU kernels: {result['kernels']}")
-        print("vs torch = torch time / rnnlab time (> 1: rnnlab faster); peak = share of the GEMM peak")
+        print("vs torch = median over alternated rounds of torch time / rnnlab time (> 1: rnnlab faster); "
+              "peak = share of the GEMM peak")
     return 0
 
 
