@@ -18,7 +18,8 @@ rnnlab's runs are resumed from budget to budget (exact resume: the same weights 
 straight run with the evaluations on the same steps).
 
     python benchmarks/quality.py [--budgets 60,120,180,300] [--corpus NAME] [--seeds 0,1]
-                                 [--systems rnnlab,rnnlab-awd,torch,torch-char-rnn,ngram] [--out FILE]
+                                 [--systems rnnlab,torch,torch-char-rnn,ngram] [--out FILE]
+    python benchmarks/quality.py --report FILE      # the tables, from the JSON lines of --out
 
 Needs ../shared/data beside the project and torch for the torch rows. Prints one line
 per (corpus, seed, system, budget) as it goes; --out appends them as JSON lines.
@@ -35,6 +36,7 @@ import numpy as np
 from rnnlab.data import Vocab
 from rnnlab.data.text import char_batches
 from rnnlab.models import CharLM, CharLMConfig
+from rnnlab.models.charlm_config import REGULARISERS_OFF
 from rnnlab.models.mixing import NgramMixture
 from rnnlab.models.scoring import dynamic_logprobs, gradient_rms, static_logprobs
 from rnnlab.ngram import KneserNeyLM
@@ -175,14 +177,54 @@ def run_torch(text_trainval, config, budgets, scorer, emit, optimizer="adam"):
         start += time.perf_counter() - paused          # scoring is not training time
 
 
+TABLE = [("rnnlab default", ("static", "mix", "dynamic", "both", "dynamic_cost")),
+         ("torch.nn, rnnlab's shape", ("static", "mix")),
+         ("torch.nn, char-rnn's shape", ("static", "mix"))]
+
+
+def report(path):
+    """Per corpus and budget, each system's scores averaged over the seeds it was run with
+    (the seeds' spread: max − min of the static score, in brackets)."""
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    for corpus in dict.fromkeys(r["corpus"] for r in rows):
+        mine = [r for r in rows if r["corpus"] == corpus]
+        for r in mine:
+            if r["budget"] is None:
+                print(f"## {corpus}: n-gram (order {r['order']}): static {r['static']:.3f}, "
+                      f"adaptive {r['adaptive']:.3f} bits/char")
+        print(f"{'budget':>6} | {'rnnlab static':>17} {'+mix':>6} {'+dyn':>6} {'+both':>6} {'dyn cost':>8} | "
+              f"{'torch same':>17} {'+mix':>6} | {'torch char-rnn':>17} {'+mix':>6} | seeds")
+        for budget in sorted({r["budget"] for r in mine if r["budget"] is not None}):
+            cells, seeds = [], set()
+            for system, keys in TABLE:
+                got = [r for r in mine if r["system"] == system and r["budget"] == budget]
+                seeds |= {r["seed"] for r in got}
+                for k in keys:
+                    vals = [r[k] for r in got if r.get(k) is not None]
+                    if not vals:
+                        cells.append(f"{'-':>{17 if k == 'static' else 6}}")
+                    elif k == "static":
+                        cells.append(f"{np.mean(vals):.3f} [{max(vals) - min(vals):.3f}]".rjust(17))
+                    elif k == "dynamic_cost":
+                        cells.append(f"{np.mean(vals):7.1f}x")
+                    else:
+                        cells.append(f"{np.mean(vals):6.3f}")
+            print(f"{budget:5.0f}s | " + " ".join(cells[:5]) + " | " + " ".join(cells[5:7]) + " | "
+                  + " ".join(cells[7:]) + f" | {sorted(seeds)}")
+        print()
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--report", metavar="FILE", help="print the tables from the JSON lines in FILE")
     ap.add_argument("--budgets", default="60,120,180,300")
     ap.add_argument("--corpus", action="append", choices=["metamorphosis", "tinyshakespeare"])
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--systems", default="ngram,rnnlab,torch,torch-char-rnn")
     ap.add_argument("--out")
     args = ap.parse_args()
+    if args.report:
+        return report(args.report)
     budgets = [float(b) for b in args.budgets.split(",")]
     systems = args.systems.split(",")
     for corpus in args.corpus or ["metamorphosis", "tinyshakespeare"]:
@@ -206,19 +248,13 @@ def main():
             if "rnnlab" in systems:
                 run_rnnlab(train + val, val_frac, default, budgets, scorer,
                            lambda b, s, steps=None: emit("rnnlab default", seed, b, s, steps))
-            if "rnnlab-awd" in systems:            # the default plus AWD-LSTM's regularisers
-                awd = CharLMConfig(val_frac=val_frac, seed=seed, weight_drop=0.25, locked_dropout=True,
-                                   average=0.999)
-                run_rnnlab(train + val, val_frac, awd, budgets, scorer,
-                           lambda b, s, steps=None: emit("rnnlab default + weight drop 0.25, locked "
-                                                         "dropout, average 0.999", seed, b, s, steps))
             if "torch" in systems:
                 run_torch(train + val, default, budgets, scorer,
                           lambda b, s, steps=None: emit("torch.nn, rnnlab's shape", seed, b, s, steps))
             if "torch-char-rnn" in systems:
                 cr = CharLMConfig(model="lstm", hidden_size=128, num_layers=2, dropout=0.0, seq_len=50,
                                   batch_size=50, lr=2e-3, clip=5.0, clip_mode="value", val_frac=val_frac,
-                                  seed=seed)
+                                  seed=seed, **REGULARISERS_OFF)
                 run_torch(train + val, cr, budgets, scorer,
                           lambda b, s, steps=None: emit("torch.nn, char-rnn's shape", seed, b, s, steps),
                           optimizer="rmsprop")

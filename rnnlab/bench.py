@@ -29,12 +29,41 @@ ROWS = [
     ("char-rnn LSTM", "lstm", 2, 128, 50, 50, 65, "rmsprop", 0.0, "ids"),
     ("char-rnn GRU", "gru", 2, 128, 50, 50, 65, "rmsprop", 0.0, "ids"),
     ("large LSTM", "lstm", 1, 512, 100, 64, 65, "rmsprop", 0.0, "ids"),
-    # CharLMConfig's default: LSTM 2×256, seq 64, batch 32, Adam, dropout 0.25 between the
-    # layers and before the head (torch: nn.LSTM(dropout=) and nn.Dropout)
-    ("default LSTM+dropout", "lstm", 2, 256, 64, 32, 96, "adam", 0.25, "ids"),
+    # CharLMConfig's defaults, whatever they are (default_row): its shape, optimizer and
+    # dropout, and in rnnlab its regularisers (weight drop, locked dropout, the weight
+    # average's update) — torch.nn has none of those, so its step is the plain one
+    # (nn.GRU/nn.LSTM(dropout=) and nn.Dropout before the head)
+    "default",
     # float inputs (B, T, F): 32 features in, the same 32 predicted, squared error
     ("float-input LSTM", "lstm", 2, 256, 64, 32, 32, "adam", 0.0, "float"),
 ]
+DEFAULT_VOCAB = 96          # printable ASCII and newline: the order of an English text's
+
+
+def default_row():
+    """The bench row of ``CharLMConfig()``: (row fields as in ROWS, its regularisers)."""
+    from .models.charlm_config import CharLMConfig
+    c = CharLMConfig()
+    return (("default", c.model, c.num_layers, c.hidden_size, c.seq_len, c.batch_size, DEFAULT_VOCAB,
+             c.optimizer, c.dropout, "ids"),
+            {"weight_drop": c.weight_drop, "locked_dropout": c.locked_dropout, "average": c.average})
+
+
+def describe_default():
+    from .models.charlm_config import CharLMConfig
+    c = CharLMConfig()
+    regs = [f"weight drop {c.weight_drop:g}"] * bool(c.weight_drop) + ["locked dropout"] * c.locked_dropout \
+        + [f"weight average {c.average:g}"] * bool(c.average)
+    return (f"default = CharLMConfig(): {c.model.upper()} {c.num_layers}x{c.hidden_size}, seq {c.seq_len}, "
+            f"batch {c.batch_size}, {c.optimizer}, dropout {c.dropout:g}" + "".join(", " + r for r in regs))
+
+
+def train_rows():
+    """ROWS with the default row filled in: [(row fields, CharLMConfig regularisers)]."""
+    from .models.charlm_config import REGULARISERS_OFF
+    return [default_row() if r == "default" else (r, REGULARISERS_OFF) for r in ROWS]
+
+
 SAMPLE_ROWS = [("sample min-char-rnn", "rnn", 1, 100, 80), ("sample char-rnn", "lstm", 2, 128, 65)]
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
@@ -79,19 +108,23 @@ def _median_times(fns, warmup, repeats):
     return [statistics.median(ts) for ts in times], ratios
 
 
-def _rnnlab_train_step(model, layers, H, T, B, V, opt_name, dropout=0.0, inputs="ids"):
+def _rnnlab_train_step(model, layers, H, T, B, V, opt_name, dropout=0.0, inputs="ids", regularisers=None):
+    """One training step of CharLM as ``charlm_run`` takes it (the weight average's update
+    included when ``regularisers`` has ``average``); returns (step, model)."""
+    from .averaging import WeightAverage
     from .models.charlm import CharLM, CharLMConfig
     from .optim import clip_by_value
     if inputs == "float":
         return _rnnlab_float_step(model, layers, H, T, B, V, opt_name)
     cfg = CharLMConfig(model=model, hidden_size=H, num_layers=layers, seq_len=T, batch_size=B,
                        dropout=dropout, optimizer=opt_name, lr=1e-3 if opt_name != "adagrad" else 0.1,
-                       seed=0)                    # the torch model has the same dropout
+                       seed=0, **(regularisers or {}))      # the torch model has the same dropout
     lm = CharLM("".join(chr(33 + i) for i in range(V)), cfg)
     rng = np.random.default_rng(0)
     x = rng.integers(0, V, size=(T, B))
     y = rng.integers(0, V, size=(T, B))
     opt = lm.make_optimizer()
+    avg = WeightAverage(lm, cfg.average) if cfg.average else None
     state = [None]
 
     def step():
@@ -99,6 +132,8 @@ def _rnnlab_train_step(model, layers, H, T, B, V, opt_name, dropout=0.0, inputs=
         _, s = lm.loss_and_grad(x, y, state[0])
         clip_by_value(lm.grads, 5.0)
         opt.step(lm.params, lm.grads)
+        if avg is not None:
+            avg.update()
         state[0] = s
     return step, lm
 
@@ -218,15 +253,17 @@ def run_bench(repeats=7, warmup=2, rows=None, with_torch=True, memory=True, log=
     kernels = ("compiled (rnnlab._gates)" if compiled_active() else
                "NumPy (compiled kernels " + ("switched off)" if available() else "not built)"))
     result = {"gemm_peak_gflops": peak, "torch": torch.__version__ if torch else None,
-              "torch_missing_reason": torch_reason, "kernels": kernels, "rows": []}
+              "torch_missing_reason": torch_reason, "kernels": kernels, "default": describe_default(),
+              "rows": []}
     wanted = set(rows) if rows else None
-    known = [r[0] for r in ROWS] + [r[0] for r in SAMPLE_ROWS]
+    rows_now = train_rows()
+    known = [r[0] for r, _ in rows_now] + [r[0] for r in SAMPLE_ROWS]
     if wanted and not wanted <= set(known):
         raise ConfigError(f"row must be one of {known}, got {sorted(wanted - set(known))}")
-    for name, model, L, H, T, B, V, opt, drop, inputs in ROWS:
+    for (name, model, L, H, T, B, V, opt, drop, inputs), reg in rows_now:
         if wanted and name not in wanted:
             continue
-        step, lm = _rnnlab_train_step(model, L, H, T, B, V, opt, drop, inputs)
+        step, lm = _rnnlab_train_step(model, L, H, T, B, V, opt, drop, inputs, reg)
         fns = [step] + ([_torch_train_step(torch, model, L, H, T, B, V, opt, drop, inputs)] if torch else [])
         times, ratios = _median_times(fns, warmup, repeats)
         t_ours = times[0]
@@ -236,7 +273,7 @@ def run_bench(repeats=7, warmup=2, rows=None, with_torch=True, memory=True, log=
         if torch is not None:
             row.update(torch_time_s=times[1], torch_chars_per_s=T * B / times[1], ratio=ratios[1])
         if memory and B > 1:
-            peak_b, growth = peak_memory(lambda: _rnnlab_train_step(model, L, H, T, B, V, opt, drop, inputs))
+            peak_b, growth = peak_memory(lambda: _rnnlab_train_step(model, L, H, T, B, V, opt, drop, inputs, reg))
             # what BPTT must keep per layer: the gates, h and c (LSTM), for every step
             acts = L * T * B * H * (GATES[model] + 1 + (model == "lstm")) * lm.dtype.itemsize
             row.update(peak_mem_mb=peak_b / 2**20, activations_mb=acts / 2**20, growth_mb=growth / 2**20)

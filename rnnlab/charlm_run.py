@@ -42,6 +42,18 @@ from .rundir import RunDir, is_run, write_json
 from .trainer import Trainer
 
 DIVERGENCE_FACTOR = 3.0
+EVAL_SHARE = 0.03            # auto_eval_every's target: evaluation's share of the compute
+MIN_EVAL_EVERY = 200
+
+
+def auto_eval_every(n_val, seq_len, batch_size):
+    """The CLI's default number of steps between evaluations: 200, or more when the
+    validation text is large, so that evaluating it takes about EVAL_SHARE of the
+    compute. An evaluation reads each of the ``n_val`` characters once, forward only; a
+    training step reads seq_len·batch_size characters forward and backward, about three
+    times a forward's work per character."""
+    steps = n_val / (3 * seq_len * batch_size) * (1 - EVAL_SHARE) / EVAL_SHARE
+    return max(MIN_EVAL_EVERY, math.ceil(steps))
 
 
 class CarriedStateObjective:

@@ -36,7 +36,8 @@ def page_json(html):
 def run_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("explore")
     (d / "corpus.txt").write_text(TEXT, encoding="utf-8")
-    assert main(["train", str(d / "corpus.txt"), "--hidden-size", "16", "--seq-len", "16", "--batch-size", "8",
+    assert main(["train", str(d / "corpus.txt"), "--model", "lstm", "--hidden-size", "16", "--seq-len", "16",
+                 "--batch-size", "8",
                  "--max-steps", "20", "--eval-every", "10", "--out", str(d / "run"), "--quiet"]) == 0
     return d
 

@@ -152,10 +152,12 @@ def test_switch_and_environment_variable():
 def test_bench_reports_rows_ratios_and_kernels():
     from rnnlab.bench import run_bench
     pytest.importorskip("torch", reason="the ratio column needs torch")
-    result = run_bench(repeats=1, warmup=0, rows=["char-rnn GRU", "sample min-char-rnn"], memory=False)
-    assert [r["row"] for r in result["rows"]] == ["char-rnn GRU", "sample min-char-rnn"]
-    for r in result["rows"]:
-        assert r["time_s"] > 0 and r["ratio"] > 0 and 0 < r["peak_share"] < 1
+    result = run_bench(repeats=1, warmup=0, rows=["char-rnn GRU", "default", "sample min-char-rnn"], memory=False)
+    assert [r["row"] for r in result["rows"]] == ["char-rnn GRU", "default", "sample min-char-rnn"]
+    for r in result["rows"]:                  # (shares of the peak are timings: no bound asserted)
+        assert r["time_s"] > 0 and r["ratio"] > 0 and r["peak_share"] > 0
+    c = CharLMConfig()                        # the default row is CharLMConfig()'s, described
+    assert result["default"].startswith(f"default = CharLMConfig(): {c.model.upper()} {c.num_layers}x{c.hidden_size}")
     assert result["kernels"].startswith("compiled" if fused.compiled_active() else "NumPy")
 
 

@@ -22,7 +22,7 @@ from rnnlab.cli import main
 from rnnlab.errors import CheckpointError, ConfigError
 from rnnlab.layers import Dropout
 from rnnlab.models import CharLM
-from rnnlab.models.charlm_config import CharLMConfig
+from rnnlab.models.charlm_config import PRESETS, REGULARISERS_OFF, CharLMConfig
 from rnnlab.module import dropout_mask
 from helpers import relerr, t64, torch
 from fixed_masks import fixed_masks
@@ -213,7 +213,7 @@ def test_eval_mode_is_the_identity(mode, rng):
     text = "abcabdabe" * 30
     a = CharLM(sorted(set(text)), CharLMConfig(hidden_size=8, num_layers=2, dropout=0.5, weight_drop=0.5,
                                                locked_dropout=True, average=0.9))
-    b = CharLM(sorted(set(text)), CharLMConfig(hidden_size=8, num_layers=2, dropout=0.5))
+    b = CharLM(sorted(set(text)), CharLMConfig(hidden_size=8, num_layers=2, dropout=0.5, **REGULARISERS_OFF))
     assert a.evaluate(text)["loss"] == b.evaluate(text)["loss"]
 
 
@@ -274,11 +274,14 @@ def test_average_swaps_in_and_back_exactly(rng):
 
 
 # -- configuration, CLI and checkpoints ---------------------------------------------------------
-def test_config_fields_default_off_and_are_validated():
+def test_config_fields_default_on_absent_means_off_and_are_validated():
     c = CharLMConfig()
-    assert (c.weight_drop, c.locked_dropout, c.average) == (0.0, False, 0.0)
+    assert (c.weight_drop, c.locked_dropout, c.average) == (0.25, True, 0.99)      # the sweep's choice
     old = {k: v for k, v in c.to_dict().items() if k not in ("weight_drop", "locked_dropout", "average")}
-    assert CharLMConfig.from_dict(old) == c                       # checkpoints from before: defaults
+    # a checkpoint from before the regularisers existed had them off
+    assert CharLMConfig.from_dict(old) == CharLMConfig(**REGULARISERS_OFF)
+    for name, preset in PRESETS.items():                          # the reference recipes have none
+        assert all(CharLMConfig(**preset).to_dict()[k] == v for k, v in REGULARISERS_OFF.items()), name
     for field, bad in [("weight_drop", 1.0), ("weight_drop", -0.5), ("weight_drop", "0.1"),
                        ("locked_dropout", 1), ("locked_dropout", "true"), ("average", 1.0),
                        ("average", -0.1), ("average", float("inf")), ("average", None)]:

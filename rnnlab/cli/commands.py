@@ -70,7 +70,7 @@ TRAIN_MODEL_OPTIONS = ["model", "hidden_size", "num_layers", "dropout", "seq_len
 
 
 def cmd_train(args):
-    from ..charlm_run import train_charlm
+    from ..charlm_run import auto_eval_every, train_charlm
     from ..data.text import Vocab
     from ..models.charlm import CharLM
     from ..models.charlm_config import PRESETS, CharLMConfig
@@ -135,6 +135,9 @@ def cmd_train(args):
         model = CharLM(Vocab.from_text(text), config)
         run = RunDir.create(out_dir, args.force)
 
+    if train.eval_every is None:
+        c = model.config
+        train.eval_every = auto_eval_every(int(len(text) * c.val_frac), c.seq_len, c.batch_size)
     progress = Progress(total=train.max_steps, time_limit=train.time_limit, enabled=not args.quiet)
     if not args.quiet and dist.rank == 0:
         c = model.config
@@ -285,6 +288,7 @@ def cmd_bench(args):
         print(f"float32 GEMM peak measured here: {result['gemm_peak_gflops']:.0f} GFLOP/s (NumPy)"
               + (f"; torch {result['torch']}" if result["torch"] else f"; {result['torch_missing_reason']}"))
         print(f"rnnlab LSTM/GRU kernels: {result['kernels']}")
+        print(result["default"] + " (torch: the shape, optimizer and dropout)")
         print("vs torch = median over alternated rounds of torch time / rnnlab time (> 1: rnnlab faster); "
               "peak = share of the GEMM peak")
     return 0

@@ -48,12 +48,13 @@ def _add_train(sub):
     t.add_argument("--num-layers", type=int, help=cfg("num_layers", "stacked recurrent layers"))
     t.add_argument("--dropout", type=float, help=cfg("dropout", "dropout between layers and before the head"))
     t.add_argument("--weight-drop", type=float, metavar="P",
-                   help="DropConnect on the recurrent weights W_hh, one mask per window (default: 0, off)")
-    t.add_argument("--locked-dropout", action="store_true", default=None,
-                   help="one --dropout mask per window, shared by all its steps (default: off)")
+                   help=cfg("weight_drop", "DropConnect on the recurrent weights W_hh, one mask per window, "
+                                           "0 = off"))
+    t.add_argument("--locked-dropout", action=argparse.BooleanOptionalAction, default=None,
+                   help=cfg("locked_dropout", "one --dropout mask per window, shared by all its steps"))
     t.add_argument("--average", type=float, metavar="DECAY",
-                   help="validate, sample and keep best.npz with an average of the weights of this decay, "
-                        "e.g. 0.999 (default: 0, off)")
+                   help=cfg("average", "validate, sample and keep best.npz with an average of the weights of "
+                                       "this decay, 0 = off"))
     t.add_argument("--seq-len", type=int, help=cfg("seq_len", "characters per truncated-BPTT window"))
     t.add_argument("--batch-size", type=int, help=cfg("batch_size", "parallel streams per step"))
     t.add_argument("--optimizer", choices=["sgd", "momentum", "adagrad", "rmsprop", "adam"],
@@ -69,7 +70,9 @@ def _add_train(sub):
     t.add_argument("--max-epochs", type=int, help="stop after this many passes over the text (default: no limit)")
     t.add_argument("--time-limit", type=float, metavar="SECONDS",
                    help="wall-clock budget (default: 300 s when no budget is given)")
-    t.add_argument("--eval-every", type=int, default=200, help="steps between evaluations and checkpoints")
+    t.add_argument("--eval-every", type=int,
+                   help="steps between evaluations and checkpoints (default: 200, or more when the "
+                        "validation text is large, so that evaluating takes about 3%% of the compute)")
     t.add_argument("--patience", type=int, help="stop after this many evaluations without improvement "
                                                 "(default: never)")
     t.add_argument("--seed", type=int, help=cfg("seed", "seed of the initialisation, dropout and order"))
