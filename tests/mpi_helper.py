@@ -12,6 +12,7 @@ import sys
 import numpy as np
 
 from rnnlab import CharLM, CharLMConfig
+from rnnlab.models.charlm_config import REGULARISERS_OFF
 from rnnlab.charlm_run import train_charlm
 from rnnlab.data.text import Vocab
 from rnnlab.parallel import GradAllreduce, get_dist
@@ -36,7 +37,7 @@ def main():
     dist = get_dist()
     config = CharLMConfig(model=a.model, hidden_size=16, num_layers=2, dropout=a.dropout, seq_len=8,
                           batch_size=a.batch, optimizer=a.optimizer, lr=0.01, clip=1.0, clip_mode="norm",
-                          grad_reduction=a.reduction, val_frac=0.1, seed=3)
+                          grad_reduction=a.reduction, val_frac=0.1, seed=3, **REGULARISERS_OFF)
     model = CharLM(Vocab.from_text(TEXT), config, dtype=np.dtype(a.dtype))
     if a.copy and dist.size > 1:
         dist.grad_hook = lambda m, average=True: GradAllreduce(dist, m, average, copy=True)
