@@ -72,7 +72,7 @@ def _add_train(sub):
                    help="wall-clock budget (default: 300 s when no budget is given)")
     t.add_argument("--eval-every", type=int,
                    help="steps between evaluations and checkpoints (default: 200, or more when the "
-                        "validation text is large, so that evaluating takes about 3%% of the compute)")
+                        "validation text is large, so that evaluating takes about 2.5%% of the time)")
     t.add_argument("--patience", type=int, help="stop after this many evaluations without improvement "
                                                 "(default: never)")
     t.add_argument("--seed", type=int, help=cfg("seed", "seed of the initialisation, dropout and order"))
