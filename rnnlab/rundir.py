@@ -47,14 +47,9 @@ def _leftover(f):
 
 
 def recover(path):
-    """Repair what a killed run left at ``path`` (see ``_clean_leftovers``): called before
-    a run directory is read."""
-    _clean_leftovers(path)
-
-
-def _clean_leftovers(path):
-    """Remove interrupted writes in ``path``; of a forced replacement cut between its two
-    renames (``path`` missing), put the old run back; then remove stale siblings."""
+    """Repair what a killed run left at ``path``, before a run directory is read or made:
+    of a forced replacement cut between its two renames (``path`` missing), put the old
+    run back; remove stale siblings; remove interrupted writes in ``path``."""
     path = os.path.abspath(path)
     parent, name = os.path.split(path)
     if os.path.isdir(parent):
@@ -88,7 +83,7 @@ class RunDir:
         """A directory for a new run at ``path`` (see the module rules)."""
         if os.path.exists(path) and not os.path.isdir(path):
             raise ConfigError(f"out {path} exists and is not a directory")
-        _clean_leftovers(path)                  # first: a half-done swap is undone
+        recover(path)                  # first: a half-done swap is undone
         if os.path.isdir(path) and _user_files(path):
             if not force:
                 what = "already holds a run" if is_run(path) else "is not empty (it is not an rnnlab run)"
@@ -100,13 +95,13 @@ class RunDir:
     @classmethod
     def resume(cls, path, step):
         """The run directory at ``path``, to continue from ``step``."""
-        _clean_leftovers(path)
+        recover(path)
         if not is_run(path):
             raise ConfigError(f"resume {path} is not an rnnlab run directory")
         return cls(path, "resume", step)
 
     def _prepare(self):
-        _clean_leftovers(self.path)
+        recover(self.path)
         if self._mode == "replace":
             parent, name = os.path.split(self.path)
             self._staging = tempfile.mkdtemp(prefix=f".{name}.new-", dir=parent)

@@ -182,7 +182,9 @@ class Trainer:
             if self.on_step is not None:
                 self.on_step(c["step"], loss)
             if self.config.eval_every and c["step"] % self.config.eval_every == 0:
-                self._evaluate(evaluate, on_eval, count_patience=True, save=save)
+                self._evaluate(evaluate, on_eval, count_patience=True)
+                if save:
+                    self._timed("report_seconds", save)
         if reason not in ("diverged", "interrupted") and c["step"] > c["last_eval_step"]:
             self._evaluate(evaluate, on_eval, count_patience=False)
         if save and (reason != "diverged" or c["step"] > 0):
@@ -223,7 +225,7 @@ class Trainer:
         finally:
             self.overhead[key] += time.perf_counter() - t
 
-    def _evaluate(self, evaluate, on_eval, count_patience, save=None):
+    def _evaluate(self, evaluate, on_eval, count_patience):
         c = self.counters
         val = self._timed("eval_seconds", evaluate) if evaluate is not None else None
         improved = val is not None and (c["best_val"] is None or val < c["best_val"])
@@ -237,8 +239,6 @@ class Trainer:
                   "chars_per_sec": self.rate(), "elapsed": c["elapsed"]}
         if on_eval is not None:
             self._timed("report_seconds", on_eval, record, improved)
-        if save is not None:
-            self._timed("report_seconds", save)
         self.records.append(record)
         self._window = [0, 0.0]
         return record

@@ -135,12 +135,11 @@ def cmd_train(args):
         model = CharLM(Vocab.from_text(text), config)
         run = RunDir.create(out_dir, args.force)
 
+    c = model.config
     if train.eval_every is None:
-        c = model.config
         train.eval_every = auto_eval_every(int(len(text) * c.val_frac), c.seq_len, c.batch_size)
     progress = Progress(total=train.max_steps, time_limit=train.time_limit, enabled=not args.quiet)
     if not args.quiet and dist.rank == 0:
-        c = model.config
         progress.message(f"training {c.model.upper()} {c.num_layers}x{c.hidden_size} "
                          f"({model.num_parameters():,} parameters) on {len(text):,} characters, "
                          f"vocabulary {len(model.vocab)}; run directory {out_dir}")
