@@ -1,42 +1,73 @@
 """The sweep behind dynamic evaluation's defaults (rnnlab.models.charlm.DYN_LR,
-DYN_DECAY, DYN_SEG): held-out bits/char of a trained run's validation tail (at most
-20,000 characters) for segment lengths 10/20/50, step sizes 1e-4…3e-3 and decays
-0/0.02/0.1, with the time against static scoring.
+DYN_DECAY, DYN_SEG): validation bits/char of trained runs under dynamic evaluation for
+a grid of segment lengths, step sizes, decays and stream counts (the default layout's
+divided by --stream-div), with the time against static scoring of the same text.
 
-    python benchmarks/dynamic_eval.py RUN TEXT
+    python benchmarks/dynamic_eval.py CORPUS RUN [RUN ...] [--out FILE]
 
-RUN: a run directory trained on TEXT (its best.npz and val_frac are used).
+CORPUS: metamorphosis or tinyshakespeare (from ../shared/data); each RUN a run directory
+trained as benchmarks/quality.py trains (train = the first 90%, validation the next 5%):
+its best.npz is scored on that validation 5% — never on quality.py's test 5% — and the
+RMS statistics come from the training 90%. One JSON line per (run, setting).
 """
+import argparse
 import itertools
-import sys
+import json
 import time
 
 import numpy as np
 
 from rnnlab import CharLM
-from rnnlab.data.text import read_text, split_train_val
-from rnnlab.models.scoring import dynamic_logprobs, gradient_rms, static_logprobs
+from rnnlab.models.scoring import dynamic_logprobs, gradient_stats, layout, static_logprobs
+
+from charlm import load_corpus          # benchmarks/, beside this file
+from quality import bpc, splits
 
 
-def main(run, text_file):
-    model = CharLM.load(run + "/best.npz")
-    text = "".join(ch for ch in read_text(text_file) if ch in model.vocab.index)
-    n = len(split_train_val(range(len(text)), model.config.val_frac)[0])
-    train, val = text[:n], text[n:][:20000]
-    ids = model.vocab.encode(val)
-    t = time.perf_counter()
-    static = static_logprobs(model, ids)
-    t_static = time.perf_counter() - t
-    print(f"static: {-static.mean() / np.log(2):.4f} bpc ({t_static:.2f} s)", flush=True)
-    for seg in (10, 20, 50):
-        rms = gradient_rms(model, model.vocab.encode(train), seg_len=seg)
-        for lr, decay in itertools.product((1e-4, 3e-4, 1e-3, 3e-3), (0.0, 0.02, 0.1)):
-            t = time.perf_counter()
-            d = dynamic_logprobs(model, ids, rms, lr=lr, decay=decay, seg_len=seg)
-            cost = (time.perf_counter() - t) / t_static
-            print(f"seg {seg} lr {lr:g} decay {decay:g}: {-d.mean() / np.log(2):.4f} bpc, "
-                  f"{cost:.1f}x static's time", flush=True)
+def median_time(fn, repeats=3):
+    times, out = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return out, float(np.median(times))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("corpus")
+    ap.add_argument("runs", nargs="+")
+    ap.add_argument("--segs", default="10,20,40")
+    ap.add_argument("--lrs", default="1e-4,3e-4,1e-3,2e-3")
+    ap.add_argument("--decays", default="0,0.02")
+    ap.add_argument("--stream-div", default="1,2,4",
+                    help="streams = the default stream count divided by each of these")
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    train, val, _ = splits(load_corpus(args.corpus))
+    for run in args.runs:
+        model = CharLM.load(run + "/best.npz")
+        ids = model.vocab.encode(model.vocab.known(val))
+        default_streams = layout(ids)[3]
+        static, t_static = median_time(lambda: static_logprobs(model, ids))
+        base = {"corpus": args.corpus, "run": run, "static": bpc(static), "static_s": t_static}
+        print(json.dumps(base), flush=True)
+        train_ids = model.vocab.encode(model.vocab.known(train))
+        for seg in [int(s) for s in args.segs.split(",")]:
+            stats = gradient_stats(model, train_ids, seg_len=seg)
+            for lr, decay, div in itertools.product([float(x) for x in args.lrs.split(",")],
+                                                    [float(x) for x in args.decays.split(",")],
+                                                    [int(x) for x in args.stream_div.split(",")]):
+                streams = max(1, default_streams // div)
+                d, t = median_time(lambda: dynamic_logprobs(model, ids, stats, lr=lr, decay=decay, seg_len=seg,
+                                                            streams=streams), repeats=1)
+                row = {**base, "seg": seg, "lr": lr, "decay": decay, "streams": streams,
+                       "dynamic": bpc(d), "cost": t / t_static}
+                print(json.dumps(row), flush=True)
+                if args.out:
+                    with open(args.out, "a") as f:
+                        f.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main()

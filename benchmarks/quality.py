@@ -19,6 +19,7 @@ straight run with the evaluations on the same steps).
 
     python benchmarks/quality.py [--budgets 60,120,180,300] [--corpus NAME] [--seeds 0,1]
                                  [--systems rnnlab,torch,torch-char-rnn,ngram] [--out FILE]
+                                 [--keep DIR]
     python benchmarks/quality.py --report FILE      # the tables, from the JSON lines of --out
 
 Needs ../shared/data beside the project and torch for the torch rows. Prints one line
@@ -28,6 +29,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import tempfile
 import time
 
@@ -36,9 +38,10 @@ import numpy as np
 from rnnlab.data import Vocab
 from rnnlab.data.text import char_batches
 from rnnlab.models import CharLM, CharLMConfig
+from rnnlab.models.charlm import DYN_DECAY, DYN_LR, DYN_SEG
 from rnnlab.models.charlm_config import REGULARISERS_OFF
 from rnnlab.models.mixing import NgramMixture
-from rnnlab.models.scoring import dynamic_logprobs, gradient_rms, static_logprobs
+from rnnlab.models.scoring import dynamic_logprobs, gradient_stats, static_logprobs
 from rnnlab.ngram import KneserNeyLM
 from rnnlab.trainer import TrainConfig
 
@@ -83,24 +86,21 @@ class Scorer:
         mix = NgramMixture(self.ngram).tune(static_logprobs(model, enc(self.val)), *self.ng_val)
         out["mix"] = bpc(mix.mix(static_test, *self.ng_test))
         if dynamic:
-            rms = gradient_rms(model, enc(self.train), seg_len=model_dyn(model)[2])
-            lr, decay, seg = model_dyn(model)
+            lr, decay, seg = DYN_LR, DYN_DECAY, DYN_SEG
+            stats = gradient_stats(model, enc(self.train), seg_len=seg)
             t = time.perf_counter()
-            dyn_test = dynamic_logprobs(model, enc(self.test), rms, lr=lr, decay=decay, seg_len=seg)
+            dyn_test = dynamic_logprobs(model, enc(self.test), stats, lr=lr, decay=decay, seg_len=seg)
             out["dynamic_cost"] = (time.perf_counter() - t) / t_static
             out["dynamic"] = bpc(dyn_test)
-            dyn_val = dynamic_logprobs(model, enc(self.val), rms, lr=lr, decay=decay, seg_len=seg)
+            dyn_val = dynamic_logprobs(model, enc(self.val), stats, lr=lr, decay=decay, seg_len=seg)
             mix = NgramMixture(self.ngram).tune(dyn_val, *self.ng_val_adapt)
             out["both"] = bpc(mix.mix(dyn_test, *self.ng_test_adapt))
         return out
 
 
-def model_dyn(model):
-    from rnnlab.models.charlm import DYN_DECAY, DYN_LR, DYN_SEG
-    return DYN_LR, DYN_DECAY, DYN_SEG
-
-
-def run_rnnlab(text_trainval, val_frac, config, budgets, scorer, emit):
+def run_rnnlab(text_trainval, val_frac, config, budgets, scorer, emit, keep=None):
+    """``keep``: a path prefix; the checkpoint scored at each budget is copied to
+    ``{keep}-{budget}s.npz`` (to score it again later without training again)."""
     run_dir = tempfile.mkdtemp(prefix="quality-")
     model = CharLM(scorer.vocab, config)
     every = max(1, EVAL_CHARS // (config.seq_len * config.batch_size))
@@ -111,6 +111,8 @@ def run_rnnlab(text_trainval, val_frac, config, budgets, scorer, emit):
         summary = model.fit(text_trainval, train, out_dir=run_dir, resume=resume, sample_chars=0)
         done = budget
         best = CharLM.load(os.path.join(run_dir, "best.npz"))
+        if keep:
+            shutil.copy(os.path.join(run_dir, "best.npz"), f"{keep}-{budget:g}s.npz")
         emit(budget, scorer.score(best), steps=summary["steps"])
         model, opt_state, state = CharLM.load(os.path.join(run_dir, "latest.npz"), with_training_state=True)
         resume = (opt_state, state)
@@ -222,6 +224,7 @@ def main():
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--systems", default="ngram,rnnlab,torch,torch-char-rnn")
     ap.add_argument("--out")
+    ap.add_argument("--keep", metavar="DIR", help="keep rnnlab's checkpoint scored at each budget in DIR")
     args = ap.parse_args()
     if args.report:
         return report(args.report)
@@ -246,8 +249,9 @@ def main():
         for seed in [int(s) for s in args.seeds.split(",")]:
             default = CharLMConfig(val_frac=val_frac, seed=seed)
             if "rnnlab" in systems:
+                keep = args.keep and os.path.join(args.keep, f"{corpus}-seed{seed}")
                 run_rnnlab(train + val, val_frac, default, budgets, scorer,
-                           lambda b, s, steps=None: emit("rnnlab default", seed, b, s, steps))
+                           lambda b, s, steps=None: emit("rnnlab default", seed, b, s, steps), keep)
             if "torch" in systems:
                 run_torch(train + val, default, budgets, scorer,
                           lambda b, s, steps=None: emit("torch.nn, rnnlab's shape", seed, b, s, steps))

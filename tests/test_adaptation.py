@@ -12,7 +12,8 @@ import pytest
 from rnnlab import CharLM, CharLMConfig, KneserNeyLM
 from rnnlab.errors import CheckpointError, ConfigError
 from rnnlab.models.mixing import NgramMixture, fit_mixture
-from rnnlab.models.scoring import dynamic_logprobs, gradient_rms, layout, static_logprobs
+from rnnlab.models import scoring
+from rnnlab.models.scoring import dynamic_logprobs, gradient_stats, layout, static_logprobs
 from test_charlm_cli import SMALL, make_text, run
 
 
@@ -83,8 +84,8 @@ def trained(tmp_path_factory):
 def test_dynamic_with_zero_step_is_static(trained):
     model, text = trained
     ids = model.vocab.encode(text[:1500])
-    rms = gradient_rms(model, model.vocab.encode(text[:3000]))
-    assert np.allclose(dynamic_logprobs(model, ids, rms, lr=0.0, decay=0.0, seg_len=7),
+    stats = gradient_stats(model, model.vocab.encode(text[:3000]))
+    assert np.allclose(dynamic_logprobs(model, ids, stats, lr=0.0, decay=0.0, seg_len=7),
                        static_logprobs(model, ids), rtol=0, atol=1e-12)
 
 
@@ -92,8 +93,8 @@ def test_dynamic_scores_each_segment_before_updating_and_restores_weights(traine
     model, text = trained
     before = {k: v.copy() for k, v in model.params.items()}
     ids = model.vocab.encode(text[:2001])
-    rms = gradient_rms(model, model.vocab.encode(text[:3000]))
-    dyn = dynamic_logprobs(model, ids, rms, lr=1e-2, decay=0.0, seg_len=10, streams=4)
+    stats = gradient_stats(model, model.vocab.encode(text[:3000]))
+    dyn = dynamic_logprobs(model, ids, stats, lr=1e-2, decay=0.0, seg_len=10, streams=4)
     static = static_logprobs(model, ids, streams=4)
     _, _, valid, S, L = layout(ids, 4)
     first = np.zeros((L, S), bool)
@@ -104,19 +105,39 @@ def test_dynamic_scores_each_segment_before_updating_and_restores_weights(traine
     assert all(np.array_equal(before[k], v) for k, v in model.params.items())
 
 
+def test_gradient_stats_give_the_rms_at_any_stream_count(trained):
+    """rms_S² = μ² + σ²/S reproduces the two measured layouts exactly (where nothing was
+    clipped) and predicts a third one it never measured."""
+    model, text = trained
+    ids = model.vocab.encode(text)
+    stats = gradient_stats(model, ids, seg_len=10, wide=32)
+    measured = {S: scoring._mean_square_gradient(model, ids, 10, S, 100)[0] for S in (1, 32, 6)}
+    for S in (1, 32):
+        for k, ms in measured[S].items():
+            kept = (stats.var[k] > 0) & (stats.mu2[k] > 0)
+            assert np.allclose(stats.rms(S)[k][kept] ** 2, ms[kept], rtol=1e-9), (S, k)
+
+    def median_ratio(S, ref):                  # over the weights that have a gradient at all
+        return np.median(np.concatenate([stats.rms(S)[k][ms > 0] / np.sqrt(ms[ms > 0])
+                                         for k, ms in measured[ref].items()]))
+    assert 0.8 < median_ratio(6, 6) < 1.25
+    assert median_ratio(6, 1) < 0.7                # and not what a single stream measures
+
+
 def test_one_dynamic_step_is_the_stated_update(trained):
     """θ' = θ − lr·g/(rms+ε) + min(decay·rms/mean(rms), 1)·(θ₀ − θ'') with g the gradient of
     the segment's mean loss — here with one stream and one segment covering the text."""
     model, text = trained
     ids = model.vocab.encode(text[:41])
-    rms = gradient_rms(model, model.vocab.encode(text[:3000]))
+    stats = gradient_stats(model, model.vocab.encode(text[:3000]))
     theta0 = {k: v.copy() for k, v in model.params.items()}
     model.eval()
     model.zero_grad()
     model.loss_and_grad(ids[:-1, None], ids[1:, None])
     g = {k: v.copy() for k, v in model.grads.items()}
     lr, decay = 0.05, 0.3
-    dynamic_logprobs(model, ids, rms, lr=lr, decay=decay, seg_len=40, streams=1, restore=False)
+    dynamic_logprobs(model, ids, stats, lr=lr, decay=decay, seg_len=40, streams=1, restore=False)
+    rms = stats.rms(1)
     mean_rms = np.mean([r.mean() for r in rms.values()])
     for k, p in model.params.items():
         stepped = theta0[k] - lr / (rms[k] + 1e-8) * g[k]

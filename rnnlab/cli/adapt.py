@@ -50,6 +50,6 @@ def adapt_to_prime(args, model, prime):
         raise UsageError("--dynamic adapts to the prime: give --prime (two characters or more)")
     from ..models.scoring import check_dynamic, dynamic_logprobs
     check_dynamic(args.dyn_lr, args.dyn_decay, args.dyn_seg)
-    rms = model.gradient_rms(training_text(args, model), args.dyn_seg)
-    dynamic_logprobs(model, model.vocab.encode(prime), rms, lr=args.dyn_lr, decay=args.dyn_decay,
+    stats = model.gradient_stats(training_text(args, model), args.dyn_seg)
+    dynamic_logprobs(model, model.vocab.encode(prime), stats, lr=args.dyn_lr, decay=args.dyn_decay,
                      seg_len=args.dyn_seg, streams=1, restore=False)

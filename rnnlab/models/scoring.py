@@ -8,16 +8,19 @@ zero state — ``layout``. ``static_logprobs`` runs them in chunks with the stat
 Dynamic evaluation (Krause et al. 2018, "Dynamic Evaluation of Neural Sequence Models",
 their RMS variant with a decay toward the trained weights θ₀): the streams are read in
 segments of ``seg_len`` steps; each segment is scored first, then the model takes one
-gradient step on that segment's mean loss (g):
+gradient step on that segment's mean loss (g, averaged over the S streams):
 
-    θ ← θ − lr · g / (rms + ε) + decay · (rms / mean(rms)) · (θ₀ − θ)      (decay factor ≤ 1)
+    θ ← θ − lr · g / (rms_S + ε) + decay · (rms_S / mean(rms_S)) · (θ₀ − θ)   (decay factor ≤ 1)
 
-rms is the root-mean-square gradient of each weight gathered on the *training* text
-(``gradient_rms``: mean of g² over up to ``max_segments`` training segments), so what
+rms_S is the root-mean-square of that same gradient on the *training* text, for the same
+number of streams S (``GradientStats``: g averaged over S independent streams has
+E[g²] = μ² + σ²/S per weight, μ the mean gradient and σ² one stream's variance; both are
+measured once, at one stream and at 64, so rms_S = √(μ² + σ²/S) for any S). A step size
+then means the same on a short text read as 6 streams and a long one read as 56: each
+step is measured against how large the gradient usually is at that batch size. What
 follows is predicted by a model adapted to what it has just read, and every character
-is scored before any update that has seen it. The S streams adapt one shared model
-(the batched form: each update averages the gradient of S segments). The model's
-weights are restored afterwards.
+is scored before any update that has seen it. The model's weights are restored
+afterwards.
 """
 from __future__ import annotations
 
@@ -100,11 +103,11 @@ def _detach(state):
     return tuple(s.copy() for s in state) if isinstance(state, tuple) else state.copy()
 
 
-def gradient_rms(model, ids, seg_len=20, streams=64, max_segments=100):
-    """{parameter: √(mean g²)} over up to ``max_segments`` segments of the training ids."""
+def _mean_square_gradient(model, ids, seg_len, streams, max_segments):
+    """{parameter: mean g²} over up to ``max_segments`` segments of ``ids`` read as
+    ``streams`` streams, and the stream count the layout gave."""
     inp, tgt, valid, S, L = layout(ids, streams)
-    params = model.params
-    ms = {k: np.zeros(p.shape, np.float64) for k, p in params.items()}
+    ms = {k: np.zeros(p.shape, np.float64) for k, p in model.params.items()}
     state, count = None, 0
     with _evaluating(model):
         for s in range(0, min(L, seg_len * max_segments), seg_len):
@@ -114,7 +117,30 @@ def gradient_rms(model, ids, seg_len=20, streams=64, max_segments=100):
             for k, g in model.grads.items():
                 ms[k] += np.square(g, dtype=np.float64)
             count += 1
-    return {k: np.sqrt(v / max(count, 1)) for k, v in ms.items()}
+    return {k: v / max(count, 1) for k, v in ms.items()}, S
+
+
+class GradientStats:
+    """Per-weight gradient statistics of the training text: ``mu2`` (μ², the squared mean
+    gradient) and ``var`` (σ², one stream's variance), dicts of arrays shaped like the
+    parameters; ``rms(S)`` the RMS gradient of a segment averaged over S streams."""
+
+    def __init__(self, mu2, var):
+        self.mu2, self.var = mu2, var
+
+    def rms(self, streams):
+        return {k: np.sqrt(self.mu2[k] + self.var[k] / streams) for k in self.mu2}
+
+
+def gradient_stats(model, ids, seg_len=20, wide=64, max_segments=100):
+    """GradientStats from the training ``ids``: mean g² read as one stream (m₁) and as
+    ``wide`` streams (m_W); σ² = (m₁ − m_W)·W/(W − 1), μ² = m_W − σ²/W, both clipped at 0
+    (W: the stream count the text allows; a one-character text gives W = 1 and σ² = 0)."""
+    m1, _ = _mean_square_gradient(model, ids, seg_len, 1, max_segments)
+    mw, W = _mean_square_gradient(model, ids, seg_len, wide, max_segments)
+    var = {k: np.maximum((m1[k] - mw[k]) * W / (W - 1), 0.0) if W > 1 else np.zeros_like(m1[k]) for k in m1}
+    mu2 = {k: np.maximum(mw[k] - var[k] / W, 0.0) for k in m1}
+    return GradientStats(mu2, var)
 
 
 def check_dynamic(lr, decay, seg_len):
@@ -125,12 +151,14 @@ def check_dynamic(lr, decay, seg_len):
         raise ConfigError(f"dyn_seg must be a positive integer, got {seg_len!r}")
 
 
-def dynamic_logprobs(model, ids, rms, *, lr=3e-4, decay=0.02, seg_len=20, streams=None, restore=True):
-    """ln p of every prediction (M,) under dynamic evaluation (see the module docstring);
+def dynamic_logprobs(model, ids, stats, *, lr=1e-3, decay=0.02, seg_len=20, streams=None, restore=True):
+    """ln p of every prediction (M,) under dynamic evaluation (see the module docstring),
+    ``stats`` the GradientStats of the training text;
     the model's weights are the trained ones again afterwards — unless ``restore`` is
     False (``rnnlab sample --dynamic`` keeps the weights adapted to the prime)."""
     check_dynamic(lr, decay, seg_len)
     inp, tgt, valid, S, L = layout(ids, streams)
+    rms = stats.rms(S)
     params = model.params
     theta0 = {k: p.copy() for k, p in params.items()}
     mean_rms = np.mean([r.mean() for r in rms.values()])
