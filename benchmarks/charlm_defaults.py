@@ -38,6 +38,11 @@ CANDIDATES = {              # regularisers off unless a candidate sets them
     # second round: the first round's best early (GRU) with the regularisers that won late
     "gru2x256-drop0.25-awd": dict(model="gru", hidden_size=256, num_layers=2, dropout=0.25,
                                   weight_drop=0.25, locked_dropout=True, average=0.99),
+    # third round (180 s, seed 0): the winner's learning rate, halved and raised
+    "gru2x256-awd-lr2e-3": dict(model="gru", hidden_size=256, num_layers=2, dropout=0.25, weight_drop=0.25,
+                                locked_dropout=True, average=0.99, lr=2e-3),
+    "gru2x256-awd-lr5e-3": dict(model="gru", hidden_size=256, num_layers=2, dropout=0.25, weight_drop=0.25,
+                                locked_dropout=True, average=0.99, lr=5e-3),
 }
 
 
