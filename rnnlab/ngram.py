@@ -130,8 +130,22 @@ class KneserNeyLM:
         return (max(c - D[min(c, 3) - 1], 0.0) if c else 0.0) / total + gamma * lower
 
     def probs(self, history):
-        """The distribution over ``vocab`` (V,) after ``history``."""
-        return np.array([self.prob(w, history) for w in self.vocab])
+        """The distribution over ``vocab`` (V,) after ``history``: ``_p``'s recursion for
+        every character at once, lowest order first (the same arithmetic, so the same bits)."""
+        h = history[-(self.order - 1):] if self.order > 1 else ""
+        p = np.full(self.V, 1.0 / self.V)
+        for n in range(1, len(h) + 2):
+            ctx = h[len(h) - n + 1:]
+            total = self.context_total[n].get(ctx, 0)
+            if total == 0:
+                continue
+            D = (0.0, *self.discount[n])                # D[min(c, 3)]; c = 0 discounts nothing
+            cnt = self.counts[n]
+            c = np.array([cnt.get(ctx + w, 0) for w in self.vocab])
+            t1, t2, t3 = self.context_types[n][ctx]
+            gamma = (D[1] * t1 + D[2] * t2 + D[3] * t3) / total
+            p = np.maximum(c - np.take(D, np.minimum(c, 3)), 0.0) / total + gamma * p
+        return p
 
     def context_count(self, history):
         """c_N(h •) of the longest context: how much evidence backs the prediction (the

@@ -35,10 +35,12 @@ def test_ngram_distributions_sum_to_one_even_while_adapting(modified):
     lm = KneserNeyLM(4, modified=modified).fit(text[:2000], vocab=vocab)
     for h in ["the c", "XYZ", "", "a d"]:
         assert lm.probs(h).sum() == pytest.approx(1.0, abs=1e-12)
+        assert np.array_equal(lm.probs(h), [lm.prob(w, h) for w in lm.vocab])    # the vectorised form
     for i in range(2000, 2100):
         lm._add(text[i - 3:i + 1])          # what adapt=True does after each character
     for h in ["the c", "my b", "Z"]:
         assert lm.probs(h).sum() == pytest.approx(1.0, abs=1e-12)
+        assert np.array_equal(lm.probs(h), [lm.prob(w, h) for w in lm.vocab])    # the vectorised form
 
 
 def test_cache_ngram_equals_refitting_on_what_it_has_read():
@@ -106,22 +108,44 @@ def test_dynamic_scores_each_segment_before_updating_and_restores_weights(traine
 
 
 def test_gradient_stats_give_the_rms_at_any_stream_count(trained):
-    """rms_S² = μ² + σ²/S reproduces the two measured layouts exactly (where nothing was
-    clipped) and predicts a third one it never measured."""
+    """rms_S² = μ² + σ²/S reproduces the two measured moments exactly (where nothing was
+    clipped) and predicts layouts it never measured: 6 streams, and one stream read from
+    the text's start."""
     model, text = trained
     ids = model.vocab.encode(text)
     stats = gradient_stats(model, ids, seg_len=10, wide=32)
-    measured = {S: scoring._mean_square_gradient(model, ids, 10, S, 100)[0] for S in (1, 32, 6)}
-    for S in (1, 32):
-        for k, ms in measured[S].items():
+    m1, mw, W = scoring._mean_squares(model, ids, 10, 32, 100)
+    assert W == 32
+    for S, measured in ((1, m1), (W, mw)):
+        for k, ms in measured.items():
             kept = (stats.var[k] > 0) & (stats.mu2[k] > 0)
             assert np.allclose(stats.rms(S)[k][kept] ** 2, ms[kept], rtol=1e-9), (S, k)
+    batched = {S: scoring._mean_squares(model, ids, 10, S, 100)[1] for S in (6, 1)}
 
-    def median_ratio(S, ref):                  # over the weights that have a gradient at all
+    def median_ratio(S, measured):             # over the weights that have a gradient at all
         return np.median(np.concatenate([stats.rms(S)[k][ms > 0] / np.sqrt(ms[ms > 0])
-                                         for k, ms in measured[ref].items()]))
-    assert 0.8 < median_ratio(6, 6) < 1.25
-    assert median_ratio(6, 1) < 0.7                # and not what a single stream measures
+                                         for k, ms in measured.items()]))
+    assert 0.8 < median_ratio(6, batched[6]) < 1.25
+    assert 0.8 < median_ratio(1, batched[1]) < 1.25
+    assert median_ratio(6, batched[1]) < 0.7       # and 6 streams are not one
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_a_stream_cut_from_the_batched_state_goes_on_as_in_the_batch(kind):
+    """What m₁ relies on: stream j's state taken from the batched pass and continued
+    alone gives the batch's own outputs for stream j."""
+    text = make_text(3000, seed=4)
+    model = CharLM(sorted(set(text)), CharLMConfig(model=kind, hidden_size=16, num_layers=2),
+                   dtype=np.float64)
+    inp = layout(model.vocab.encode(text), 8)[0]
+    model.eval()
+    _, state = model.forward(inp[:10])
+    batched, _ = model.forward(inp[10:20], state)
+    for j in (0, 5):
+        alone, _ = model.forward(inp[10:20, j:j + 1], scoring._column(state, j))
+        assert np.allclose(alone[:, 0], batched[:, j], rtol=0, atol=1e-12)
+    assert not np.allclose(batched[:, 0], batched[:, 5])
+    model.train()
 
 
 def test_one_dynamic_step_is_the_stated_update(trained):

@@ -197,7 +197,7 @@ def build_parser():
 
 def add_adaptation_options(p, verb):
     """Dynamic evaluation and n-gram mixing options of ``eval`` and ``sample``."""
-    from ..models.charlm import DYN_DECAY, DYN_LR, DYN_SEG
+    from ..models.scoring import DYN_DECAY, DYN_LR, DYN_SEG
     what = "adapt the weights to the text as it is scored" if verb == "score" else \
         "adapt the weights to the prime before sampling"
     p.add_argument("--dynamic", action="store_true", help=f"dynamic evaluation: {what} (default: off)")

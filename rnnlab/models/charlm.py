@@ -29,14 +29,11 @@ from ..optim import make_optimizer
 from ..recurrent import GRU, LSTM, RNN
 from .charlm_config import CharLMConfig, check_fits
 from .mixing import NgramMixture
-from .scoring import check_dynamic, dynamic_logprobs, gradient_stats, static_logprobs
+from .scoring import (DYN_DECAY, DYN_LR, DYN_SEG, check_dynamic, dynamic_logprobs, gradient_stats,
+                      static_logprobs)
 from .charlm_io import check_training_state, load_charlm, save_charlm
 
 LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
-# dynamic evaluation's defaults, chosen by measurement on the validation text of the default
-# model's 300 s runs, both corpora, two seeds (benchmarks/dynamic_eval.py, results in
-# benchmarks/results/dynamic_eval.txt)
-DYN_LR, DYN_DECAY, DYN_SEG = 1e-3, 0.02, 20
 
 
 class CharLM(Module):

@@ -15,7 +15,8 @@ gradient step on that segment's mean loss (g, averaged over the S streams):
 rms_S is the root-mean-square of that same gradient on the *training* text, for the same
 number of streams S (``GradientStats``: g averaged over S independent streams has
 E[g²] = μ² + σ²/S per weight, μ the mean gradient and σ² one stream's variance; both are
-measured once, at one stream and at 64, so rms_S = √(μ² + σ²/S) for any S). A step size
+measured once on the training text, one stream's gradient and 64 streams' mean, so
+rms_S = √(μ² + σ²/S) for any S). A step size
 then means the same on a short text read as 6 streams and a long one read as 56: each
 step is measured against how large the gradient usually is at that batch size. What
 follows is predicted by a model adapted to what it has just read, and every character
@@ -32,6 +33,10 @@ from ..activations import log_softmax
 from ..errors import ConfigError, DataError
 
 EPS = 1e-8
+# dynamic evaluation's defaults, chosen on the validation text of 300 s runs of the GRU default
+# (then trained with Adam 3e-3), both corpora, two seeds (benchmarks/dynamic_eval.py,
+# benchmarks/results/dynamic_eval.txt)
+DYN_LR, DYN_DECAY, DYN_SEG = 1e-3, 0.02, 20
 
 
 def layout(ids, streams=None):
@@ -103,21 +108,41 @@ def _detach(state):
     return tuple(s.copy() for s in state) if isinstance(state, tuple) else state.copy()
 
 
-def _mean_square_gradient(model, ids, seg_len, streams, max_segments):
-    """{parameter: mean g²} over up to ``max_segments`` segments of ``ids`` read as
-    ``streams`` streams, and the stream count the layout gave."""
-    inp, tgt, valid, S, L = layout(ids, streams)
-    ms = {k: np.zeros(p.shape, np.float64) for k, p in model.params.items()}
-    state, count = None, 0
+def _column(state, j):
+    """Stream j's part of a carried state (a copy), as a batch of one."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s[:, j:j + 1].copy() for s in state)
+    return state[:, j:j + 1].copy()
+
+
+def _mean_squares(model, ids, seg_len, wide, max_segments):
+    """Mean g² per parameter over up to ``max_segments`` segments of ``ids`` read as
+    ``wide`` streams: m_W of the gradient averaged over the W streams that hold text
+    (W = min(wide, len(ids) − 1) less any stream the layout left as padding only), and m₁
+    of one stream's gradient alone — the streams taken in turn, each at a segment and
+    from a state the batched pass also has. Returns (m₁, m_W, W)."""
+    inp, tgt, valid, _, L = layout(ids, wide)
+    W = int(valid.any(axis=0).sum())
+    m1 = {k: np.zeros(p.shape, np.float64) for k, p in model.params.items()}
+    mw = {k: np.zeros(p.shape, np.float64) for k, p in model.params.items()}
+    state, n1, nw = None, 0, 0
     with _evaluating(model):
-        for s in range(0, min(L, seg_len * max_segments), seg_len):
-            _, state = _segment_grad(model, inp[s:s + seg_len], tgt[s:s + seg_len], valid[s:s + seg_len],
-                                     state)
+        for n, s in enumerate(range(0, min(L, seg_len * max_segments), seg_len)):
+            seg, j = slice(s, s + seg_len), n % W           # the first W streams hold the text
+            if valid[seg, j].any():
+                _segment_grad(model, inp[seg, j:j + 1], tgt[seg, j:j + 1], valid[seg, j:j + 1],
+                              _column(state, j))
+                for k, g in model.grads.items():
+                    m1[k] += np.square(g, dtype=np.float64)
+                n1 += 1
+            _, state = _segment_grad(model, inp[seg], tgt[seg], valid[seg], state)
             state = _detach(state)
             for k, g in model.grads.items():
-                ms[k] += np.square(g, dtype=np.float64)
-            count += 1
-    return {k: v / max(count, 1) for k, v in ms.items()}, S
+                mw[k] += np.square(g, dtype=np.float64)
+            nw += 1
+    return ({k: v / max(n1, 1) for k, v in m1.items()}, {k: v / max(nw, 1) for k, v in mw.items()}, W)
 
 
 class GradientStats:
@@ -132,12 +157,10 @@ class GradientStats:
         return {k: np.sqrt(self.mu2[k] + self.var[k] / streams) for k in self.mu2}
 
 
-def gradient_stats(model, ids, seg_len=20, wide=64, max_segments=100):
-    """GradientStats from the training ``ids``: mean g² read as one stream (m₁) and as
-    ``wide`` streams (m_W); σ² = (m₁ − m_W)·W/(W − 1), μ² = m_W − σ²/W, both clipped at 0
-    (W: the stream count the text allows; a one-character text gives W = 1 and σ² = 0)."""
-    m1, _ = _mean_square_gradient(model, ids, seg_len, 1, max_segments)
-    mw, W = _mean_square_gradient(model, ids, seg_len, wide, max_segments)
+def gradient_stats(model, ids, seg_len=DYN_SEG, wide=64, max_segments=100):
+    """GradientStats from the training ``ids`` (``_mean_squares``): σ² = (m₁ − m_W)·W/(W − 1),
+    μ² = m_W − σ²/W, both clipped at 0 (a text read as one stream, W = 1, gives σ² = 0)."""
+    m1, mw, W = _mean_squares(model, ids, seg_len, wide, max_segments)
     var = {k: np.maximum((m1[k] - mw[k]) * W / (W - 1), 0.0) if W > 1 else np.zeros_like(m1[k]) for k in m1}
     mu2 = {k: np.maximum(mw[k] - var[k] / W, 0.0) for k in m1}
     return GradientStats(mu2, var)
@@ -151,7 +174,8 @@ def check_dynamic(lr, decay, seg_len):
         raise ConfigError(f"dyn_seg must be a positive integer, got {seg_len!r}")
 
 
-def dynamic_logprobs(model, ids, stats, *, lr=1e-3, decay=0.02, seg_len=20, streams=None, restore=True):
+def dynamic_logprobs(model, ids, stats, *, lr=DYN_LR, decay=DYN_DECAY, seg_len=DYN_SEG, streams=None,
+                     restore=True):
     """ln p of every prediction (M,) under dynamic evaluation (see the module docstring),
     ``stats`` the GradientStats of the training text;
     the model's weights are the trained ones again afterwards — unless ``restore`` is
@@ -164,6 +188,7 @@ def dynamic_logprobs(model, ids, stats, *, lr=1e-3, decay=0.02, seg_len=20, stre
     mean_rms = np.mean([r.mean() for r in rms.values()])
     rate = {k: np.minimum(decay * rms[k] / max(mean_rms, EPS), 1.0).astype(params[k].dtype) for k in params}
     step = {k: (lr / (rms[k] + EPS)).astype(params[k].dtype) for k in params}
+    work = {k: np.empty_like(p) for k, p in params.items()}        # the update without temporaries
     out = np.empty((L, S))
     state = None
     with _evaluating(model):
@@ -175,8 +200,10 @@ def dynamic_logprobs(model, ids, stats, *, lr=1e-3, decay=0.02, seg_len=20, stre
                 state = _detach(state)
                 grads = model.grads
                 for k, p in params.items():
-                    p -= step[k] * grads[k]
-                    p += rate[k] * (theta0[k] - p)
+                    w = work[k]
+                    p -= np.multiply(step[k], grads[k], out=w)
+                    np.subtract(theta0[k], p, out=w)
+                    p += np.multiply(rate[k], w, out=w)
         finally:
             if restore:
                 for k, p in params.items():
