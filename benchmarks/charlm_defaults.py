@@ -22,7 +22,8 @@ from rnnlab.data import Vocab
 from rnnlab.models import CharLM, CharLMConfig
 from rnnlab.models.charlm_config import REGULARISERS_OFF
 
-CANDIDATES = {              # regularisers off unless a candidate sets them
+AWD = dict(weight_drop=0.25, locked_dropout=True, average=0.99)
+CANDIDATES = {              # regularisers off and Adam 3e-3 (the first rounds') unless a candidate sets them
     # the defaults before this sweep (chosen on the story alone, one seed, 120 s)
     "lstm2x256-drop0.25": dict(model="lstm", hidden_size=256, num_layers=2, dropout=0.25),
     # char-rnn's shape with Adam: more, cheaper steps
@@ -33,16 +34,12 @@ CANDIDATES = {              # regularisers off unless a candidate sets them
     # three gates instead of four
     "gru2x256-drop0.25": dict(model="gru", hidden_size=256, num_layers=2, dropout=0.25),
     # the old default with AWD-LSTM's regularisers (a faster average than quality.py's 0.999)
-    "lstm2x256-drop0.25-awd": dict(model="lstm", hidden_size=256, num_layers=2, dropout=0.25,
-                                   weight_drop=0.25, locked_dropout=True, average=0.99),
+    "lstm2x256-drop0.25-awd": dict(model="lstm", hidden_size=256, num_layers=2, dropout=0.25, **AWD),
     # second round: the first round's best early (GRU) with the regularisers that won late
-    "gru2x256-drop0.25-awd": dict(model="gru", hidden_size=256, num_layers=2, dropout=0.25,
-                                  weight_drop=0.25, locked_dropout=True, average=0.99),
-    # third round (180 s, seed 0): the winner's learning rate, halved and raised
-    "gru2x256-awd-lr2e-3": dict(model="gru", hidden_size=256, num_layers=2, dropout=0.25, weight_drop=0.25,
-                                locked_dropout=True, average=0.99, lr=2e-3),
-    "gru2x256-awd-lr5e-3": dict(model="gru", hidden_size=256, num_layers=2, dropout=0.25, weight_drop=0.25,
-                                locked_dropout=True, average=0.99, lr=5e-3),
+    "gru2x256-drop0.25-awd": dict(model="gru", hidden_size=256, num_layers=2, dropout=0.25, **AWD),
+    # third round (seed 0 to 180 s, seed 1 to 300 s): the winner's learning rate, halved and raised
+    "gru2x256-awd-lr2e-3": dict(model="gru", hidden_size=256, num_layers=2, dropout=0.25, **AWD, lr=2e-3),
+    "gru2x256-awd-lr5e-3": dict(model="gru", hidden_size=256, num_layers=2, dropout=0.25, **AWD, lr=5e-3),
 }
 
 
@@ -74,7 +71,8 @@ def main():
             for name, fields in CANDIDATES.items():
                 if args.only and name not in args.only:
                     continue
-                cfg = CharLMConfig(**{**REGULARISERS_OFF, **fields, "val_frac": val_frac, "seed": seed})
+                cfg = CharLMConfig(**{**REGULARISERS_OFF, "lr": 3e-3, **fields, "val_frac": val_frac,
+                                      "seed": seed})
                 model = CharLM(vocab, cfg)
                 t = time.perf_counter()
                 s = model.fit(trainval, time_limit=max(marks), eval_every=eval_every(cfg), sample_chars=0)

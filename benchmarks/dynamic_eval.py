@@ -1,4 +1,4 @@
-"""The sweep behind dynamic evaluation's defaults (rnnlab.models.charlm.DYN_LR,
+"""The sweep behind dynamic evaluation's defaults (rnnlab.models.scoring.DYN_LR,
 DYN_DECAY, DYN_SEG): validation bits/char of trained runs under dynamic evaluation for
 a grid of segment lengths, step sizes, decays and stream counts (the default layout's
 divided by --stream-div), with the time against static scoring of the same text.
@@ -6,8 +6,8 @@ divided by --stream-div), with the time against static scoring of the same text.
     python benchmarks/dynamic_eval.py CORPUS RUN [RUN ...] [--out FILE]
 
 CORPUS: metamorphosis or tinyshakespeare (from ../shared/data); each RUN a run directory
-trained as benchmarks/quality.py trains (train = the first 90%, validation the next 5%):
-its best.npz is scored on that validation 5% — never on quality.py's test 5% — and the
+or a checkpoint (.npz) trained as benchmarks/quality.py trains (train = the first 90%,
+validation the next 5%; ``quality.py --keep`` leaves such checkpoints): it is scored on that validation 5% — never on quality.py's test 5% — and the
 RMS statistics come from the training 90%. One JSON line per (run, setting).
 """
 import argparse
@@ -46,7 +46,7 @@ def main():
     args = ap.parse_args()
     train, val, _ = splits(load_corpus(args.corpus))
     for run in args.runs:
-        model = CharLM.load(run + "/best.npz")
+        model = CharLM.load(run if run.endswith(".npz") else run + "/best.npz")
         ids = model.vocab.encode(model.vocab.known(val))
         default_streams = layout(ids)[3]
         static, t_static = median_time(lambda: static_logprobs(model, ids))

@@ -20,6 +20,8 @@ straight run with the evaluations on the same steps).
     python benchmarks/quality.py [--budgets 60,120,180,300] [--corpus NAME] [--seeds 0,1]
                                  [--systems rnnlab,torch,torch-char-rnn,ngram] [--out FILE]
                                  [--keep DIR]
+    python benchmarks/quality.py --rescore DIR [--budgets ...] [--corpus NAME] [--seeds 0,1] [--out FILE]
+                                 # score the kept checkpoints again (the latest rows win in --report)
     python benchmarks/quality.py --report FILE      # the tables, from the JSON lines of --out
 
 Needs ../shared/data beside the project and torch for the torch rows. Prints one line
@@ -38,10 +40,9 @@ import numpy as np
 from rnnlab.data import Vocab
 from rnnlab.data.text import char_batches
 from rnnlab.models import CharLM, CharLMConfig
-from rnnlab.models.charlm import DYN_DECAY, DYN_LR, DYN_SEG
 from rnnlab.models.charlm_config import REGULARISERS_OFF
 from rnnlab.models.mixing import NgramMixture
-from rnnlab.models.scoring import dynamic_logprobs, gradient_stats, static_logprobs
+from rnnlab.models.scoring import DYN_DECAY, DYN_LR, DYN_SEG, dynamic_logprobs, gradient_stats, static_logprobs
 from rnnlab.ngram import KneserNeyLM
 from rnnlab.trainer import TrainConfig
 
@@ -186,8 +187,14 @@ TABLE = [("rnnlab default", ("static", "mix", "dynamic", "both", "dynamic_cost")
 
 def report(path):
     """Per corpus and budget, each system's scores averaged over the seeds it was run with
-    (the seeds' spread: max − min of the static score, in brackets)."""
-    rows = [json.loads(line) for line in open(path) if line.strip()]
+    (the seeds' spread: max − min of the static score, in brackets); of rows for the same
+    (corpus, system, seed, budget) the last in the file counts."""
+    latest = {}                     # a row scored again (--rescore) replaces the earlier one
+    for line in open(path):
+        if line.strip():
+            r = json.loads(line)
+            latest[r["corpus"], r["system"], r["seed"], r["budget"]] = r
+    rows = list(latest.values())
     for corpus in dict.fromkeys(r["corpus"] for r in rows):
         mine = [r for r in rows if r["corpus"] == corpus]
         for r in mine:
@@ -225,9 +232,12 @@ def main():
     ap.add_argument("--systems", default="ngram,rnnlab,torch,torch-char-rnn")
     ap.add_argument("--out")
     ap.add_argument("--keep", metavar="DIR", help="keep rnnlab's checkpoint scored at each budget in DIR")
+    ap.add_argument("--rescore", metavar="DIR", help="train nothing: score the checkpoints --keep left in DIR")
     args = ap.parse_args()
     if args.report:
         return report(args.report)
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
     budgets = [float(b) for b in args.budgets.split(",")]
     systems = args.systems.split(",")
     for corpus in args.corpus or ["metamorphosis", "tinyshakespeare"]:
@@ -244,6 +254,15 @@ def main():
             if args.out:
                 with open(args.out, "a") as f:
                     f.write(json.dumps(row) + "\n")
+        if args.rescore:
+            for seed in [int(s) for s in args.seeds.split(",")]:
+                for budget in budgets:
+                    path = os.path.join(args.rescore, f"{corpus}-seed{seed}-{budget:g}s.npz")
+                    if not os.path.exists(path):
+                        print(f"{path}: not found, skipped", flush=True)
+                        continue
+                    emit("rnnlab default", seed, budget, scorer.score(CharLM.load(path)))
+            continue
         if "ngram" in systems:
             emit("ngram (modified KN, best order on validation)", None, None, scorer.ngram_rows())
         for seed in [int(s) for s in args.seeds.split(",")]:
