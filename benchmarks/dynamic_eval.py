@@ -7,8 +7,9 @@ divided by --stream-div), with the time against static scoring of the same text.
 
 CORPUS: metamorphosis or tinyshakespeare (from ../shared/data); each RUN a run directory
 or a checkpoint (.npz) trained as benchmarks/quality.py trains (train = the first 90%,
-validation the next 5%; ``quality.py --keep`` leaves such checkpoints): it is scored on that validation 5% — never on quality.py's test 5% — and the
-RMS statistics come from the training 90%. One JSON line per (run, setting).
+validation the next 5%; ``quality.py --keep`` leaves such checkpoints): it is scored on
+that validation 5% — never on quality.py's test 5% — and the gradient statistics come
+from the training 90%. One JSON line per (run, setting).
 """
 import argparse
 import itertools

@@ -16,12 +16,11 @@ rms_S is the root-mean-square of that same gradient on the *training* text, for 
 number of streams S (``GradientStats``: g averaged over S independent streams has
 E[g²] = μ² + σ²/S per weight, μ the mean gradient and σ² one stream's variance; both are
 measured once on the training text, one stream's gradient and 64 streams' mean, so
-rms_S = √(μ² + σ²/S) for any S). A step size
-then means the same on a short text read as 6 streams and a long one read as 56: each
-step is measured against how large the gradient usually is at that batch size. What
-follows is predicted by a model adapted to what it has just read, and every character
-is scored before any update that has seen it. The model's weights are restored
-afterwards.
+rms_S = √(μ² + σ²/S) for any S). A step size then means the same on a short text read
+as 6 streams and a long one read as 56: each step is measured against how large the
+gradient usually is at that batch size. What follows is predicted by a model adapted
+to what it has just read, and every character is scored before any update that has
+seen it. The model's weights are restored afterwards.
 """
 from __future__ import annotations
 
@@ -33,9 +32,9 @@ from ..activations import log_softmax
 from ..errors import ConfigError, DataError
 
 EPS = 1e-8
-# dynamic evaluation's defaults, chosen on the validation text of 300 s runs of the GRU default
-# (then trained with Adam 3e-3), both corpora, two seeds (benchmarks/dynamic_eval.py,
-# benchmarks/results/dynamic_eval.txt)
+# dynamic evaluation's defaults, chosen on the validation text of 300 s runs of the default
+# model, both corpora, two seeds, trained with Adam 3e-3 and again with 5e-3 (the same choice;
+# benchmarks/dynamic_eval.py, benchmarks/results/dynamic_eval.txt)
 DYN_LR, DYN_DECAY, DYN_SEG = 1e-3, 0.02, 20
 
 
@@ -177,9 +176,9 @@ def check_dynamic(lr, decay, seg_len):
 def dynamic_logprobs(model, ids, stats, *, lr=DYN_LR, decay=DYN_DECAY, seg_len=DYN_SEG, streams=None,
                      restore=True):
     """ln p of every prediction (M,) under dynamic evaluation (see the module docstring),
-    ``stats`` the GradientStats of the training text;
-    the model's weights are the trained ones again afterwards — unless ``restore`` is
-    False (``rnnlab sample --dynamic`` keeps the weights adapted to the prime)."""
+    ``stats`` the GradientStats of the training text; the model's weights are the trained
+    ones again afterwards — unless ``restore`` is False (``rnnlab sample --dynamic`` keeps
+    the weights adapted to the prime)."""
     check_dynamic(lr, decay, seg_len)
     inp, tgt, valid, S, L = layout(ids, streams)
     rms = stats.rms(S)
