@@ -41,6 +41,14 @@ def eval_every(config):
     return max(1, EVAL_CHARS // (config.seq_len * config.batch_size))
 
 
+def emit_row(row, out=None):
+    """Print one result row as JSON and, with ``out``, append it to that file (JSON lines)."""
+    print(json.dumps(row), flush=True)
+    if out:
+        with open(out, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
 def load_corpus(name):
     path = os.path.join(DATA, f"{name}.txt")
     if not os.path.exists(path):

@@ -13,11 +13,10 @@ a budget mark's number is the best evaluation finished by then — what early st
 would have kept. Reads ../shared/data (see benchmarks/README.md).
 """
 import argparse
-import json
 import math
 import time
 
-from charlm import eval_every, load_corpus     # benchmarks/charlm.py, beside this file
+from charlm import emit_row, eval_every, load_corpus     # benchmarks/charlm.py, beside this file
 from rnnlab.data import Vocab
 from rnnlab.models import CharLM, CharLMConfig
 from rnnlab.models.charlm_config import REGULARISERS_OFF
@@ -79,10 +78,7 @@ def main():
                 row = {"candidate": name, "corpus": corpus, "seed": seed, "bpc_at": curve(s, marks),
                        "steps": s["steps"], "epochs": round(s["epochs"], 2),
                        "wall_s": round(time.perf_counter() - t, 1)}
-                print(json.dumps(row), flush=True)
-                if args.out:
-                    with open(args.out, "a") as f:
-                        f.write(json.dumps(row) + "\n")
+                emit_row(row, args.out)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import numpy as np
 from rnnlab import CharLM
 from rnnlab.models.scoring import dynamic_logprobs, gradient_stats, layout, static_logprobs
 
-from charlm import load_corpus          # benchmarks/, beside this file
+from charlm import emit_row, load_corpus          # benchmarks/, beside this file
 from quality import bpc, splits
 
 
@@ -64,10 +64,7 @@ def main():
                                                             streams=streams), repeats=1)
                 row = {**base, "seg": seg, "lr": lr, "decay": decay, "streams": streams,
                        "dynamic": bpc(d), "cost": t / t_static}
-                print(json.dumps(row), flush=True)
-                if args.out:
-                    with open(args.out, "a") as f:
-                        f.write(json.dumps(row) + "\n")
+                emit_row(row, args.out)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ from rnnlab.models.scoring import DYN_DECAY, DYN_LR, DYN_SEG, dynamic_logprobs, 
 from rnnlab.ngram import KneserNeyLM
 from rnnlab.trainer import TrainConfig
 
-from charlm import EVAL_CHARS, load_corpus      # benchmarks/charlm.py, beside this file
+from charlm import EVAL_CHARS, emit_row, load_corpus      # benchmarks/charlm.py, beside this file
 
 LN2 = math.log(2)
 
@@ -250,10 +250,7 @@ def main():
         def emit(system, seed, budget, scores, steps=None):
             row = {"corpus": corpus, "system": system, "seed": seed, "budget": budget, **scores,
                    "steps": steps}
-            print(json.dumps(row), flush=True)
-            if args.out:
-                with open(args.out, "a") as f:
-                    f.write(json.dumps(row) + "\n")
+            emit_row(row, args.out)
         if args.rescore:
             for seed in [int(s) for s in args.seeds.split(",")]:
                 for budget in budgets:
