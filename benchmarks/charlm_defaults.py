@@ -39,6 +39,8 @@ CANDIDATES = {              # regularisers off and Adam 3e-3 (the first rounds')
     # third round (seed 0 to 180 s, seed 1 to 300 s): the winner's learning rate, halved and raised
     "gru2x256-awd-lr2e-3": dict(model="gru", hidden_size=256, num_layers=2, dropout=0.25, **AWD, lr=2e-3),
     "gru2x256-awd-lr5e-3": dict(model="gru", hidden_size=256, num_layers=2, dropout=0.25, **AWD, lr=5e-3),
+    # a probe for the next round (seed 0, 180 s): wider, at the new learning rate
+    "gru2x384-awd-lr5e-3": dict(model="gru", hidden_size=384, num_layers=2, dropout=0.25, **AWD, lr=5e-3),
 }
 
 
