@@ -42,11 +42,11 @@ from rnnlab.data.text import char_batches
 from rnnlab.models import CharLM, CharLMConfig
 from rnnlab.models.charlm_config import REGULARISERS_OFF
 from rnnlab.models.mixing import NgramMixture
-from rnnlab.models.scoring import DYN_DECAY, DYN_LR, DYN_SEG, dynamic_logprobs, gradient_stats, static_logprobs
+from rnnlab.models.scoring import dynamic_logprobs, gradient_stats, static_logprobs
 from rnnlab.ngram import KneserNeyLM
 from rnnlab.trainer import TrainConfig
 
-from charlm import EVAL_CHARS, emit_row, load_corpus      # benchmarks/charlm.py, beside this file
+from charlm import emit_row, eval_every, load_corpus      # benchmarks/charlm.py, beside this file
 
 LN2 = math.log(2)
 
@@ -87,13 +87,12 @@ class Scorer:
         mix = NgramMixture(self.ngram).tune(static_logprobs(model, enc(self.val)), *self.ng_val)
         out["mix"] = bpc(mix.mix(static_test, *self.ng_test))
         if dynamic:
-            lr, decay, seg = DYN_LR, DYN_DECAY, DYN_SEG
-            stats = gradient_stats(model, enc(self.train), seg_len=seg)
+            stats = gradient_stats(model, enc(self.train))           # dynamic evaluation's defaults
             t = time.perf_counter()
-            dyn_test = dynamic_logprobs(model, enc(self.test), stats, lr=lr, decay=decay, seg_len=seg)
+            dyn_test = dynamic_logprobs(model, enc(self.test), stats)
             out["dynamic_cost"] = (time.perf_counter() - t) / t_static
             out["dynamic"] = bpc(dyn_test)
-            dyn_val = dynamic_logprobs(model, enc(self.val), stats, lr=lr, decay=decay, seg_len=seg)
+            dyn_val = dynamic_logprobs(model, enc(self.val), stats)
             mix = NgramMixture(self.ngram).tune(dyn_val, *self.ng_val_adapt)
             out["both"] = bpc(mix.mix(dyn_test, *self.ng_test_adapt))
         return out
@@ -104,7 +103,7 @@ def run_rnnlab(text_trainval, val_frac, config, budgets, scorer, emit, keep=None
     ``{keep}-{budget}s.npz`` (to score it again later without training again)."""
     run_dir = tempfile.mkdtemp(prefix="quality-")
     model = CharLM(scorer.vocab, config)
-    every = max(1, EVAL_CHARS // (config.seq_len * config.batch_size))
+    every = eval_every(config)
     done = 0.0
     resume = None
     for budget in budgets:
@@ -147,7 +146,7 @@ def run_torch(text_trainval, config, budgets, scorer, emit, optimizer="adam"):
         rnn.train(), drop.train()
         return v
 
-    every = max(1, EVAL_CHARS // (c.seq_len * c.batch_size))
+    every = eval_every(c)
     best, best_sd, step, pos, state = None, None, 0, 0, None
     start = time.perf_counter()
     for budget in budgets:
