@@ -10,9 +10,12 @@
  * libmvec where available) instead of NumPy's, so results agree with the NumPy path to
  * a few units in the last place, and the float64 versions are checked against torch.nn.
  *
- * Calling convention. Each entry point takes two Python ints:
+ * Calling convention. Each step entry point takes two Python ints:
  *
  *     lstm_forward(args, t)   lstm_backward(args, t)   gru_forward(args, t)   gru_backward(args, t)
+ *
+ * (the one other, scaled_transpose, prepares the weights those steps read; its six
+ * arguments are given where it is defined.)
  *
  * args is the address of a step_args record (below: named int64 fields, mirrored field
  * for field by the NumPy dtype STEP_ARGS in kernels/compiled.py, which fills one per
@@ -227,6 +230,32 @@ MULTIVERSION static void gru_backward_##SUF(                                    
 RNNLAB_KERNELS(float, f32, tanhf)
 RNNLAB_KERNELS(double, f64, tanh)
 
+/* ---- Weights as the time loop reads them ------------------------------------------ */
+
+/* dst (cols, rows) = src (rows, cols) with row i multiplied by scale[i], transposed:
+ * kernels.base.Kernel.prepare_weights's gate-scaled W_ihᵀ and W_hhᵀ in one pass. The
+ * copy goes by 16×16 tiles, so the rows read and the rows written both stay in cache
+ * (NumPy's strided transpose copy of a 768×256 float32 matrix takes ~2.5× as long).
+ * Each value is the one product NumPy forms, so the result is NumPy's bit for bit. */
+#define RNNLAB_TRANSPOSE(T, SUF)                                                          \
+static void scaled_transpose_##SUF(const T *restrict src, T *restrict dst,                \
+                                   const T *restrict scale, Py_ssize_t rows, Py_ssize_t cols) \
+{                                                                                         \
+    const Py_ssize_t tile = 16;                                                           \
+    for (Py_ssize_t i0 = 0; i0 < rows; i0 += tile) {                                      \
+        const Py_ssize_t i1 = i0 + tile < rows ? i0 + tile : rows;                        \
+        for (Py_ssize_t j0 = 0; j0 < cols; j0 += tile) {                                  \
+            const Py_ssize_t j1 = j0 + tile < cols ? j0 + tile : cols;                    \
+            for (Py_ssize_t j = j0; j < j1; j++)                                          \
+                for (Py_ssize_t i = i0; i < i1; i++)                                      \
+                    dst[j * rows + i] = src[i * cols + j] * scale[i];                     \
+        }                                                                                 \
+    }                                                                                     \
+}
+
+RNNLAB_TRANSPOSE(float, f32)
+RNNLAB_TRANSPOSE(double, f64)
+
 /* ---- Python glue: (args, t) → step t's pointers → the kernel above ---------------- */
 
 /* Step t's block of a per-step buffer; AT_OPT: NULL for an absent (0) buffer. */
@@ -324,6 +353,40 @@ static PyObject *py_gru_backward(PyObject *self, PyObject *const *args, Py_ssize
     Py_RETURN_NONE;
 }
 
+/* scaled_transpose(src, dst, scale, rows, cols, dbl): six ints — three addresses of
+ * C-contiguous arrays of one dtype (float64 if dbl, else float32), src (rows, cols),
+ * dst (cols, rows), scale (rows) — and the sizes. */
+static PyObject *py_scaled_transpose(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_Format(PyExc_TypeError,
+                     "scaled_transpose() takes 6 arguments (src, dst, scale, rows, cols, dbl) (%zd given)", nargs);
+        return NULL;
+    }
+    void *ptr[3];
+    for (int k = 0; k < 3; k++) {
+        ptr[k] = PyLong_AsVoidPtr(args[k]);
+        if (ptr[k] == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "scaled_transpose(): a null address");
+            return NULL;
+        }
+    }
+    Py_ssize_t rows = PyLong_AsSsize_t(args[3]), cols = PyLong_AsSsize_t(args[4]);
+    int dbl = PyObject_IsTrue(args[5]);
+    if (PyErr_Occurred() || dbl < 0)
+        return NULL;
+    if (rows < 0 || cols < 0) {
+        PyErr_SetString(PyExc_ValueError, "scaled_transpose(): negative size");
+        return NULL;
+    }
+    if (dbl)
+        scaled_transpose_f64(ptr[0], ptr[1], ptr[2], rows, cols);
+    else
+        scaled_transpose_f32(ptr[0], ptr[1], ptr[2], rows, cols);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"lstm_forward", (PyCFunction)(void (*)(void))py_lstm_forward, METH_FASTCALL,
      "lstm_forward(args, t): fused LSTM step t; args = address of a step_args record"},
@@ -333,6 +396,8 @@ static PyMethodDef methods[] = {
      "gru_forward(args, t): fused GRU step t; args = address of a step_args record"},
     {"gru_backward", (PyCFunction)(void (*)(void))py_gru_backward, METH_FASTCALL,
      "gru_backward(args, t): fused GRU backward step t; args = address of a step_args record"},
+    {"scaled_transpose", (PyCFunction)(void (*)(void))py_scaled_transpose, METH_FASTCALL,
+     "scaled_transpose(src, dst, scale, rows, cols, dbl): dst = (src * scale[:, None]).T"},
     {NULL, NULL, 0, NULL}
 };
 

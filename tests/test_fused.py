@@ -77,6 +77,24 @@ def test_compiled_path_is_really_taken():
 
 
 @needs_compiled
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(768, 256), (12, 5), (1, 1), (96, 62), (3, 0)])
+def test_compiled_weight_preparation_is_numpys_bit_for_bit(dtype, shape, rng):
+    """The gate-scaled transposed weights (the C tiled copy) equal NumPy's exactly, for
+    sizes that are and are not multiples of the tile, and odd inputs fall back to NumPy."""
+    w = rng.standard_normal(shape).astype(dtype)
+    s = rng.standard_normal(shape[0]).astype(dtype)
+    got = compiled.FusedGRUKernel().scaled_transpose(w, s)
+    want = rnnlab.kernels.GRUKernel().scaled_transpose(w, s)
+    assert got.shape == want.shape == shape[::-1] and got.flags.c_contiguous
+    assert np.array_equal(got, want)
+    view = w[:, ::2] if shape[1] > 1 else w          # a non-contiguous input
+    assert np.array_equal(compiled.FusedGRUKernel().scaled_transpose(view, s), (view * s[:, None]).T)
+    mixed = compiled.FusedGRUKernel().scaled_transpose(w.astype(np.float32), s.astype(np.float64))
+    assert np.array_equal(mixed, (w.astype(np.float32) * s.astype(np.float64)[:, None]).T)
+
+
+@needs_compiled
 @pytest.mark.parametrize("cell", ["LSTMCell", "GRUCell"])
 def test_compiled_cell_step_and_backward_equal_numpy(cell, rng):
     B, F, H = 3, 4, 5

@@ -99,14 +99,18 @@ class Kernel:
                 dh += d_hs[t]
             step_backward(t, dh, dc, buf, pre, w_hh, dgx[t], dgh[t])
 
+    def scaled_transpose(self, w, s):
+        """(w · s[:, None])ᵀ as a new C-contiguous array: w (G·H, F), s (G·H,) → (F, G·H)."""
+        return np.ascontiguousarray((w * s[:, None]).T)
+
     def prepare_weights(self, w_ih, w_hh, b_ih, b_hh):
         """Weights as the time loop uses them: w_ih_T (F, G·H) and w_hh_T (H, G·H)
         contiguous and gate-scaled; ``bias`` (G·H,) = scaled b_ih plus the folded part of
         b_hh; ``b_step`` the part of b_hh added inside the step (GRU's b_hn), else None."""
         GH, H = w_hh.shape
         s = self.gate_scale(H, w_hh.dtype)
-        w_ih_T = np.ascontiguousarray((w_ih * s[:, None]).T)
-        w_hh_T = np.ascontiguousarray((w_hh * s[:, None]).T)   # (H, G·H): faster GEMMs than a view
+        w_ih_T = self.scaled_transpose(w_ih, s)
+        w_hh_T = self.scaled_transpose(w_hh, s)        # (H, G·H): faster GEMMs than a view
         bias = np.zeros(GH, w_hh.dtype)
         b_step = None
         if b_ih is not None:

@@ -183,6 +183,15 @@ class FusedKernel(Kernel):
 
     # ---- the kernel interface
 
+    def scaled_transpose(self, w, s):
+        """The base class's, in one tiled C pass (bit for bit the same)."""
+        if w.ndim != 2 or s.shape != w.shape[:1] or w.dtype != s.dtype or w.dtype not in (np.float32, np.float64):
+            return super().scaled_transpose(w, s)
+        w, s = np.ascontiguousarray(w), np.ascontiguousarray(s)
+        out = np.empty(w.shape[::-1], w.dtype)
+        _gates.scaled_transpose(_addr(w), _addr(out), _addr(s), w.shape[0], w.shape[1], w.itemsize == 8)
+        return out
+
     def step(self, t, gx, buf, w):
         self.forward_loop(gx[None], buf, w, start=t, stop=t + 1)
 
