@@ -39,7 +39,7 @@ def main():
     ap.add_argument("corpus")
     ap.add_argument("runs", nargs="+")
     ap.add_argument("--segs", default="10,20,40")
-    ap.add_argument("--lrs", default="1e-4,3e-4,1e-3,2e-3")
+    ap.add_argument("--lrs", default="1e-4,2e-4,3e-4,4e-4", help="steps for one stream (scoring.dynamic_logprobs)")
     ap.add_argument("--decays", default="0,0.02")
     ap.add_argument("--stream-div", default="1,2,4",
                     help="streams = the default stream count divided by each of these")

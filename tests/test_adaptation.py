@@ -148,23 +148,26 @@ def test_a_stream_cut_from_the_batched_state_goes_on_as_in_the_batch(kind):
     model.train()
 
 
-def test_one_dynamic_step_is_the_stated_update(trained):
-    """θ' = θ − lr·g/(rms+ε) + min(decay·rms/mean(rms), 1)·(θ₀ − θ'') with g the gradient of
-    the segment's mean loss — here with one stream and one segment covering the text."""
+@pytest.mark.parametrize("streams", [1, 4])
+def test_one_dynamic_step_is_the_stated_update(trained, streams):
+    """θ' = θ − lr·√S·g/(rms_S+ε) + min(decay·rms_S/mean(rms_S), 1)·(θ₀ − θ'') with g the
+    gradient of the segment's mean loss over the S streams — one segment covering the text."""
     model, text = trained
-    ids = model.vocab.encode(text[:41])
+    ids = model.vocab.encode(text[:41])                   # 40 predictions: 4 streams of 10, no padding
     stats = gradient_stats(model, model.vocab.encode(text[:3000]))
     theta0 = {k: v.copy() for k, v in model.params.items()}
+    inp, tgt, valid, S, L = layout(ids, streams)
+    assert S == streams and valid.all()
     model.eval()
     model.zero_grad()
-    model.loss_and_grad(ids[:-1, None], ids[1:, None])
+    model.loss_and_grad(inp, tgt)
     g = {k: v.copy() for k, v in model.grads.items()}
     lr, decay = 0.05, 0.3
-    dynamic_logprobs(model, ids, stats, lr=lr, decay=decay, seg_len=40, streams=1, restore=False)
-    rms = stats.rms(1)
+    dynamic_logprobs(model, ids, stats, lr=lr, decay=decay, seg_len=L, streams=streams, restore=False)
+    rms = stats.rms(streams)
     mean_rms = np.mean([r.mean() for r in rms.values()])
     for k, p in model.params.items():
-        stepped = theta0[k] - lr / (rms[k] + 1e-8) * g[k]
+        stepped = theta0[k] - lr * np.sqrt(streams) / (rms[k] + 1e-8) * g[k]
         rate = np.minimum(decay * rms[k] / mean_rms, 1.0)
         assert np.allclose(p, stepped + rate * (theta0[k] - stepped), rtol=1e-10, atol=1e-12), k
         p[...] = theta0[k]

@@ -201,7 +201,9 @@ def add_adaptation_options(p, verb):
     what = "adapt the weights to the text as it is scored" if verb == "score" else \
         "adapt the weights to the prime before sampling"
     p.add_argument("--dynamic", action="store_true", help=f"dynamic evaluation: {what} (default: off)")
-    p.add_argument("--dyn-lr", type=float, default=DYN_LR, help="dynamic evaluation's step size")
+    p.add_argument("--dyn-lr", type=float, default=DYN_LR,
+                   help="dynamic evaluation's step size for a text read as one stream (a text read as "
+                        "S streams steps √S times as far)")
     p.add_argument("--dyn-decay", type=float, default=DYN_DECAY,
                    help="dynamic evaluation's pull back toward the trained weights, per segment")
     p.add_argument("--dyn-seg", type=int, default=DYN_SEG, help="dynamic evaluation's segment length")
