@@ -151,10 +151,14 @@ def test_a_stream_cut_from_the_batched_state_goes_on_as_in_the_batch(kind):
 @pytest.mark.parametrize("streams", [1, 4])
 def test_one_dynamic_step_is_the_stated_update(trained, streams):
     """θ' = θ − lr·√S·g/(rms_S+ε) + min(decay·rms_S/mean(rms_S), 1)·(θ₀ − θ'') with g the
-    gradient of the segment's mean loss over the S streams — one segment covering the text."""
+    gradient of the segment's mean loss over the S streams — one segment covering the text —
+    and each tensor's rms_S floored at RMS_FLOOR × its mean (here binding on one head row,
+    whose statistics are zeroed)."""
     model, text = trained
     ids = model.vocab.encode(text[:41])                   # 40 predictions: 4 streams of 10, no padding
     stats = gradient_stats(model, model.vocab.encode(text[:3000]))
+    row = ids[5]                                          # a character the segment predicts
+    stats.mu2["head.weight"][row] = stats.var["head.weight"][row] = 0.0
     theta0 = {k: v.copy() for k, v in model.params.items()}
     inp, tgt, valid, S, L = layout(ids, streams)
     assert S == streams and valid.all()
@@ -164,7 +168,8 @@ def test_one_dynamic_step_is_the_stated_update(trained, streams):
     g = {k: v.copy() for k, v in model.grads.items()}
     lr, decay = 0.05, 0.3
     dynamic_logprobs(model, ids, stats, lr=lr, decay=decay, seg_len=L, streams=streams, restore=False)
-    rms = stats.rms(streams)
+    rms = {k: np.maximum(r, scoring.RMS_FLOOR * r.mean()) for k, r in stats.rms(streams).items()}
+    assert np.all(rms["head.weight"][row] == scoring.RMS_FLOOR * stats.rms(streams)["head.weight"].mean())
     mean_rms = np.mean([r.mean() for r in rms.values()])
     for k, p in model.params.items():
         stepped = theta0[k] - lr * np.sqrt(streams) / (rms[k] + 1e-8) * g[k]
@@ -172,6 +177,20 @@ def test_one_dynamic_step_is_the_stated_update(trained, streams):
         assert np.allclose(p, stepped + rate * (theta0[k] - stepped), rtol=1e-10, atol=1e-12), k
         p[...] = theta0[k]
     model.train()
+
+
+def test_a_character_the_statistics_never_saw_does_not_blow_up_dynamic_evaluation(trained):
+    """Statistics from a text without 'e': its input column has RMS 0 and its output row a
+    tiny one. Scoring a text full of 'e' must not diverge (the RMS floor; without it the
+    first step on that column is lr·√S·g/1e-8)."""
+    model, text = trained
+    assert "e" in model.vocab.index
+    stats = gradient_stats(model, model.vocab.encode(text[:3000].replace("e", "")))
+    assert stats.rms(1)["rnn.weight_ih_l0"][:, model.vocab.index["e"]].max() == 0
+    ids = model.vocab.encode(text[3000:5000])
+    static = float(-np.mean(static_logprobs(model, ids)))
+    dynamic = float(-np.mean(dynamic_logprobs(model, ids, stats)))
+    assert np.isfinite(dynamic) and dynamic < static + 0.05
 
 
 def test_dynamic_evaluation_learns_a_repeated_passage(trained):

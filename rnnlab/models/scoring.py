@@ -12,6 +12,8 @@ gradient step on that segment's mean loss (g, averaged over the S streams):
 
     θ ← θ − lr·√S · g / (rms_S + ε) + decay · (rms_S / mean(rms_S)) · (θ₀ − θ)   (decay factor ≤ 1)
 
+with each tensor's rms_S floored at RMS_FLOOR × its mean (below).
+
 rms_S is the root-mean-square of that same gradient on the *training* text, for the same
 number of streams S (``GradientStats``: g averaged over S independent streams has
 E[g²] = μ² + σ²/S per weight, μ the mean gradient and σ² one stream's variance; both are
@@ -28,6 +30,16 @@ one ``lr`` is best on both corpora, and on Shakespeare the best moves less from 
 streams to 6 (benchmarks/results/dynamic_eval.txt). What follows is
 predicted by a model adapted to what it has just read, and every character is scored
 before any update that has seen it. The model's weights are restored afterwards.
+
+The floor. A weight the training text almost never moved has an RMS near zero — the
+output row of a character the model learned never to predict ('Z' in tiny Shakespeare:
+RMS 1e-7 against a median of 1e-3 in the head). When the scored text does use it, g/rms
+is 10⁴ times a normal step, the model's predictions collapse, its gradients grow, and
+every later step is larger still: tiny Shakespeare's test text went from 2.4 to 68
+bits/char. Flooring each tensor's RMS at a tenth of its mean bounds those steps; on the
+validation texts the floor changed the gain by at most 0.0016 bits/char (0.01 to 0.1
+alike; 0.3 began to cost), and on the test text it removed the divergence and changed
+the runs that had not diverged by at most 0.0004.
 """
 from __future__ import annotations
 
@@ -43,6 +55,7 @@ EPS = 1e-8
 # model, both corpora, two seeds (benchmarks/dynamic_eval.py, benchmarks/results/dynamic_eval.txt;
 # DYN_LR is the step at one stream, √S times that at S streams)
 DYN_LR, DYN_DECAY, DYN_SEG = 3e-4, 0.02, 20
+RMS_FLOOR = 0.1          # each tensor's rms_S at least this times its mean (the module docstring)
 
 
 def layout(ids, streams=None):
@@ -188,7 +201,7 @@ def dynamic_logprobs(model, ids, stats, *, lr=DYN_LR, decay=DYN_DECAY, seg_len=D
     the weights adapted to the prime)."""
     check_dynamic(lr, decay, seg_len)
     inp, tgt, valid, S, L = layout(ids, streams)
-    rms = stats.rms(S)
+    rms = {k: np.maximum(r, RMS_FLOOR * r.mean()) for k, r in stats.rms(S).items()}
     params = model.params
     theta0 = {k: p.copy() for k, p in params.items()}
     mean_rms = np.mean([r.mean() for r in rms.values()])
