@@ -49,6 +49,16 @@ def emit_row(row, out=None):
             f.write(json.dumps(row) + "\n")
 
 
+def median_time(fn, repeats=3):
+    """(fn()'s result, the median of ``repeats`` timings in seconds)."""
+    times, out = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return out, float(np.median(times))
+
+
 def load_corpus(name):
     path = os.path.join(DATA, f"{name}.txt")
     if not os.path.exists(path):

@@ -14,24 +14,12 @@ from the training 90%. One JSON line per (run, setting).
 import argparse
 import itertools
 import json
-import time
-
-import numpy as np
 
 from rnnlab import CharLM
 from rnnlab.models.scoring import dynamic_logprobs, gradient_stats, layout, static_logprobs
 
-from charlm import emit_row, load_corpus          # benchmarks/, beside this file
+from charlm import emit_row, load_corpus, median_time          # benchmarks/, beside this file
 from quality import bpc, splits
-
-
-def median_time(fn, repeats=3):
-    times, out = [], None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return out, float(np.median(times))
 
 
 def main():
