@@ -59,6 +59,17 @@ def median_time(fn, repeats=3):
     return out, float(np.median(times))
 
 
+def paired_ratio(fa, fb, rounds=3):
+    """(fa()'s result, fb()'s result, the median over ``rounds`` of time(fb) / time(fa)),
+    the two timed in alternation so that a slow spell of a noisy machine hits both."""
+    ratios = []
+    for _ in range(rounds):
+        a, ta = median_time(fa, repeats=1)
+        b, tb = median_time(fb, repeats=1)
+        ratios.append(tb / ta)
+    return a, b, float(np.median(ratios))
+
+
 def load_corpus(name):
     path = os.path.join(DATA, f"{name}.txt")
     if not os.path.exists(path):

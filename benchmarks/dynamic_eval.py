@@ -16,7 +16,7 @@ import itertools
 import json
 
 from rnnlab import CharLM
-from rnnlab.models.scoring import dynamic_logprobs, gradient_stats, layout, static_logprobs
+from rnnlab.models.scoring import RMS_FLOOR, dynamic_logprobs, gradient_stats, layout, static_logprobs
 
 from charlm import emit_row, load_corpus, median_time          # benchmarks/, beside this file
 from quality import bpc, splits
@@ -51,7 +51,7 @@ def main():
                 d, t = median_time(lambda: dynamic_logprobs(model, ids, stats, lr=lr, decay=decay, seg_len=seg,
                                                             streams=streams), repeats=1)
                 row = {**base, "seg": seg, "lr": lr, "decay": decay, "streams": streams,
-                       "dynamic": bpc(d), "cost": t / t_static}
+                       "step": "lr*sqrt(streams)", "rms_floor": RMS_FLOOR, "dynamic": bpc(d), "cost": t / t_static}
                 emit_row(row, args.out)
 
 

@@ -46,7 +46,7 @@ from rnnlab.models.scoring import dynamic_logprobs, gradient_stats, static_logpr
 from rnnlab.ngram import KneserNeyLM
 from rnnlab.trainer import TrainConfig
 
-from charlm import emit_row, eval_every, load_corpus, median_time      # benchmarks/charlm.py, beside this file
+from charlm import emit_row, eval_every, load_corpus, paired_ratio      # benchmarks/charlm.py, beside this file
 
 LN2 = math.log(2)
 
@@ -80,14 +80,14 @@ class Scorer:
     def score(self, model, dynamic=True):
         enc = self.vocab.encode
         out = {}
-        static_test, t_static = median_time(lambda: static_logprobs(model, enc(self.test)))
+        static_test = static_logprobs(model, enc(self.test))
         out["static"] = bpc(static_test)
         mix = NgramMixture(self.ngram).tune(static_logprobs(model, enc(self.val)), *self.ng_val)
         out["mix"] = bpc(mix.mix(static_test, *self.ng_test))
         if dynamic:
             stats = gradient_stats(model, enc(self.train))           # dynamic evaluation's defaults
-            dyn_test, t_dynamic = median_time(lambda: dynamic_logprobs(model, enc(self.test), stats))
-            out["dynamic_cost"] = t_dynamic / t_static
+            _, dyn_test, out["dynamic_cost"] = paired_ratio(lambda: static_logprobs(model, enc(self.test)),
+                                                            lambda: dynamic_logprobs(model, enc(self.test), stats))
             out["dynamic"] = bpc(dyn_test)
             dyn_val = dynamic_logprobs(model, enc(self.val), stats)
             mix = NgramMixture(self.ngram).tune(dyn_val, *self.ng_val_adapt)

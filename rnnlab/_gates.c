@@ -372,9 +372,14 @@ static PyObject *py_scaled_transpose(PyObject *self, PyObject *const *args, Py_s
             return NULL;
         }
     }
-    Py_ssize_t rows = PyLong_AsSsize_t(args[3]), cols = PyLong_AsSsize_t(args[4]);
+    Py_ssize_t rows = PyLong_AsSsize_t(args[3]);
+    if (rows == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t cols = PyLong_AsSsize_t(args[4]);
+    if (cols == -1 && PyErr_Occurred())
+        return NULL;
     int dbl = PyObject_IsTrue(args[5]);
-    if (PyErr_Occurred() || dbl < 0)
+    if (dbl < 0)
         return NULL;
     if (rows < 0 || cols < 0) {
         PyErr_SetString(PyExc_ValueError, "scaled_transpose(): negative size");

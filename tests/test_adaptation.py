@@ -168,8 +168,11 @@ def test_one_dynamic_step_is_the_stated_update(trained, streams):
     g = {k: v.copy() for k, v in model.grads.items()}
     lr, decay = 0.05, 0.3
     dynamic_logprobs(model, ids, stats, lr=lr, decay=decay, seg_len=L, streams=streams, restore=False)
-    rms = {k: np.maximum(r, scoring.RMS_FLOOR * r.mean()) for k, r in stats.rms(streams).items()}
-    assert np.all(rms["head.weight"][row] == scoring.RMS_FLOOR * stats.rms(streams)["head.weight"].mean())
+    raw = stats.rms(streams)
+    rms = stats.step_rms(streams)
+    for k, r in raw.items():
+        assert np.array_equal(rms[k], np.maximum(r, scoring.RMS_FLOOR * r.mean())), k
+    assert np.all(rms["head.weight"][row] == scoring.RMS_FLOOR * raw["head.weight"].mean())
     mean_rms = np.mean([r.mean() for r in rms.values()])
     for k, p in model.params.items():
         stepped = theta0[k] - lr * np.sqrt(streams) / (rms[k] + 1e-8) * g[k]
@@ -177,6 +180,15 @@ def test_one_dynamic_step_is_the_stated_update(trained, streams):
         assert np.allclose(p, stepped + rate * (theta0[k] - stepped), rtol=1e-10, atol=1e-12), k
         p[...] = theta0[k]
     model.train()
+
+
+def test_a_tensor_the_statistics_never_moved_is_floored_by_the_overall_mean(trained):
+    model, text = trained
+    stats = gradient_stats(model, model.vocab.encode(text[:3000]))
+    stats.mu2["head.bias"][:] = stats.var["head.bias"][:] = 0.0
+    overall = np.mean([r.mean() for r in stats.rms(6).values()])
+    assert overall > 0
+    assert np.all(stats.step_rms(6)["head.bias"] == scoring.RMS_FLOOR * overall)
 
 
 def test_a_character_the_statistics_never_saw_does_not_blow_up_dynamic_evaluation(trained):

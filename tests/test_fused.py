@@ -79,19 +79,26 @@ def test_compiled_path_is_really_taken():
 @needs_compiled
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(768, 256), (12, 5), (1, 1), (96, 62), (3, 0)])
-def test_compiled_weight_preparation_is_numpys_bit_for_bit(dtype, shape, rng):
+def test_compiled_weight_preparation_is_numpys_bit_for_bit(dtype, shape, rng, monkeypatch):
     """The gate-scaled transposed weights (the C tiled copy) equal NumPy's exactly, for
-    sizes that are and are not multiples of the tile, and odd inputs fall back to NumPy."""
+    sizes that are and are not multiples of the tile, non-contiguous inputs included; an
+    empty matrix or mixed dtypes go to NumPy instead."""
+    calls = []
+    c_function = compiled._gates.scaled_transpose
+    monkeypatch.setattr(compiled._gates, "scaled_transpose", lambda *a: calls.append(a) or c_function(*a))
     w = rng.standard_normal(shape).astype(dtype)
     s = rng.standard_normal(shape[0]).astype(dtype)
     got = compiled.FusedGRUKernel().scaled_transpose(w, s)
     want = rnnlab.kernels.GRUKernel().scaled_transpose(w, s)
-    assert got.shape == want.shape == shape[::-1] and got.flags.c_contiguous
+    assert got.shape == want.shape == shape[::-1] and got.flags.c_contiguous and got.dtype == dtype
     assert np.array_equal(got, want)
+    assert len(calls) == (1 if w.size else 0)
     view = w[:, ::2] if shape[1] > 1 else w          # a non-contiguous input
     assert np.array_equal(compiled.FusedGRUKernel().scaled_transpose(view, s), (view * s[:, None]).T)
+    assert len(calls) == (2 if w.size else 0)
     mixed = compiled.FusedGRUKernel().scaled_transpose(w.astype(np.float32), s.astype(np.float64))
     assert np.array_equal(mixed, (w.astype(np.float32) * s.astype(np.float64)[:, None]).T)
+    assert len(calls) == (2 if w.size else 0)
 
 
 @needs_compiled

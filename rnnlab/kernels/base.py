@@ -6,6 +6,7 @@ runs it over time for the layers, the one-step cells and the sampler.
 
     kernel.gates, .has_cell, .separate_dgh   G (gate blocks), an LSTM-style cell c, GRU's dgh
     kernel.prepare_weights(w_ih, w_hh, b_ih, b_hh) -> w    weights as the loop uses them
+    kernel.scaled_transpose(w, s) -> (w · s[:, None])ᵀ     prepare_weights's copy (C in the twins)
     kernel.alloc(T, B, H, dtype, empty) -> buf              h (T+1, B, H) [, c], act, ...
     kernel.forward_loop(gx, buf, w, ids=None)               steps 0..T−1 (buf.h[0] = h_0 set)
     kernel.step(t, gx_t, buf, w)                            one step

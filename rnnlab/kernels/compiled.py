@@ -56,10 +56,11 @@ FIELDS = ("dbl", "B", "H", "act", "gate_step", "h", "c", "ghn", "state_step",
           "dh", "dc", "carry", "dhs", "dhs_step", "dhs_row", "dgx", "dgh", "acc")
 STEP_ARGS = np.dtype([(name, np.int64) for name in FIELDS])
 
-if _gates is not None and tuple(getattr(_gates, "STEP_ARGS", ())) != FIELDS:
-    warnings.warn("rnnlab._gates was built from a different _gates.c (its step_args fields differ "
-                  "from kernels/compiled.py); rebuild it with pip install. Using the NumPy kernels.",
-                  RuntimeWarning)
+if _gates is not None and (tuple(getattr(_gates, "STEP_ARGS", ())) != FIELDS
+                          or not hasattr(_gates, "scaled_transpose")):
+    warnings.warn("rnnlab._gates was built from a different _gates.c (its step_args fields or entry "
+                  "points differ from kernels/compiled.py); rebuild it with pip install. Using the NumPy "
+                  "kernels.", RuntimeWarning)
     _gates = None
 
 _enabled = os.environ.get("RNNLAB_PURE_NUMPY", "").strip() in ("", "0")
@@ -185,9 +186,10 @@ class FusedKernel(Kernel):
 
     def scaled_transpose(self, w, s):
         """The base class's, in one tiled C pass (bit for bit the same)."""
-        if w.ndim != 2 or s.shape != w.shape[:1] or w.dtype != s.dtype or w.dtype not in (np.float32, np.float64):
+        if (w.ndim != 2 or s.shape != w.shape[:1] or w.dtype != s.dtype or w.size == 0
+                or w.dtype not in (np.float32, np.float64)):
             return super().scaled_transpose(w, s)
-        w, s = np.ascontiguousarray(w), np.ascontiguousarray(s)
+        w, s = np.require(w, requirements="CA"), np.require(s, requirements="CA")
         out = np.empty(w.shape[::-1], w.dtype)
         _gates.scaled_transpose(_addr(w), _addr(out), _addr(s), w.shape[0], w.shape[1], w.itemsize == 8)
         return out

@@ -104,7 +104,8 @@ class CharLM(Module):
         """Metrics over a text: loss (nats/char), bpc, perplexity, chars scored, and
         ``oov``: characters outside the vocabulary, which are dropped before scoring.
 
-        dynamic: dynamic evaluation (models/scoring.py) with step ``dyn_lr``, decay
+        dynamic: dynamic evaluation (models/scoring.py) with step ``dyn_lr`` (for one
+        stream; √S times that for a text read as S streams), decay
         ``dyn_decay`` toward the trained weights and segments of ``dyn_seg`` characters;
         the gradient statistics come from ``train_text`` (the training split of it,
         ``config.val_frac`` held out), which it then needs. mixture: an NgramMixture

@@ -18,9 +18,8 @@ rms_S is the root-mean-square of that same gradient on the *training* text, for 
 number of streams S (``GradientStats``: g averaged over S independent streams has
 E[g²] = μ² + σ²/S per weight, μ the mean gradient and σ² one stream's variance; both are
 measured once on the training text, one stream's gradient and 64 streams' mean, so
-rms_S = √(μ² + σ²/S) for any S). A step size then means the same on a short text read
-as 6 streams and a long one read as 56: each step is measured against how large the
-gradient usually is at that batch size. The step grows as √S — the square-root scaling
+rms_S = √(μ² + σ²/S) for any S): each step is measured against how large the gradient
+usually is at the batch size the text is read in. The step grows as √S — the square-root scaling
 rule for RMS-normalised updates (Malladi et al. 2022, "On the SDEs and Scaling Rules for
 Adaptive Gradient Algorithms"): an average over more streams points more reliably
 downhill, so it can go further. ``lr`` is therefore the step of a text read as one
@@ -167,13 +166,20 @@ def _mean_squares(model, ids, seg_len, wide, max_segments):
 class GradientStats:
     """Per-weight gradient statistics of the training text: ``mu2`` (μ², the squared mean
     gradient) and ``var`` (σ², one stream's variance), dicts of arrays shaped like the
-    parameters; ``rms(S)`` the RMS gradient of a segment averaged over S streams."""
+    parameters; ``rms(S)`` the RMS gradient of a segment averaged over S streams, and
+    ``step_rms(S)`` the same floored for the dynamic step (RMS_FLOOR × the tensor's mean,
+    or × the mean over all weights for a tensor the text never moved)."""
 
     def __init__(self, mu2, var):
         self.mu2, self.var = mu2, var
 
     def rms(self, streams):
         return {k: np.sqrt(self.mu2[k] + self.var[k] / streams) for k in self.mu2}
+
+    def step_rms(self, streams):
+        rms = self.rms(streams)
+        overall = np.mean([r.mean() for r in rms.values()])
+        return {k: np.maximum(r, RMS_FLOOR * (r.mean() if r.mean() > 0 else overall)) for k, r in rms.items()}
 
 
 def gradient_stats(model, ids, seg_len=DYN_SEG, wide=64, max_segments=100):
@@ -201,7 +207,7 @@ def dynamic_logprobs(model, ids, stats, *, lr=DYN_LR, decay=DYN_DECAY, seg_len=D
     the weights adapted to the prime)."""
     check_dynamic(lr, decay, seg_len)
     inp, tgt, valid, S, L = layout(ids, streams)
-    rms = {k: np.maximum(r, RMS_FLOOR * r.mean()) for k, r in stats.rms(S).items()}
+    rms = stats.step_rms(S)
     params = model.params
     theta0 = {k: p.copy() for k, p in params.items()}
     mean_rms = np.mean([r.mean() for r in rms.values()])
