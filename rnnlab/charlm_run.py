@@ -166,6 +166,9 @@ def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, 
             run = (RunDir.resume(out_dir, counters["step"]) if resume is not None and is_run(out_dir)
                    else RunDir.create(out_dir, force))
     progress = progress or Progress(enabled=False)
+    if train.max_epochs is not None:              # the steps an epoch budget comes to: the bar's total, the ETA
+        by_epochs = train.max_epochs * X.shape[0]
+        progress.total = by_epochs if progress.total is None else min(progress.total, by_epochs)
     if dist.size > 1:
         progress.message(f"data-parallel: {dist.size} ranks × {c.batch_size} streams")
     if note:

@@ -52,6 +52,24 @@ def test_time_budget_gives_the_eta_and_the_sooner_one_wins():
     assert p.eta() == pytest.approx(40)
 
 
+def test_an_epoch_budget_gives_the_bar_its_steps_and_an_eta():
+    """Training for --max-epochs alone: the bar counts toward the step the last epoch ends
+    on (and, with a step budget as well, toward the sooner of the two)."""
+    import numpy as np
+    from rnnlab.models import CharLM, CharLMConfig
+    text = "the cat sat on the mat and the dog sat on the log. " * 20
+    config = CharLMConfig(hidden_size=8, num_layers=1, seq_len=8, batch_size=2, dropout=0.0, val_frac=0.1)
+    for max_steps, expected_total in ((None, None), (5, 5)):
+        s = Stream(True)
+        p = Progress(total=max_steps, stream=s, min_interval=0.0)
+        model = CharLM(sorted(set(text)), config, dtype=np.float64)
+        summary = model.fit(text, max_epochs=2, max_steps=max_steps, sample_chars=0, progress=p)
+        total = expected_total or summary["steps"]
+        assert p.total == total and summary["steps"] == total
+        assert summary["steps"] == 5 or summary["epochs"] == 2
+        assert f"/{total} " in s.getvalue() and "ETA" in s.getvalue()
+
+
 def test_plain_lines_every_log_every_seconds_when_not_a_terminal():
     s, t = Stream(False), Clock()
     p = Progress(total=None, stream=s, clock=t, log_every=10.0)
