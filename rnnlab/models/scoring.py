@@ -35,10 +35,11 @@ output row of a character the model learned never to predict ('Z' in tiny Shakes
 RMS 1e-5 against 1e-3 for the head's median weight). When the scored text does use it,
 the steps on that row are ten times the largest usual one, the predictions degrade, the
 gradients grow, and every later step is larger still (300 times the usual largest three
-segments on): tiny Shakespeare's test text went from 2.4 to 68 bits/char. Flooring each tensor's RMS at a tenth of its mean bounds those steps; on the
-validation texts the floor changed the gain by at most 0.0016 bits/char (0.01 to 0.1
-alike; 0.3 began to cost), and on the test text it removed the divergence and changed
-the runs that had not diverged by at most 0.0004.
+segments on): tiny Shakespeare's test text went from 2.4 to 68 bits/char. Flooring each
+tensor's RMS at a tenth of its mean bounds those steps; on the validation texts the
+floor changed the gain by at most 0.0016 bits/char (0.01 to 0.1 alike; 0.3 began to
+cost), and on the test text it removed the divergence and changed the runs that had
+not diverged by at most 0.0004.
 """
 from __future__ import annotations
 
