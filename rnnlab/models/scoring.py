@@ -19,16 +19,20 @@ number of streams S (``GradientStats``: g averaged over S independent streams ha
 E[g²] = μ² + σ²/S per weight, μ the mean gradient and σ² one stream's variance; both are
 measured once on the training text, one stream's gradient and 64 streams' mean, so
 rms_S = √(μ² + σ²/S) for any S): each step is measured against how large the gradient
-usually is at the batch size the text is read in. The step grows as √S — the square-root scaling
-rule for RMS-normalised updates (Malladi et al. 2022, "On the SDEs and Scaling Rules for
-Adaptive Gradient Algorithms"): an average over more streams points more reliably
-downhill, so it can go further. ``lr`` is therefore the step of a text read as one
-stream. Measured: without the √S the best step on the story (6 streams) was half that on
-tiny Shakespeare (56), and on Shakespeare itself it halved from 56 streams to 6; with it,
-one ``lr`` is best on both corpora, and on Shakespeare the best moves less from 56
-streams to 6 (benchmarks/results/dynamic_eval.txt). What follows is
-predicted by a model adapted to what it has just read, and every character is scored
-before any update that has seen it. The model's weights are restored afterwards.
+usually is at the batch size the text is read in. The step grows as √S — the
+square-root scaling rule for RMS-normalised updates (Malladi et al. 2022, "On the SDEs
+and Scaling Rules for Adaptive Gradient Algorithms"): an average over more streams
+points more reliably downhill, so it can go further. ``lr`` is therefore the step of a
+text read as one stream. Measured (benchmarks/results/dynamic_eval.txt): on tiny
+Shakespeare the best step does grow with S, if more slowly than √S (at 1, 6 and 56
+streams the best one-stream lr is about 1e-3, 4e-4 and 3e-4); with √S the story at its
+6 streams and Shakespeare at its 56 share their best lr, 3e-4, where without it the
+story wanted half Shakespeare's step. The corpora still differ at equal S — read as one
+stream (a text under ~1,000 characters, or ``sample --dynamic``'s prime) the story is
+best at 3e-4 to 6e-4 and hurt from 1e-3, Shakespeare best at 1e-3 — and the default
+keeps the step that is safe on both. What follows is predicted by a model adapted to
+what it has just read, and every character is scored before any update that has seen
+it. The model's weights are restored afterwards.
 
 The floor. A weight the training text almost never moved has an RMS near zero — the
 output row of a character the model learned never to predict ('Z' in tiny Shakespeare:
