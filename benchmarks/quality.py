@@ -2,14 +2,16 @@
 
 Split (no scored character is ever used for training, model selection or tuning):
     train       the first 90% of the corpus
-    validation  the next 5%: the best checkpoint (periodic evaluations), the mixture's λs,
-                and nothing else
+    validation  the next 5%: the best checkpoint (periodic evaluations), the mixture's λs
+                and n-gram order, and nothing else
     test        the last 5%: every number printed here
 
 Each neural system trains once per seed for the largest budget; the wall clock counts
 its periodic evaluations. At each budget mark (default 60, 120, 180, 300 s) the best
 checkpoint so far is scored on the test text:
     rnnlab static | + n-gram mixing | + dynamic evaluation | + both
+      (the mixed n-gram's order chosen per model by the mixture's validation score: Scorer;
+      dynamic evaluation's cost timed against static scoring in a fresh process: dynamic_cost)
     torch.nn in rnnlab's default shape, and in char-rnn's (LSTM 2×128, seq 50, batch 50,
     RMSprop 2e-3), scored from its best validation checkpoint by the same evaluator
     the n-gram (modified Kneser-Ney) at its best order on validation, static and
@@ -23,6 +25,7 @@ straight run with the evaluations on the same steps).
     python benchmarks/quality.py --rescore DIR [--budgets ...] [--corpus NAME] [--seeds 0,1] [--out FILE]
                                  # score the kept checkpoints again (the latest rows win in --report)
     python benchmarks/quality.py --report FILE      # the tables, from the JSON lines of --out
+    python benchmarks/quality.py --time-dynamic CHECKPOINT --corpus NAME   # dynamic evaluation's cost alone
 
 Needs ../shared/data beside the project and torch for the torch rows. Prints one line
 per (corpus, seed, system, budget) as it goes; --out appends them as JSON lines.
@@ -32,6 +35,8 @@ import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -60,38 +65,85 @@ def bpc(logp):
     return float(-np.mean(logp) / LN2)
 
 
-class Scorer:
-    """Everything that scores a model on the test text, built once per corpus."""
+def two_fold(logp_rnn, logp_ng, ctx):
+    """Validation bits/char of a mixture whose λs never saw the scored half: tuned on each
+    half of the validation text, scored on the other."""
+    h, out = len(logp_rnn) // 2, []
+    for a, b in ((slice(0, h), slice(h, None)), (slice(h, None), slice(0, h))):
+        out.append(NgramMixture(None).tune(logp_rnn[a], logp_ng[a], ctx[a]).mix(logp_rnn[b], logp_ng[b], ctx[b]))
+    return bpc(np.concatenate(out))
 
-    def __init__(self, train, val, test, vocab, ngram_orders=range(3, 10)):
-        self.train, self.val, self.test, self.vocab = train, val, test, vocab
-        by_order = {n: KneserNeyLM(n, modified=True).fit(train, vocab=vocab.chars) for n in ngram_orders}
-        val_bpc = {n: by_order[n].evaluate(val)["bpc"] for n in ngram_orders}
-        self.order = min(val_bpc, key=val_bpc.get)
-        self.ngram = by_order[self.order]
-        self.ng_val = self.ngram.logprobs(val)
-        self.ng_test = self.ngram.logprobs(test)
-        self.ng_val_adapt = self.ngram.logprobs(val, adapt=True)
-        self.ng_test_adapt = self.ngram.logprobs(test, adapt=True)
+
+def time_dynamic(checkpoint, corpus):
+    """Dynamic / static scoring time of ``corpus``'s test text by the model in ``checkpoint``:
+    the median of three alternated pairs (the gradient statistics, gathered once per model,
+    not counted)."""
+    train, _, test = splits(load_corpus(corpus))
+    model = CharLM.load(checkpoint)
+    ids = model.vocab.encode(model.vocab.known(test))
+    stats = gradient_stats(model, model.vocab.encode(model.vocab.known(train)))
+    return paired_ratio(lambda: static_logprobs(model, ids), lambda: dynamic_logprobs(model, ids, stats))[2]
+
+
+def dynamic_cost(checkpoint, corpus):
+    """``time_dynamic`` in a fresh process. Beside the n-grams the Scorer builds (GBs of
+    dicts, even once freed) dynamic scoring, which allocates more, ran 1.7-1.9x slower
+    against static than in a clean process (tiny Shakespeare: 3.21x against 1.69x)."""
+    done = subprocess.run([sys.executable, os.path.abspath(__file__), "--time-dynamic", checkpoint,
+                           "--corpus", corpus], capture_output=True, text=True, check=True,
+                          cwd=os.path.dirname(os.path.abspath(__file__)))
+    return float(done.stdout.split()[-1])
+
+
+class Scorer:
+    """Everything that scores a model on the test text, built once per corpus.
+
+    The n-gram alone is reported at its best order on validation (``ngram_orders``). The
+    order mixed with a network is chosen again, per model and regime (static or dynamic),
+    among ``mix_orders`` by the mixture's own validation score (``two_fold``): the network
+    covers short contexts, so the order that complements it best is not the order that is
+    best alone (tiny Shakespeare: 7 alone, 11 in a mixture)."""
+
+    def __init__(self, corpus, train, val, test, vocab, ngram_orders=range(3, 10),
+                 mix_orders=(*range(3, 10), 11, 13, 16)):
+        self.corpus, self.train, self.val, self.test, self.vocab = corpus, train, val, test, vocab
+        self.mix_orders = tuple(mix_orders)
+        # per order: ((val logp, ctx), (test logp, ctx)) static and adapting (a cache); each model
+        # is dropped once its arrays are made (tune and mix read only the arrays)
+        self.lp, self.lp_adapt, val_bpc = {}, {}, {}
+        for n in sorted({*ngram_orders, *mix_orders}):
+            g = KneserNeyLM(n, modified=True).fit(train, vocab=vocab.chars)
+            self.lp[n] = g.logprobs(val), g.logprobs(test)
+            self.lp_adapt[n] = g.logprobs(val, adapt=True), g.logprobs(test, adapt=True)
+            val_bpc[n] = bpc(self.lp[n][0][0])
+            del g
+        self.order = min(ngram_orders, key=val_bpc.get)
 
     def ngram_rows(self):
-        return {"static": bpc(self.ng_test[0]), "adaptive": bpc(self.ng_test_adapt[0]), "order": self.order}
+        return {"static": bpc(self.lp[self.order][1][0]), "adaptive": bpc(self.lp_adapt[self.order][1][0]),
+                "order": self.order}
 
-    def score(self, model, dynamic=True):
+    def _mixed(self, rnn_val, rnn_test, logprobs):
+        """(test bits/char of the mixture at the order best on validation, that order)."""
+        n = min(self.mix_orders, key=lambda n: two_fold(rnn_val, *logprobs[n][0]))
+        mix = NgramMixture(None).tune(rnn_val, *logprobs[n][0])          # tune and mix read only the arrays
+        return bpc(mix.mix(rnn_test, *logprobs[n][1])), n
+
+    def score(self, model, checkpoint=None):
+        """Every score of ``model``; with ``checkpoint`` (its file) the dynamic ones too, and
+        dynamic evaluation's cost, timed in a fresh process (``dynamic_cost``)."""
         enc = self.vocab.encode
         out = {}
         static_test = static_logprobs(model, enc(self.test))
         out["static"] = bpc(static_test)
-        mix = NgramMixture(self.ngram).tune(static_logprobs(model, enc(self.val)), *self.ng_val)
-        out["mix"] = bpc(mix.mix(static_test, *self.ng_test))
-        if dynamic:
+        out["mix"], out["mix_order"] = self._mixed(static_logprobs(model, enc(self.val)), static_test, self.lp)
+        if checkpoint is not None:
             stats = gradient_stats(model, enc(self.train))           # dynamic evaluation's defaults
-            _, dyn_test, out["dynamic_cost"] = paired_ratio(lambda: static_logprobs(model, enc(self.test)),
-                                                            lambda: dynamic_logprobs(model, enc(self.test), stats))
+            dyn_test = dynamic_logprobs(model, enc(self.test), stats)
+            out["dynamic_cost"] = dynamic_cost(checkpoint, self.corpus)
             out["dynamic"] = bpc(dyn_test)
             dyn_val = dynamic_logprobs(model, enc(self.val), stats)
-            mix = NgramMixture(self.ngram).tune(dyn_val, *self.ng_val_adapt)
-            out["both"] = bpc(mix.mix(dyn_test, *self.ng_test_adapt))
+            out["both"], out["both_order"] = self._mixed(dyn_val, dyn_test, self.lp_adapt)
         return out
 
 
@@ -110,7 +162,7 @@ def run_rnnlab(text_trainval, val_frac, config, budgets, scorer, emit, keep=None
         best = CharLM.load(os.path.join(run_dir, "best.npz"))
         if keep:
             shutil.copy(os.path.join(run_dir, "best.npz"), f"{keep}-{budget:g}s.npz")
-        emit(budget, scorer.score(best), steps=summary["steps"])
+        emit(budget, scorer.score(best, checkpoint=os.path.join(run_dir, "best.npz")), steps=summary["steps"])
         model, opt_state, state = CharLM.load(os.path.join(run_dir, "latest.npz"), with_training_state=True)
         resume = (opt_state, state)
 
@@ -172,7 +224,7 @@ def run_torch(text_trainval, config, budgets, scorer, emit, optimizer="adam"):
             best, best_sd = evaluate(), snapshot()
         paused = time.perf_counter()
         probe.load_state_dict(best_sd)
-        emit(budget, scorer.score(probe, dynamic=False), steps=step)
+        emit(budget, scorer.score(probe), steps=step)
         start += time.perf_counter() - paused          # scoring is not training time
 
 
@@ -229,9 +281,12 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--keep", metavar="DIR", help="keep rnnlab's checkpoint scored at each budget in DIR")
     ap.add_argument("--rescore", metavar="DIR", help="train nothing: score the checkpoints --keep left in DIR")
+    ap.add_argument("--time-dynamic", metavar="CHECKPOINT", help="print dynamic_cost's ratio (used by the Scorer)")
     args = ap.parse_args()
     if args.report:
         return report(args.report)
+    if args.time_dynamic:
+        return print(time_dynamic(args.time_dynamic, args.corpus[0]))
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
     budgets = [float(b) for b in args.budgets.split(",")]
@@ -240,7 +295,7 @@ def main():
         text = load_corpus(corpus)
         train, val, test = splits(text)
         vocab = Vocab.from_text(text)
-        scorer = Scorer(train, val, test, vocab)
+        scorer = Scorer(corpus, train, val, test, vocab)
         val_frac = len(val) / (len(train) + len(val))
 
         def emit(system, seed, budget, scores, steps=None):
@@ -254,7 +309,7 @@ def main():
                     if not os.path.exists(path):
                         print(f"{path}: not found, skipped", flush=True)
                         continue
-                    emit("rnnlab default", seed, budget, scorer.score(CharLM.load(path)))
+                    emit("rnnlab default", seed, budget, scorer.score(CharLM.load(path), checkpoint=path))
             continue
         if "ngram" in systems:
             emit("ngram (modified KN, best order on validation)", None, None, scorer.ngram_rows())
