@@ -286,6 +286,8 @@ def main():
     if args.report:
         return report(args.report)
     if args.time_dynamic:
+        if not args.corpus or len(args.corpus) != 1:
+            ap.error("--time-dynamic needs one --corpus (the text the checkpoint was trained on)")
         return print(time_dynamic(args.time_dynamic, args.corpus[0]))
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
