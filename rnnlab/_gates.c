@@ -14,8 +14,9 @@
  *
  *     lstm_forward(args, t)   lstm_backward(args, t)   gru_forward(args, t)   gru_backward(args, t)
  *
- * (the one other, scaled_transpose, prepares the weights those steps read; its six
- * arguments are given where it is defined.)
+ * (the two others — scaled_transpose, which prepares the weights those steps read, and
+ * decayed_step, dynamic evaluation's update — take the arguments given where they are
+ * defined.)
  *
  * args is the address of a step_args record (below: named int64 fields, mirrored field
  * for field by the NumPy dtype STEP_ARGS in kernels/compiled.py, which fills one per
@@ -49,6 +50,16 @@
  *     dr = r(1−r)·ghn[t]·dn;  dgx[t] = [dr, dz, dn], dgh[t] = [dr, dz, dn⊙r];
  *     carry = dh⊙z (the direct path h_{t−1} → h_t). The caller then forms
  *     dL/dh_{t−1} = dgh[t]·W_hh + carry.
+ *
+ * The recurrent GEMMs' orientation. Each step's GEMM has B rows on one side; at the small
+ * B of these models, multi-threaded BLAS splits the G·H (or H) side across its threads
+ * far better than the B side (OpenBLAS, 2 threads, G·H = 768, H = 256: B = 32 is 1.4×,
+ * B = 6 1.8× as fast). So the looped callers form the transposed products — rec_T
+ * (G·H, B) = W_hh·h_{t−1}ᵀ and dh_T (H, B) = W_hhᵀ·dgh[t+1]ᵀ — and each step first copies
+ * its block into the row layout the kernels read: rec_T into act[t] (LSTM) or gh (GRU);
+ * dh_T into dh, then (GRU) dh += carry, the caller's old addition in the same order. The
+ * copies are exact, so only the GEMM's own summation order differs from the row
+ * orientation. With rec_T = dh_T = 0 a step reads act[t] / gh / dh as they are.
  *
  * Both backward functions scatter when ids is given: each dgx[t] row b is also added
  * into row ids_t[b] of acc (V, G·H), so that for one-hot inputs acc ends as dW_ihᵀ (and
@@ -90,6 +101,9 @@ typedef struct {
     int64_t dhs_row;     /* elements between rows b of dhs */
     int64_t dgx, dgh;    /* (T, B, G·H) out: pre-activation gradients w.r.t. gx and gh (GRU) */
     int64_t acc;         /* with ids: (V, G·H) accumulator, row ids_t[b] += dgx[t] row b */
+    /* the recurrent GEMMs in the orientation BLAS runs fastest at small B (see the header) */
+    int64_t rec_T;       /* forward: (G·H, B) W_hh·h_{t−1}ᵀ (scaled), one block, or 0 */
+    int64_t dh_T;        /* backward: (H, B) W_hhᵀ·dgh[t+1]ᵀ, one block, or 0 */
 } step_args;
 
 /* The field names in order: exported as the module attribute STEP_ARGS, against which
@@ -97,7 +111,7 @@ typedef struct {
 static const char *const step_args_names[] = {
     "dbl", "B", "H", "act", "gate_step", "h", "c", "ghn", "state_step",
     "gx", "gx_step", "ids", "ids_step", "gh", "b_hn",
-    "dh", "dc", "carry", "dhs", "dhs_step", "dhs_row", "dgx", "dgh", "acc",
+    "dh", "dc", "carry", "dhs", "dhs_step", "dhs_row", "dgx", "dgh", "acc", "rec_T", "dh_T",
 };
 #define N_FIELDS ((Py_ssize_t)(sizeof(step_args_names) / sizeof(step_args_names[0])))
 /* compile-time check that the list names as many fields as the struct has */
@@ -232,7 +246,8 @@ RNNLAB_KERNELS(double, f64, tanh)
 
 /* ---- Weights as the time loop reads them ------------------------------------------ */
 
-/* dst (cols, rows) = src (rows, cols) with row i multiplied by scale[i], transposed:
+/* dst (cols, rows) = src (rows, cols) with row i multiplied by scale[i] (NULL: by
+ * nothing, a plain transpose — the steps' rec_T and dh_T copies), transposed:
  * kernels.base.Kernel.prepare_weights's gate-scaled W_ihᵀ and W_hhᵀ in one pass. The
  * copy goes by 16×16 tiles, so the rows read and the rows written both stay in cache
  * (NumPy's strided transpose copy of a 768×256 float32 matrix takes ~2.5× as long).
@@ -248,13 +263,51 @@ static void scaled_transpose_##SUF(const T *restrict src, T *restrict dst,      
             const Py_ssize_t j1 = j0 + tile < cols ? j0 + tile : cols;                    \
             for (Py_ssize_t j = j0; j < j1; j++)                                          \
                 for (Py_ssize_t i = i0; i < i1; i++)                                      \
-                    dst[j * rows + i] = src[i * cols + j] * scale[i];                     \
+                    dst[j * rows + i] = scale ? src[i * cols + j] * scale[i] : src[i * cols + j]; \
         }                                                                                 \
     }                                                                                     \
 }
 
 RNNLAB_TRANSPOSE(float, f32)
 RNNLAB_TRANSPOSE(double, f64)
+
+/* a (n) += b (n): the GRU's carry, added to dh after the dh_T copy */
+#define RNNLAB_ADD(T, SUF)                                                                \
+static void add_into_##SUF(T *restrict a, const T *restrict b, Py_ssize_t n)              \
+{                                                                                         \
+    SIMD for (Py_ssize_t i = 0; i < n; i++) a[i] += b[i];                                 \
+}
+
+RNNLAB_ADD(float, f32)
+RNNLAB_ADD(double, f64)
+
+/* ---- Dynamic evaluation's update ------------------------------------------------- */
+
+/* p ← p − step⊙g;  p ← p + rate⊙(θ₀ − p): models/scoring.py's update of one parameter
+ * (step and rate per weight, θ₀ the trained weights), one pass over five arrays where
+ * NumPy makes five passes. Each value is rounded where NumPy rounds it (no FMA: see
+ * setup.py), so the result is NumPy's bit for bit. */
+#define RNNLAB_DECAYED_STEP(T, SUF)                                                       \
+static void decayed_step_##SUF(T *restrict p, const T *restrict g, const T *restrict step, \
+                               const T *restrict rate, const T *restrict theta0, Py_ssize_t n) \
+{                                                                                         \
+    SIMD for (Py_ssize_t i = 0; i < n; i++) {                                             \
+        T q = p[i] - step[i] * g[i];                                                      \
+        p[i] = q + rate[i] * (theta0[i] - q);                                             \
+    }                                                                                     \
+}
+
+RNNLAB_DECAYED_STEP(float, f32)
+RNNLAB_DECAYED_STEP(double, f64)
+
+/* Copy a transposed block into place: dst (cols, rows) = src (rows, cols)ᵀ. */
+static void transpose_in(int64_t dbl, int64_t src, void *dst, Py_ssize_t rows, Py_ssize_t cols)
+{
+    if (dbl)
+        scaled_transpose_f64((const double *)(intptr_t)src, dst, NULL, rows, cols);
+    else
+        scaled_transpose_f32((const float *)(intptr_t)src, dst, NULL, rows, cols);
+}
 
 /* ---- Python glue: (args, t) → step t's pointers → the kernel above ---------------- */
 
@@ -293,6 +346,8 @@ static PyObject *py_lstm_forward(PyObject *self, PyObject *const *args, Py_ssize
     void *ids = AT_OPT(a->ids, a->ids_step, t);
     void *c_prev = AT(a->c, a->state_step, t), *c = AT(a->c, a->state_step, t + 1);
     void *h = AT(a->h, a->state_step, t + 1);
+    if (a->rec_T)
+        transpose_in(a->dbl, a->rec_T, act, 4 * a->H, a->B);
     if (a->dbl)
         lstm_forward_f64(a->B, a->H, act, table, ids, c_prev, c, h);
     else
@@ -309,6 +364,8 @@ static PyObject *py_lstm_backward(PyObject *self, PyObject *const *args, Py_ssiz
     void *dhs = AT_OPT(a->dhs, a->dhs_step, t), *act = AT(a->act, a->gate_step, t);
     void *c_prev = AT(a->c, a->state_step, t), *c = AT(a->c, a->state_step, t + 1);
     void *dgx = AT(a->dgx, a->gate_step, t), *ids = AT_OPT(a->ids, a->ids_step, t);
+    if (a->dh_T)
+        transpose_in(a->dbl, a->dh_T, PTR(a->dh), a->H, a->B);
     if (a->dbl)
         lstm_backward_f64(a->B, a->H, PTR(a->dh), PTR(a->dc), dhs, a->dhs_row, act, c_prev, c,
                           dgx, ids, PTR(a->acc));
@@ -327,6 +384,8 @@ static PyObject *py_gru_forward(PyObject *self, PyObject *const *args, Py_ssize_
     void *table = AT(a->gx, a->gx_step, t), *ids = AT_OPT(a->ids, a->ids_step, t);
     void *h_prev = AT(a->h, a->state_step, t), *h = AT(a->h, a->state_step, t + 1);
     void *act = AT(a->act, a->gate_step, t), *ghn = AT(a->ghn, a->state_step, t);
+    if (a->rec_T)
+        transpose_in(a->dbl, a->rec_T, PTR(a->gh), 3 * a->H, a->B);
     if (a->dbl)
         gru_forward_f64(a->B, a->H, PTR(a->gh), table, ids, PTR(a->b_hn), h_prev, act, ghn, h);
     else
@@ -344,6 +403,13 @@ static PyObject *py_gru_backward(PyObject *self, PyObject *const *args, Py_ssize
     void *ghn = AT(a->ghn, a->state_step, t), *h_prev = AT(a->h, a->state_step, t);
     void *dgx = AT(a->dgx, a->gate_step, t), *dgh = AT(a->dgh, a->gate_step, t);
     void *ids = AT_OPT(a->ids, a->ids_step, t);
+    if (a->dh_T) {                       /* dh = dh_Tᵀ + carry (the carry of step t + 1) */
+        transpose_in(a->dbl, a->dh_T, PTR(a->dh), a->H, a->B);
+        if (a->dbl)
+            add_into_f64(PTR(a->dh), PTR(a->carry), a->B * a->H);
+        else
+            add_into_f32(PTR(a->dh), PTR(a->carry), a->B * a->H);
+    }
     if (a->dbl)
         gru_backward_f64(a->B, a->H, PTR(a->dh), dhs, a->dhs_row, act, ghn, h_prev, dgx, dgh,
                          PTR(a->carry), ids, PTR(a->acc));
@@ -353,42 +419,72 @@ static PyObject *py_gru_backward(PyObject *self, PyObject *const *args, Py_ssize
     Py_RETURN_NONE;
 }
 
-/* scaled_transpose(src, dst, scale, rows, cols, dbl): six ints — three addresses of
- * C-contiguous arrays of one dtype (float64 if dbl, else float32), src (rows, cols),
- * dst (cols, rows), scale (rows) — and the sizes. */
-static PyObject *py_scaled_transpose(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* The arguments of the two array functions below: n_ptr addresses (a 0 refused, except
+ * at index ``optional``; -1: none optional), then n_size sizes (each >= 0), then the
+ * flag dbl — nargs = n_ptr + n_size + 1. Returns 0, or -1 with an exception set. */
+static int read_array_args(PyObject *const *args, Py_ssize_t nargs, const char *name,
+                           const char *signature, int n_ptr, int optional, void **ptr,
+                           int n_size, Py_ssize_t *size, int *dbl)
 {
-    if (nargs != 6) {
-        PyErr_Format(PyExc_TypeError,
-                     "scaled_transpose() takes 6 arguments (src, dst, scale, rows, cols, dbl) (%zd given)", nargs);
-        return NULL;
+    if (nargs != n_ptr + n_size + 1) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %d arguments %s (%zd given)", name,
+                     n_ptr + n_size + 1, signature, nargs);
+        return -1;
     }
-    void *ptr[3];
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < n_ptr; k++) {
         ptr[k] = PyLong_AsVoidPtr(args[k]);
-        if (ptr[k] == NULL) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_ValueError, "scaled_transpose(): a null address");
-            return NULL;
+        if (ptr[k] == NULL && PyErr_Occurred())
+            return -1;
+        if (ptr[k] == NULL && k != optional) {
+            PyErr_Format(PyExc_ValueError, "%s(): a null address", name);
+            return -1;
         }
     }
-    Py_ssize_t rows = PyLong_AsSsize_t(args[3]);
-    if (rows == -1 && PyErr_Occurred())
-        return NULL;
-    Py_ssize_t cols = PyLong_AsSsize_t(args[4]);
-    if (cols == -1 && PyErr_Occurred())
-        return NULL;
-    int dbl = PyObject_IsTrue(args[5]);
-    if (dbl < 0)
-        return NULL;
-    if (rows < 0 || cols < 0) {
-        PyErr_SetString(PyExc_ValueError, "scaled_transpose(): negative size");
-        return NULL;
+    for (int k = 0; k < n_size; k++) {
+        size[k] = PyLong_AsSsize_t(args[n_ptr + k]);
+        if (size[k] == -1 && PyErr_Occurred())
+            return -1;
+        if (size[k] < 0) {
+            PyErr_Format(PyExc_ValueError, "%s(): negative size", name);
+            return -1;
+        }
     }
+    *dbl = PyObject_IsTrue(args[n_ptr + n_size]);
+    return *dbl < 0 ? -1 : 0;
+}
+
+/* scaled_transpose(src, dst, scale, rows, cols, dbl): six ints — three addresses of
+ * C-contiguous arrays of one dtype (float64 if dbl, else float32), src (rows, cols),
+ * dst (cols, rows), scale (rows) or 0 for none — and the sizes. */
+static PyObject *py_scaled_transpose(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    void *ptr[3];
+    Py_ssize_t size[2];
+    int dbl;
+    if (read_array_args(args, nargs, "scaled_transpose", "(src, dst, scale, rows, cols, dbl)",
+                        3, 2, ptr, 2, size, &dbl) < 0)
+        return NULL;
     if (dbl)
-        scaled_transpose_f64(ptr[0], ptr[1], ptr[2], rows, cols);
+        scaled_transpose_f64(ptr[0], ptr[1], ptr[2], size[0], size[1]);
     else
-        scaled_transpose_f32(ptr[0], ptr[1], ptr[2], rows, cols);
+        scaled_transpose_f32(ptr[0], ptr[1], ptr[2], size[0], size[1]);
+    Py_RETURN_NONE;
+}
+
+/* decayed_step(p, g, step, rate, theta0, n, dbl): five addresses of C-contiguous arrays
+ * of n values of one dtype (float64 if dbl, else float32), p updated in place. */
+static PyObject *py_decayed_step(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    void *ptr[5];
+    Py_ssize_t n;
+    int dbl;
+    if (read_array_args(args, nargs, "decayed_step", "(p, g, step, rate, theta0, n, dbl)",
+                        5, -1, ptr, 1, &n, &dbl) < 0)
+        return NULL;
+    if (dbl)
+        decayed_step_f64(ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], n);
+    else
+        decayed_step_f32(ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], n);
     Py_RETURN_NONE;
 }
 
@@ -402,7 +498,9 @@ static PyMethodDef methods[] = {
     {"gru_backward", (PyCFunction)(void (*)(void))py_gru_backward, METH_FASTCALL,
      "gru_backward(args, t): fused GRU backward step t; args = address of a step_args record"},
     {"scaled_transpose", (PyCFunction)(void (*)(void))py_scaled_transpose, METH_FASTCALL,
-     "scaled_transpose(src, dst, scale, rows, cols, dbl): dst = (src * scale[:, None]).T"},
+     "scaled_transpose(src, dst, scale, rows, cols, dbl): dst = (src * scale[:, None]).T (scale 0: none)"},
+    {"decayed_step", (PyCFunction)(void (*)(void))py_decayed_step, METH_FASTCALL,
+     "decayed_step(p, g, step, rate, theta0, n, dbl): p -= step*g; p += rate*(theta0 - p)"},
     {NULL, NULL, 0, NULL}
 };
 

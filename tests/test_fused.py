@@ -102,6 +102,50 @@ def test_compiled_weight_preparation_is_numpys_bit_for_bit(dtype, shape, rng, mo
 
 
 @needs_compiled
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(768, 256), (12, 5), (1, 1), (256, 30)])
+def test_plain_compiled_transpose_is_exact(dtype, shape, rng):
+    """The backward loop's W_hhᵀ (the tiled C copy with no scale) is w.T exactly."""
+    w = rng.standard_normal(shape).astype(dtype)
+    got = compiled.FusedGRUKernel().transpose(w)
+    assert got.flags.c_contiguous and got.dtype == dtype and np.array_equal(got, w.T)
+    assert np.array_equal(compiled.FusedGRUKernel().transpose(w[:, ::-1]), w[:, ::-1].T)
+
+
+@needs_compiled
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_dynamic_update_is_numpys_bit_for_bit(dtype, rng, monkeypatch):
+    """Dynamic evaluation's update p ← p − step⊙g; p ← p + rate⊙(θ₀ − p) in one C pass
+    gives NumPy's five passes exactly; arrays it cannot take (mixed dtype, a view, the
+    compiled path off) are left to NumPy, and a dynamic evaluation does call it."""
+    p, g, step, rate, theta0 = (rng.standard_normal(1001).astype(dtype) for _ in range(5))
+    want = p.copy()
+    want -= step * g
+    want += rate * (theta0 - want)
+    got = p.copy()
+    assert fused.decayed_step(got, g, step, rate, theta0) and np.array_equal(got, want)
+    for args in ((got, g.astype(np.float16), step, rate, theta0), (got[::2], g[::2], step[::2], rate[::2], theta0[::2])):
+        before = args[0].copy()
+        assert not fused.decayed_step(*args) and np.array_equal(args[0], before)
+    previous = fused.set_compiled(False)
+    try:
+        assert not fused.decayed_step(got, g, step, rate, theta0)
+    finally:
+        fused.set_compiled(previous)
+
+    from rnnlab.data import Vocab
+    from rnnlab.models.scoring import dynamic_logprobs, gradient_stats
+    calls = []
+    c_function = compiled._gates.decayed_step
+    monkeypatch.setattr(compiled._gates, "decayed_step", lambda *a: calls.append(a) or c_function(*a))
+    text = "the cat sat on the mat. " * 20
+    model = CharLM(Vocab.from_text(text), CharLMConfig(hidden_size=8, num_layers=1, seq_len=8, batch_size=2))
+    ids = model.vocab.encode(text)
+    dynamic_logprobs(model, ids, gradient_stats(model, ids), seg_len=50, streams=1)
+    assert len(calls) == len(model.params) * -(-(len(ids) - 1) // 50)
+
+
+@needs_compiled
 @pytest.mark.parametrize("cell", ["LSTMCell", "GRUCell"])
 def test_compiled_cell_step_and_backward_equal_numpy(cell, rng):
     B, F, H = 3, 4, 5

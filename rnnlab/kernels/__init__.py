@@ -9,10 +9,11 @@
 ``make_kernel(mode, nonlinearity)`` builds the NumPy kernel of a cell type;
 ``select(kernel, dtype)`` returns the kernel to run it with (its compiled twin where
 built and enabled). ``set_compiled(False)`` or ``RNNLAB_PURE_NUMPY=1`` keeps NumPy.
+``decayed_step`` is dynamic evaluation's per-segment update in one compiled pass.
 """
 from ..errors import ConfigError
 from .base import Kernel
-from .compiled import available, compiled_active, select, set_compiled
+from .compiled import available, compiled_active, decayed_step, select, set_compiled
 from .elman import ElmanKernel
 from .gru import GRUKernel
 from .lstm import LSTMKernel
@@ -30,4 +31,4 @@ def make_kernel(mode, nonlinearity="tanh"):
 
 
 __all__ = ["Kernel", "ElmanKernel", "LSTMKernel", "GRUKernel", "make_kernel", "select",
-           "available", "compiled_active", "set_compiled"]
+           "available", "compiled_active", "set_compiled", "decayed_step"]

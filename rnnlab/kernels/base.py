@@ -7,6 +7,7 @@ runs it over time for the layers, the one-step cells and the sampler.
     kernel.gates, .has_cell, .separate_dgh   G (gate blocks), an LSTM-style cell c, GRU's dgh
     kernel.prepare_weights(w_ih, w_hh, b_ih, b_hh) -> w    weights as the loop uses them
     kernel.scaled_transpose(w, s) -> (w · s[:, None])ᵀ     prepare_weights's copy (C in the twins)
+    kernel.scaled_recurrent(w_hh, s) -> w_hh_T              the same for W_hh (a view in the twins)
     kernel.alloc(T, B, H, dtype, empty) -> buf              h (T+1, B, H) [, c], act, ...
     kernel.forward_loop(gx, buf, w, ids=None)               steps 0..T−1 (buf.h[0] = h_0 set)
     kernel.step(t, gx_t, buf, w)                            one step
@@ -104,6 +105,11 @@ class Kernel:
         """(w · s[:, None])ᵀ as a new C-contiguous array: w (G·H, F), s (G·H,) → (F, G·H)."""
         return np.ascontiguousarray((w * s[:, None]).T)
 
+    def scaled_recurrent(self, w_hh, s):
+        """W_hh as this kernel's time loop multiplies it: (w_hh · s[:, None])ᵀ (H, G·H),
+        here contiguous (h·W_hhᵀ runs faster on it than on a view)."""
+        return self.scaled_transpose(w_hh, s)
+
     def prepare_weights(self, w_ih, w_hh, b_ih, b_hh):
         """Weights as the time loop uses them: w_ih_T (F, G·H) and w_hh_T (H, G·H)
         contiguous and gate-scaled; ``bias`` (G·H,) = scaled b_ih plus the folded part of
@@ -111,7 +117,7 @@ class Kernel:
         GH, H = w_hh.shape
         s = self.gate_scale(H, w_hh.dtype)
         w_ih_T = self.scaled_transpose(w_ih, s)
-        w_hh_T = self.scaled_transpose(w_hh, s)        # (H, G·H): faster GEMMs than a view
+        w_hh_T = self.scaled_recurrent(w_hh, s)
         bias = np.zeros(GH, w_hh.dtype)
         b_step = None
         if b_ih is not None:

@@ -53,6 +53,7 @@ import numpy as np
 
 from ..activations import log_softmax
 from ..errors import ConfigError, DataError
+from ..kernels import decayed_step
 
 EPS = 1e-8
 # dynamic evaluation's defaults, chosen on the validation text of 300 s runs of the default
@@ -204,6 +205,15 @@ def check_dynamic(lr, decay, seg_len):
         raise ConfigError(f"dyn_seg must be a positive integer, got {seg_len!r}")
 
 
+def _decayed_step(p, g, step, rate, theta0, work):
+    """p ← p − step⊙g, then p ← p + rate⊙(θ₀ − p), in place: one compiled pass where the
+    extension is built, else these NumPy passes (the same bits; ``work`` like p)."""
+    if not decayed_step(p, g, step, rate, theta0):
+        p -= np.multiply(step, g, out=work)
+        np.subtract(theta0, p, out=work)
+        p += np.multiply(rate, work, out=work)
+
+
 def dynamic_logprobs(model, ids, stats, *, lr=DYN_LR, decay=DYN_DECAY, seg_len=DYN_SEG, streams=None,
                      restore=True):
     """ln p of every prediction (M,) under dynamic evaluation (see the module docstring),
@@ -230,10 +240,7 @@ def dynamic_logprobs(model, ids, stats, *, lr=DYN_LR, decay=DYN_DECAY, seg_len=D
                 state = _detach(state)
                 grads = model.grads
                 for k, p in params.items():
-                    w = work[k]
-                    p -= np.multiply(step[k], grads[k], out=w)
-                    np.subtract(theta0[k], p, out=w)
-                    p += np.multiply(rate[k], w, out=w)
+                    _decayed_step(p, grads[k], step[k], rate[k], theta0[k], work[k])
         finally:
             if restore:
                 for k, p in params.items():
