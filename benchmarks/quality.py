@@ -33,12 +33,14 @@ per (corpus, seed, system, budget) as it goes; --out appends them as JSON lines.
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
@@ -95,6 +97,19 @@ def dynamic_cost(checkpoint, corpus):
     return float(done.stdout.split()[-1])
 
 
+def ngram_arrays(train, val, test, chars, orders):
+    """{order: (static, adaptive)}, each ((val logp, ctx), (test logp, ctx)) of the modified
+    Kneser-Ney n-gram fitted on ``train``. Run in a child process (``Scorer``): the n-gram's
+    dicts take GBs, and a process that has held them trains and scores more slowly
+    afterwards, even once they are freed (dynamic_cost)."""
+    out = {}
+    for n in orders:
+        g = KneserNeyLM(n, modified=True).fit(train, vocab=chars)
+        out[n] = ((g.logprobs(val), g.logprobs(test)), (g.logprobs(val, adapt=True), g.logprobs(test, adapt=True)))
+        del g
+    return out
+
+
 class Scorer:
     """Everything that scores a model on the test text, built once per corpus.
 
@@ -108,16 +123,14 @@ class Scorer:
                  mix_orders=(*range(3, 10), 11, 13, 16)):
         self.corpus, self.train, self.val, self.test, self.vocab = corpus, train, val, test, vocab
         self.mix_orders = tuple(mix_orders)
-        # per order: ((val logp, ctx), (test logp, ctx)) static and adapting (a cache); each model
-        # is dropped once its arrays are made (tune and mix read only the arrays)
-        self.lp, self.lp_adapt, val_bpc = {}, {}, {}
-        for n in sorted({*ngram_orders, *mix_orders}):
-            g = KneserNeyLM(n, modified=True).fit(train, vocab=vocab.chars)
-            self.lp[n] = g.logprobs(val), g.logprobs(test)
-            self.lp_adapt[n] = g.logprobs(val, adapt=True), g.logprobs(test, adapt=True)
-            val_bpc[n] = bpc(self.lp[n][0][0])
-            del g
-        self.order = min(ngram_orders, key=val_bpc.get)
+        # per order: ((val logp, ctx), (test logp, ctx)) static and adapting (a cache), made in a
+        # child process (ngram_arrays); tune and mix read only the arrays
+        orders = sorted({*ngram_orders, *mix_orders})
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
+            arrays = child.submit(ngram_arrays, train, val, test, vocab.chars, orders).result()
+        self.lp = {n: a[0] for n, a in arrays.items()}
+        self.lp_adapt = {n: a[1] for n, a in arrays.items()}
+        self.order = min(ngram_orders, key=lambda n: bpc(self.lp[n][0][0]))
 
     def ngram_rows(self):
         return {"static": bpc(self.lp[self.order][1][0]), "adaptive": bpc(self.lp_adapt[self.order][1][0]),

@@ -54,7 +54,12 @@ def _run_layer(compiled, mode, dtype, ids, bidirectional, seed=3):
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
 @pytest.mark.parametrize("ids", [False, True])
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_compiled_layer_equals_numpy_layer(mode, dtype, tol, ids, bidirectional):
+@pytest.mark.parametrize("orientation", ["cols", "rows"])
+def test_compiled_layer_equals_numpy_layer(mode, dtype, tol, ids, bidirectional, orientation, monkeypatch):
+    """Both orientations of the recurrent GEMM (W_hh·hᵀ at small batches, h·W_hhᵀ above
+    COLS_MAX_BATCH — here forced by moving the limit below the batch)."""
+    if orientation == "rows":
+        monkeypatch.setattr(compiled, "COLS_MAX_BATCH", 0)
     a = _run_layer(True, mode, dtype, ids, bidirectional)
     b = _run_layer(False, mode, dtype, ids, bidirectional)
     assert a.keys() == b.keys()

@@ -31,11 +31,12 @@ _gates.c) names everything a loop's calls share: sizes, the base address of each
 t's blocks. ``FusedKernel`` fills one record per loop; per step only the GEMM and the
 C call remain in Python.
 
-The loops form each step's recurrent GEMM transposed — W_hh·h_{t−1}ᵀ (G·H, B) forward,
-W_hhᵀ·dghᵀ (H, B) backward — and the C step copies the block into the row layout it
-reads: at these small batches multi-threaded BLAS runs that orientation much faster
-(2 cores, G·H = 768, H = 256: 1.4× at B = 32, 1.8× at B = 6; the GEMM sums in another
-order, so results move by units in the last place, not more).
+At batches up to COLS_MAX_BATCH the loops form each step's recurrent GEMM transposed —
+W_hh·h_{t−1}ᵀ (G·H, B) forward, W_hhᵀ·dghᵀ (H, B) backward — and the C step copies the
+block into the row layout it reads: at small batches multi-threaded BLAS runs that
+orientation much faster (2 cores, G·H = 768, H = 256: the GEMM 1.8× at B = 6, 1.3× at
+B = 32; benchmarks/gemm_orientation.py). The GEMM sums in another order, so results
+move by units in the last place, not more.
 """
 from __future__ import annotations
 
@@ -70,6 +71,12 @@ if _gates is not None and (tuple(getattr(_gates, "STEP_ARGS", ())) != FIELDS
     _gates = None
 
 _enabled = os.environ.get("RNNLAB_PURE_NUMPY", "").strip() in ("", "0")
+
+# The largest batch at which the loops form each step's recurrent GEMM transposed (the
+# module docstring). Measured on 2 cores (benchmarks/gemm_orientation.py and a layer's
+# T = 64 forward + backward): B = 6 25% faster, B = 32 0-5%, B = 56 level, B = 128 up to
+# 8% slower (the copy into place outweighs the GEMM's gain).
+COLS_MAX_BATCH = 48
 
 
 def available():
@@ -132,6 +139,10 @@ class FusedKernel(Kernel):
 
     def _buffer_fields(self, args, buf):
         """Fill the fields of the twin's own buffers (LSTM: c; GRU: ghn, gh, carry)."""
+        raise NotImplementedError
+
+    def _recurrent_out(self, buf):
+        """Forward, above COLS_MAX_BATCH: a sequence whose item t receives h_{t−1}·W_hhᵀ."""
         raise NotImplementedError
 
     # ---- the shared set-up
@@ -230,17 +241,28 @@ class FusedKernel(Kernel):
     def forward_loop(self, gx, buf, w, ids=None, start=0, stop=None):
         """Steps start..stop−1 (default: to the end). gx (T', B, G·H) holds the input
         projections of steps start, start+1, …, or with ids (T', B) it is the (V, G·H)
-        table of one-hot input rows. Step t's GEMM writes W_hh·h_{t−1}ᵀ (G·H, B) into
-        rec_T; the C step copies it into place."""
+        table of one-hot input rows. Up to COLS_MAX_BATCH, step t's GEMM writes
+        W_hh·h_{t−1}ᵀ (G·H, B) into rec_T and the C step copies it into place; above, it
+        writes h_{t−1}·W_hhᵀ straight into the step's (B, G·H) block."""
         args, keep = self._forward_args(gx, buf, w, ids, start)
         stop = buf.act.shape[0] if stop is None else stop
-        rec_T = buf.empty("rec_T", buf.act.shape[:0:-1])
-        args["rec_T"] = _addr(rec_T)
         p, fused, matmul = args.ctypes.data, getattr(_gates, self.c_forward), np.matmul
-        hs, W = buf.h, w.w_hh_T.T                  # (G·H, H), C-contiguous
-        for t in range(start, stop):
-            matmul(W, hs[t].T, out=rec_T)
-            fused(p, t)
+        hs = buf.h
+        if hs.shape[1] <= COLS_MAX_BATCH:
+            rec_T = buf.empty("rec_T", buf.act.shape[:0:-1])
+            args["rec_T"] = _addr(rec_T)
+            W = w.w_hh_T.T                         # (G·H, H), C-contiguous
+            for t in range(start, stop):
+                matmul(W, hs[t].T, out=rec_T)
+                fused(p, t)
+        else:
+            W = getattr(w, "w_hh_T_rows", None)
+            if W is None:                          # h·W_hhᵀ runs slower on the view at large B
+                W = w.w_hh_T_rows = self.transpose(w.w_hh_T.T)
+            out = self._recurrent_out(buf)
+            for t in range(start, stop):
+                matmul(hs[t], W, out=out[t])
+                fused(p, t)
 
     def backward_prepare(self, buf, dgx, dgh):
         return None                               # factors are formed inside each step
@@ -254,24 +276,33 @@ class FusedKernel(Kernel):
             dh += buf.tmp
 
     def backward_loop(self, dh, dc, buf, pre, w_hh, dgx, dgh, d_hs, ids=None, acc=None):
-        """After step t the GEMM writes W_hhᵀ·dgh[t]ᵀ (H, B) into dh_T, and step t − 1
-        starts from dh = dh_Tᵀ (+ the GRU's carry); dh_T starts as the given dhᵀ (and the
-        carry at 0), and after step 0 dh is formed the same way."""
+        """Up to COLS_MAX_BATCH, after step t the GEMM writes W_hhᵀ·dgh[t]ᵀ (H, B) into
+        dh_T, and step t − 1 starts from dh = dh_Tᵀ (+ the GRU's carry); dh_T starts as
+        the given dhᵀ (and the carry at 0), and after step 0 dh is formed the same way.
+        Above, the GEMM writes dgh[t]·W_hh into dh and the carry is added here."""
         args, keep = self._backward_args(dh, dc, buf, dgx, dgh, d_hs, ids, acc)
-        dh_T = buf.empty("dh_T", dh.shape[::-1])
-        np.copyto(dh_T, dh.T)
-        if self.adds_carry:
-            buf.tmp.fill(0)
-        args["dh_T"] = _addr(dh_T)
         p, fused, matmul = args.ctypes.data, getattr(_gates, self.c_backward), np.matmul
         dgh = dgh if self.separate_dgh else dgx    # the gradient that multiplies W_hh
-        w_hh_T = self.transpose(w_hh)
-        for t in range(dgx.shape[0] - 1, -1, -1):
+        steps = range(dgx.shape[0] - 1, -1, -1)
+        if dh.shape[0] <= COLS_MAX_BATCH:
+            dh_T = buf.empty("dh_T", dh.shape[::-1])
+            np.copyto(dh_T, dh.T)
+            if self.adds_carry:
+                buf.tmp.fill(0)
+            args["dh_T"] = _addr(dh_T)
+            w_hh_T = self.transpose(w_hh)
+            for t in steps:
+                fused(p, t)
+                matmul(w_hh_T, dgh[t].T, out=dh_T)
+            np.copyto(dh, dh_T.T)
+            if self.adds_carry:
+                dh += buf.tmp
+            return
+        for t in steps:
             fused(p, t)
-            matmul(w_hh_T, dgh[t].T, out=dh_T)
-        np.copyto(dh, dh_T.T)
-        if self.adds_carry:
-            dh += buf.tmp
+            matmul(dgh[t], w_hh, out=dh)
+            if self.adds_carry:
+                dh += buf.tmp
 
 
 class FusedLSTMKernel(FusedKernel, LSTMKernel):
@@ -290,6 +321,9 @@ class FusedLSTMKernel(FusedKernel, LSTMKernel):
     def _buffer_fields(self, args, buf):
         args["c"] = _addr(buf.c)
 
+    def _recurrent_out(self, buf):
+        return buf.act          # the C step adds gx to act[t] and activates it in place
+
 
 class FusedGRUKernel(FusedKernel, GRUKernel):
     """GRUKernel with the elementwise part of each step in ``_gates.gru_forward`` /
@@ -300,6 +334,9 @@ class FusedGRUKernel(FusedKernel, GRUKernel):
 
     def _buffer_fields(self, args, buf):
         args["ghn"], args["gh"], args["carry"] = _addr(buf.ghn), _addr(buf.gh), _addr(buf.tmp)
+
+    def _recurrent_out(self, buf):
+        return [buf.gh] * buf.act.shape[0]        # one (B, 3H) block, reused by every step
 
 
 _TWINS = {LSTMKernel: FusedLSTMKernel(), GRUKernel: FusedGRUKernel()}
