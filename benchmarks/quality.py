@@ -100,8 +100,9 @@ def dynamic_cost(checkpoint, corpus):
 def ngram_arrays(train, val, test, chars, orders):
     """{order: (static, adaptive)}, each ((val logp, ctx), (test logp, ctx)) of the modified
     Kneser-Ney n-gram fitted on ``train``. Run in a child process (``Scorer``): the n-gram's
-    dicts take GBs, and a process that has held them trains and scores more slowly
-    afterwards, even once they are freed (dynamic_cost)."""
+    dicts take GBs, and in a process that had held them dynamic scoring ran 1.7-1.9x slower
+    against static even once they were freed (dynamic_cost); the process that trains and
+    scores never holds them."""
     out = {}
     for n in orders:
         g = KneserNeyLM(n, modified=True).fit(train, vocab=chars)

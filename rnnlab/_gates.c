@@ -53,8 +53,9 @@
  *
  * The recurrent GEMMs' orientation. Each step's GEMM has B rows on one side; at the small
  * B of these models, multi-threaded BLAS splits the G·H (or H) side across its threads
- * far better than the B side (OpenBLAS, 2 threads, G·H = 768, H = 256: B = 32 is 1.4×,
- * B = 6 1.8× as fast). So the looped callers form the transposed products — rec_T
+ * far better than the B side (OpenBLAS, 2 threads, G·H = 768, H = 256: the GEMM 1.2-1.3×
+ * as fast at B = 32, 1.6-1.8× at B = 6). So the looped callers, up to a batch size
+ * (kernels/compiled.py: COLS_MAX_BATCH), form the transposed products — rec_T
  * (G·H, B) = W_hh·h_{t−1}ᵀ and dh_T (H, B) = W_hhᵀ·dgh[t+1]ᵀ — and each step first copies
  * its block into the row layout the kernels read: rec_T into act[t] (LSTM) or gh (GRU);
  * dh_T into dh, then (GRU) dh += carry, the caller's old addition in the same order. The

@@ -12,7 +12,9 @@ import pytest
 import rnnlab
 from rnnlab import kernels as fused
 from rnnlab.kernels import compiled
+from rnnlab.models import scoring
 from rnnlab.models.charlm import CharLM, CharLMConfig
+from rnnlab.models.scoring import dynamic_logprobs, gradient_stats
 
 needs_compiled = pytest.mark.skipif(not fused.available(),
                                     reason="the optional compiled kernels (rnnlab._gates) were not built")
@@ -135,11 +137,13 @@ def test_compiled_dynamic_update_is_numpys_bit_for_bit(dtype, rng, monkeypatch):
     previous = fused.set_compiled(False)
     try:
         assert not fused.decayed_step(got, g, step, rate, theta0)
+        by_numpy = p.copy()
+        scoring._decayed_step(by_numpy, g, step, rate, theta0, np.empty_like(p))   # its NumPy passes
+        assert np.array_equal(by_numpy, want)
     finally:
         fused.set_compiled(previous)
 
     from rnnlab.data import Vocab
-    from rnnlab.models.scoring import dynamic_logprobs, gradient_stats
     calls = []
     c_function = compiled._gates.decayed_step
     monkeypatch.setattr(compiled._gates, "decayed_step", lambda *a: calls.append(a) or c_function(*a))

@@ -34,8 +34,8 @@ C call remain in Python.
 At batches up to COLS_MAX_BATCH the loops form each step's recurrent GEMM transposed —
 W_hh·h_{t−1}ᵀ (G·H, B) forward, W_hhᵀ·dghᵀ (H, B) backward — and the C step copies the
 block into the row layout it reads: at small batches multi-threaded BLAS runs that
-orientation much faster (2 cores, G·H = 768, H = 256: the GEMM 1.8× at B = 6, 1.3× at
-B = 32; benchmarks/gemm_orientation.py). The GEMM sums in another order, so results
+orientation much faster (2 cores, G·H = 768, H = 256: the GEMM 1.6-1.8× at B = 6,
+1.2-1.3× at B = 32; benchmarks/gemm_orientation.py). The GEMM sums in another order, so results
 move by units in the last place, not more.
 """
 from __future__ import annotations
@@ -129,7 +129,8 @@ class FusedKernel(Kernel):
     """What the fused twins share: the loops over time — one NumPy GEMM and one C call
     per step — and the ``step_args`` record those calls read, filled once per loop. A
     twin (``class FusedLSTMKernel(FusedKernel, LSTMKernel)``) names its C functions and
-    supplies the fields of its own buffers."""
+    supplies the fields of its own buffers and, for batches above COLS_MAX_BATCH, where
+    its recurrent GEMM writes."""
 
     scatters_ids = True            # backward_loop can form dW_ihᵀ of one-hot inputs itself
     c_forward = c_backward = None  # names of the _gates entry points
