@@ -13,14 +13,15 @@ checkpoint so far is scored on the test text:
       (the mixed n-gram's order chosen per model by the mixture's validation score: Scorer;
       dynamic evaluation's cost timed against static scoring in a fresh process: dynamic_cost)
     torch.nn in rnnlab's default shape, and in char-rnn's (LSTM 2×128, seq 50, batch 50,
-    RMSprop 2e-3), scored from its best validation checkpoint by the same evaluator
+    RMSprop 2e-3), scored from its best validation checkpoint by the same evaluator;
+    rnnlab in char-rnn's shape too (static and + mixing)
     the n-gram (modified Kneser-Ney) at its best order on validation, static and
     adapting to the test text as it reads it (a cache)
 rnnlab's runs are resumed from budget to budget (exact resume: the same weights as one
 straight run with the evaluations on the same steps).
 
     python benchmarks/quality.py [--budgets 60,120,180,300] [--corpus NAME] [--seeds 0,1]
-                                 [--systems rnnlab,torch,torch-char-rnn,ngram] [--out FILE]
+                                 [--systems rnnlab,torch,torch-char-rnn,rnnlab-char-rnn,ngram] [--out FILE]
                                  [--keep DIR]
     python benchmarks/quality.py --rescore DIR [--budgets ...] [--corpus NAME] [--seeds 0,1] [--out FILE]
                                  # score the kept checkpoints again (the latest rows win in --report)
@@ -161,9 +162,10 @@ class Scorer:
         return out
 
 
-def run_rnnlab(text_trainval, val_frac, config, budgets, scorer, emit, keep=None):
+def run_rnnlab(text_trainval, val_frac, config, budgets, scorer, emit, keep=None, dynamic=True):
     """``keep``: a path prefix; the checkpoint scored at each budget is copied to
-    ``{keep}-{budget}s.npz`` (to score it again later without training again)."""
+    ``{keep}-{budget}s.npz`` (to score it again later without training again);
+    ``dynamic=False``: static and +mix only."""
     run_dir = tempfile.mkdtemp(prefix="quality-")
     model = CharLM(scorer.vocab, config)
     every = eval_every(config)
@@ -176,7 +178,8 @@ def run_rnnlab(text_trainval, val_frac, config, budgets, scorer, emit, keep=None
         best = CharLM.load(os.path.join(run_dir, "best.npz"))
         if keep:
             shutil.copy(os.path.join(run_dir, "best.npz"), f"{keep}-{budget:g}s.npz")
-        emit(budget, scorer.score(best, checkpoint=os.path.join(run_dir, "best.npz")), steps=summary["steps"])
+        emit(budget, scorer.score(best, checkpoint=os.path.join(run_dir, "best.npz") if dynamic else None),
+             steps=summary["steps"])
         model, opt_state, state = CharLM.load(os.path.join(run_dir, "latest.npz"), with_training_state=True)
         resume = (opt_state, state)
 
@@ -242,9 +245,16 @@ def run_torch(text_trainval, config, budgets, scorer, emit, optimizer="adam"):
         start += time.perf_counter() - paused          # scoring is not training time
 
 
-TABLE = [("rnnlab default", ("static", "mix", "dynamic", "both", "dynamic_cost")),
-         ("torch.nn, rnnlab's shape", ("static", "mix")),
-         ("torch.nn, char-rnn's shape", ("static", "mix"))]
+# (system, its label in the tables, its columns)
+TABLE = [("rnnlab default", "rnnlab static", ("static", "mix", "dynamic", "both", "dynamic_cost")),
+         ("torch.nn, rnnlab's shape", "torch same", ("static", "mix")),
+         ("torch.nn, char-rnn's shape", "torch char-rnn", ("static", "mix")),
+         ("rnnlab, char-rnn's shape", "rnnlab char-rnn", ("static", "mix"))]
+HEADS = {"mix": "+mix", "dynamic": "+dyn", "both": "+both", "dynamic_cost": "dyn cost"}
+
+
+def _width(key):
+    return 17 if key == "static" else 8 if key == "dynamic_cost" else 6
 
 
 def report(path):
@@ -263,25 +273,27 @@ def report(path):
             if r["budget"] is None:
                 print(f"## {corpus}: n-gram (order {r['order']}): static {r['static']:.3f}, "
                       f"adaptive {r['adaptive']:.3f} bits/char")
-        print(f"{'budget':>6} | {'rnnlab static':>17} {'+mix':>6} {'+dyn':>6} {'+both':>6} {'dyn cost':>8} | "
-              f"{'torch same':>17} {'+mix':>6} | {'torch char-rnn':>17} {'+mix':>6} | seeds")
+        heads = [" ".join(f"{label if k == 'static' else HEADS[k]:>{_width(k)}}" for k in keys)
+                 for _, label, keys in TABLE]
+        print(f"{'budget':>6} | " + " | ".join(heads) + " | seeds")
         for budget in sorted({r["budget"] for r in mine if r["budget"] is not None}):
-            cells, seeds = [], set()
-            for system, keys in TABLE:
+            groups, seeds = [], set()
+            for system, _, keys in TABLE:
                 got = [r for r in mine if r["system"] == system and r["budget"] == budget]
                 seeds |= {r["seed"] for r in got}
+                cells = []
                 for k in keys:
                     vals = [r[k] for r in got if r.get(k) is not None]
                     if not vals:
-                        cells.append(f"{'-':>{17 if k == 'static' else 6}}")
+                        cells.append(f"{'-':>{_width(k)}}")
                     elif k == "static":
                         cells.append(f"{np.mean(vals):.3f} [{max(vals) - min(vals):.3f}]".rjust(17))
                     elif k == "dynamic_cost":
                         cells.append(f"{np.mean(vals):7.1f}x")
                     else:
                         cells.append(f"{np.mean(vals):6.3f}")
-            print(f"{budget:5.0f}s | " + " ".join(cells[:5]) + " | " + " ".join(cells[5:7]) + " | "
-                  + " ".join(cells[7:]) + f" | {sorted(seeds)}")
+                groups.append(" ".join(cells))
+            print(f"{budget:5.0f}s | " + " | ".join(groups) + f" | {sorted(seeds)}")
         print()
 
 
@@ -291,7 +303,7 @@ def main():
     ap.add_argument("--budgets", default="60,120,180,300")
     ap.add_argument("--corpus", action="append", choices=["metamorphosis", "tinyshakespeare"])
     ap.add_argument("--seeds", default="0")
-    ap.add_argument("--systems", default="ngram,rnnlab,torch,torch-char-rnn")
+    ap.add_argument("--systems", default="ngram,rnnlab,torch,torch-char-rnn,rnnlab-char-rnn")
     ap.add_argument("--out")
     ap.add_argument("--keep", metavar="DIR", help="keep rnnlab's checkpoint scored at each budget in DIR")
     ap.add_argument("--rescore", metavar="DIR", help="train nothing: score the checkpoints --keep left in DIR")
@@ -338,13 +350,17 @@ def main():
             if "torch" in systems:
                 run_torch(train + val, default, budgets, scorer,
                           lambda b, s, steps=None: emit("torch.nn, rnnlab's shape", seed, b, s, steps))
+            cr = CharLMConfig(model="lstm", hidden_size=128, num_layers=2, dropout=0.0, seq_len=50,
+                              batch_size=50, optimizer="rmsprop", lr=2e-3, clip=5.0, clip_mode="value",
+                              val_frac=val_frac, seed=seed, **REGULARISERS_OFF)   # rmsprop: α 0.95, as char-rnn
             if "torch-char-rnn" in systems:
-                cr = CharLMConfig(model="lstm", hidden_size=128, num_layers=2, dropout=0.0, seq_len=50,
-                                  batch_size=50, lr=2e-3, clip=5.0, clip_mode="value", val_frac=val_frac,
-                                  seed=seed, **REGULARISERS_OFF)
                 run_torch(train + val, cr, budgets, scorer,
                           lambda b, s, steps=None: emit("torch.nn, char-rnn's shape", seed, b, s, steps),
                           optimizer="rmsprop")
+            if "rnnlab-char-rnn" in systems:
+                run_rnnlab(train + val, val_frac, cr, budgets, scorer,
+                           lambda b, s, steps=None: emit("rnnlab, char-rnn's shape", seed, b, s, steps),
+                           dynamic=False)
 
 
 if __name__ == "__main__":
