@@ -125,6 +125,16 @@ def _addr(a):
     return a.__array_interface__["data"][0]
 
 
+def _tiled_transpose(w, s=None):
+    """(w · s[:, None])ᵀ, or wᵀ without ``s``, as a new C-contiguous array: one call of
+    _gates.scaled_transpose (w non-empty 2-D float32/64, s C-contiguous of its dtype)."""
+    w = np.require(w, requirements="CA")
+    out = np.empty(w.shape[::-1], w.dtype)
+    _gates.scaled_transpose(_addr(w), _addr(out), 0 if s is None else _addr(s), w.shape[0], w.shape[1],
+                            w.itemsize == 8)
+    return out
+
+
 class FusedKernel(Kernel):
     """What the fused twins share: the loops over time — one NumPy GEMM and one C call
     per step — and the ``step_args`` record those calls read, filled once per loop. A
@@ -217,19 +227,13 @@ class FusedKernel(Kernel):
         if (w.ndim != 2 or s.shape != w.shape[:1] or w.dtype != s.dtype or w.size == 0
                 or w.dtype not in (np.float32, np.float64)):
             return super().scaled_transpose(w, s)
-        w, s = np.require(w, requirements="CA"), np.require(s, requirements="CA")
-        out = np.empty(w.shape[::-1], w.dtype)
-        _gates.scaled_transpose(_addr(w), _addr(out), _addr(s), w.shape[0], w.shape[1], w.itemsize == 8)
-        return out
+        return _tiled_transpose(w, np.require(s, requirements="CA"))
 
     def transpose(self, w):
         """wᵀ as a new C-contiguous array, by the tiled C copy (w 2-D, float32/64)."""
         if w.size == 0:
             return np.ascontiguousarray(w.T)
-        w = np.require(w, requirements="CA")
-        out = np.empty(w.shape[::-1], w.dtype)
-        _gates.scaled_transpose(_addr(w), _addr(out), 0, w.shape[0], w.shape[1], w.itemsize == 8)
-        return out
+        return _tiled_transpose(w)
 
     def scaled_recurrent(self, w_hh, s):
         """The scaled W_hh kept in its own (G·H, H) layout, the operand of the forward
