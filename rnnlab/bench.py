@@ -89,11 +89,27 @@ def forward_flops_per_char(model, layers, H, V):
     return total + 2 * H * V
 
 
+def settle(slice_s=0.02, quiet=0.2, max_wait=1.0):
+    """Wait until this process's idle threads stop spinning: sleep in slices until one
+    slice uses less than ``quiet`` of its length in CPU time (at most ``max_wait``).
+    After each call OpenBLAS's worker threads spin for about 0.1 s before they sleep
+    (measured: 0.1 s of CPU time in a sleep right after a matmul); timed right after
+    rnnlab, torch would share the cores with them and run at half its own speed."""
+    end = time.monotonic() + max_wait
+    while time.monotonic() < end:
+        c0 = time.process_time()
+        time.sleep(slice_s)
+        if time.process_time() - c0 < quiet * slice_s:
+            return
+
+
 def _median_times(fns, warmup, repeats):
     """Time the functions in rounds, each once per round, the order reversed every other
     round; returns (median time of each, median over rounds of each one's time divided by
     the first's in the same round). Paired rounds keep the ratio honest on a noisy machine
-    where the speed drifts between the start and the end of a row."""
+    where the speed drifts between the start and the end of a row. Each timed call starts
+    after ``settle()``, so it does not share the cores with the previous call's spinning
+    threads: each library is timed as it runs alone."""
     for _ in range(warmup):
         for fn in fns:
             fn()
@@ -101,6 +117,7 @@ def _median_times(fns, warmup, repeats):
     for r in range(repeats):
         order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
         for i in order:
+            settle()
             t = time.perf_counter()
             fns[i]()
             times[i].append(time.perf_counter() - t)

@@ -249,10 +249,27 @@ def test_bench_times_in_alternated_rounds_and_pairs_the_ratio(monkeypatch):
     def timed(name, cost):
         def fn():
             calls.append(name)
-            clock[0] += cost * (10 if len(calls) > 6 else 1)
+            clock[0] += cost * (10 if len(calls) - calls.count("settle") > 6 else 1)
         return fn
     monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(bench, "settle", lambda: calls.append("settle"))
     times, ratios = bench._median_times([timed("a", 1.0), timed("b", 3.0)], warmup=1, repeats=4)
-    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b", "b", "a"]
+    assert calls == ["a", "b"] + ["settle", "a", "settle", "b", "settle", "b", "settle", "a"] * 2
     assert ratios == [1.0, 3.0]
     assert times == [5.5, 16.5]          # medians of (1, 1, 10, 10) and (3, 3, 30, 30)
+
+
+def test_bench_settles_spinning_blas_threads_before_each_timed_call():
+    """After a matmul OpenBLAS's idle workers spin (CPU time with the main thread
+    asleep); after ``settle()`` the process is quiet, so the next library timed does not
+    share the cores with them."""
+    import time
+    import rnnlab.bench as bench
+    a = np.ones((256, 768), np.float32)
+    b = np.ones((768, 32), np.float32)
+    for _ in range(20):
+        a @ b
+    bench.settle()
+    c0 = time.process_time()
+    time.sleep(0.05)
+    assert time.process_time() - c0 < 0.01
