@@ -156,7 +156,7 @@ def main():
     rows = []
     for corpus in args.corpus or ["metamorphosis", "tinyshakespeare"]:
         text = load_corpus(corpus)
-        default = CharLMConfig(val_frac=VAL_FRAC)
+        default = CharLMConfig.for_text(len(text), val_frac=VAL_FRAC)     # as rnnlab train
         systems = [
             ("min-char-rnn", "rnnlab min-char-rnn preset",
              lambda: run_rnnlab(text, CharLMConfig(**{**PRESETS["min-char-rnn"], "val_frac": VAL_FRAC}), args.budget)),

@@ -342,7 +342,7 @@ def main():
         if "ngram" in systems:
             emit("ngram (modified KN, best order on validation)", None, None, scorer.ngram_rows())
         for seed in [int(s) for s in args.seeds.split(",")]:
-            default = CharLMConfig(val_frac=val_frac, seed=seed)
+            default = CharLMConfig.for_text(len(train + val), val_frac=val_frac, seed=seed)   # as rnnlab train
             if "rnnlab" in systems:
                 keep = args.keep and os.path.join(args.keep, f"{corpus}-seed{seed}")
                 run_rnnlab(train + val, val_frac, default, budgets, scorer,

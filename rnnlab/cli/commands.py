@@ -128,8 +128,9 @@ def cmd_train(args):
             raise UsageError(f"--preset must be one of {sorted(PRESETS)}")
         fields = dict(PRESETS.get(args.preset, {}))
         fields.update({o: getattr(args, o) for o in TRAIN_MODEL_OPTIONS if getattr(args, o) is not None})
-        config = CharLMConfig(**fields).validate()
+        CharLMConfig(**fields).validate()     # a bad option is reported before the text is read
         text, source = _load_text(args.text, args.encoding)
+        config = CharLMConfig.for_text(len(text), **fields).validate()
         name = "stdlib" if args.text is None else os.path.splitext(os.path.basename(args.text))[0]
         out_dir = args.out or os.path.join("runs", name or "run")
         model = CharLM(Vocab.from_text(text), config)

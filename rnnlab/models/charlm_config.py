@@ -35,7 +35,8 @@ class CharLMConfig:
     GRU learns fastest in the first minute (the LSTMs sit near the unigram for longer);
     the regularisers keep the story improving after 120 s (1.78 against 1.89 at 300 s)
     and cost 0.03–0.08 on the 1 MB text at these budgets: on a large text,
-    ``weight_drop=0, locked_dropout=False, average=0`` learns faster. A third round
+    ``weight_drop=0, locked_dropout=False, average=0`` learns faster — ``for_text``
+    (what ``rnnlab train`` uses) leaves them off above LARGE_TEXT characters. A third round
     tried the winner's learning rate: 5e-3 against 3e-3, over the cells run (seed 0 to
     180 s, seed 1 to 300 s, both corpora), 2.096 against 2.123 — faster in the first
     two minutes, level by 300 s; 2e-3 was worse everywhere (seed 0, 180 s)."""
@@ -104,6 +105,15 @@ class CharLMConfig:
         make_optimizer(self.optimizer, **self.optimizer_kwargs())
         return self
 
+    @classmethod
+    def for_text(cls, n_chars, **fields):
+        """The config for a training text of ``n_chars`` characters: ``fields`` as given,
+        and where they do not name them, the three regularisers off (REGULARISERS_OFF)
+        for a text of more than LARGE_TEXT characters. ``rnnlab train`` builds its
+        config this way (see LARGE_TEXT for the measurement behind it)."""
+        auto = REGULARISERS_OFF if n_chars > LARGE_TEXT else {}
+        return cls(**{**{k: v for k, v in auto.items() if k not in fields}, **fields})
+
     def optimizer_kwargs(self):
         kw = {"lr": self.lr}
         if self.optimizer == "rmsprop":
@@ -124,9 +134,19 @@ class CharLMConfig:
         return cls(**{**REGULARISERS_OFF, **{k: v for k, v in d.items() if k in names}}).validate()
 
 
-# AWD-LSTM's regularisers switched off: the presets' setting, and what a checkpoint written
-# before they existed (it has none of these fields) meant.
+# AWD-LSTM's regularisers switched off: the presets' setting, what a checkpoint written
+# before they existed (it has none of these fields) meant, and CharLMConfig.for_text's
+# setting for a large text.
 REGULARISERS_OFF = {"weight_drop": 0.0, "locked_dropout": False, "average": 0.0}
+# Above this many characters CharLMConfig.for_text leaves the regularisers off. Measured
+# (benchmarks/results/charlm_defaults.jsonl, validation bits/char, 2 cores, 60-300 s): on
+# the 1.1M-character tiny Shakespeare, which those budgets pass over ~5 times, GRU 2x256
+# with them scored 0.03-0.08 worse than without (2.196/2.196 against 2.165/2.156 at
+# 300 s, two seeds); on the 118k-character story, passed over ~50 times, they were worth
+# 0.11 at 300 s (1.780/1.789 against 1.899/1.888). Only those two sizes were measured: the threshold
+# lies between them, not at a measured optimum, and a much longer run on a large text
+# (many passes) may want them on again.
+LARGE_TEXT = 300_000
 
 PRESETS = {
     # Karpathy's min-char-rnn.py: vanilla RNN, hidden 100, seq 25, batch 1, Adagrad 0.1,
