@@ -50,11 +50,12 @@ def default_row():
 
 
 def describe_default():
-    from .models.charlm_config import CharLMConfig
+    from .models.charlm_config import LARGE_TEXT, CharLMConfig
     c = CharLMConfig()
     regs = [f"weight drop {c.weight_drop:g}"] * bool(c.weight_drop) + ["locked dropout"] * c.locked_dropout \
         + [f"weight average {c.average:g}"] * bool(c.average)
-    return (f"default = CharLMConfig(): {c.model.upper()} {c.num_layers}x{c.hidden_size}, seq {c.seq_len}, "
+    return (f"default = CharLMConfig() (rnnlab train's setting for a text of up to {LARGE_TEXT:,} characters): "
+            f"{c.model.upper()} {c.num_layers}x{c.hidden_size}, seq {c.seq_len}, "
             f"batch {c.batch_size}, {c.optimizer}, dropout {c.dropout:g}" + "".join(", " + r for r in regs))
 
 

@@ -235,7 +235,8 @@ def test_bench_reports_rows_ratios_and_kernels():
     for r in result["rows"]:                  # (shares of the peak are timings: no bound asserted)
         assert r["time_s"] > 0 and r["ratio"] > 0 and r["peak_share"] > 0
     c = CharLMConfig()                        # the default row is CharLMConfig()'s, described
-    assert result["default"].startswith(f"default = CharLMConfig(): {c.model.upper()} {c.num_layers}x{c.hidden_size}")
+    assert result["default"].startswith("default = CharLMConfig() (rnnlab train's setting for a text of up to")
+    assert f": {c.model.upper()} {c.num_layers}x{c.hidden_size}, seq {c.seq_len}" in result["default"]
     assert result["kernels"].startswith("compiled" if fused.compiled_active() else "NumPy")
 
 

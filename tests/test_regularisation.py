@@ -438,8 +438,8 @@ def test_cli_flags(capsys, tmp_path, text_file):
 
 def test_train_leaves_them_off_for_a_large_text_unless_asked(capsys, tmp_path, text_file, monkeypatch):
     """``rnnlab train`` builds its config with CharLMConfig.for_text: the regularisers on
-    up to LARGE_TEXT characters, off above, and a flag given always wins (the threshold
-    is lowered here so a 4,000-character text counts as large)."""
+    up to LARGE_TEXT characters; above, off and dropout 0.1; a flag given always wins
+    (the threshold is lowered here so a 4,000-character text counts as large)."""
     import rnnlab.models.charlm_config as cc
 
     def trained_config(*flags, name):
@@ -447,18 +447,18 @@ def test_train_leaves_them_off_for_a_large_text_unless_asked(capsys, tmp_path, t
         assert main(["train", text_file, *SMALL, *flags, "--max-steps", "1", "--out", run_dir]) == 0
         with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
             c = json.load(f)
-        return c["weight_drop"], c["locked_dropout"], c["average"]
+        return c["dropout"], c["weight_drop"], c["locked_dropout"], c["average"]
     with open(text_file, encoding="utf-8") as f:
         n = len(f.read())
-    assert trained_config(name="small") == (0.25, True, 0.99)
+    assert trained_config(name="small") == (0.25, 0.25, True, 0.99)
     monkeypatch.setattr(cc, "LARGE_TEXT", n - 1)
-    assert trained_config(name="large") == (0.0, False, 0.0)
-    assert trained_config("--weight-drop", "0.2", name="asked") == (0.2, False, 0.0)
-    assert trained_config("--preset", "char-rnn", "--weight-drop", "0.1", name="preset") == (0.1, False, 0.0)
+    assert trained_config(name="large") == (0.1, 0.0, False, 0.0)
+    assert trained_config("--weight-drop", "0.2", "--dropout", "0.3", name="asked") == (0.3, 0.2, False, 0.0)
+    assert trained_config("--preset", "char-rnn", "--weight-drop", "0.1", name="preset") == (0.0, 0.1, False, 0.0)
     monkeypatch.setattr(cc, "LARGE_TEXT", n)                      # "more than": a text of exactly n is small
-    assert trained_config(name="edge") == (0.25, True, 0.99)
+    assert trained_config(name="edge") == (0.25, 0.25, True, 0.99)
     assert CharLMConfig.for_text(n + 1, locked_dropout=True, seed=3) == CharLMConfig(
-        weight_drop=0.0, locked_dropout=True, average=0.0, seed=3)
+        dropout=0.1, weight_drop=0.0, locked_dropout=True, average=0.0, seed=3)
 
 
 def test_report_worst_errors():

@@ -35,13 +35,13 @@ def _config_defaults():
 
 
 def _add_train(sub):
-    from ..models.charlm_config import LARGE_TEXT, REGULARISERS_OFF
+    from ..models.charlm_config import LARGE_TEXT, LARGE_TEXT_SETTING
     c = _config_defaults()
 
     def cfg(name, what):                      # a model option: its default from CharLMConfig
-        if name in REGULARISERS_OFF:          # CharLMConfig.for_text: off for a large text
+        if name in LARGE_TEXT_SETTING:        # CharLMConfig.for_text: another value for a large text
             return (f"{what} (default: {c[name]} for a text of up to {LARGE_TEXT:,} characters, "
-                    f"{REGULARISERS_OFF[name]} for a longer one; a --preset sets its own)")
+                    f"{LARGE_TEXT_SETTING[name]} for a longer one; a --preset sets its own)")
         return f"{what} (default: {c[name]}; a --preset sets its own)"
     t = sub.add_parser("train", help="train a character-level language model", formatter_class=_Help)
     t.add_argument("text", nargs="?", help="UTF-8 text file (default: the Python standard library's sources)")
