@@ -144,9 +144,9 @@ REGULARISERS_OFF = {"weight_drop": 0.0, "locked_dropout": False, "average": 0.0}
 # the 1.1M-character tiny Shakespeare, which those budgets pass over ~5 times, GRU 2x256
 # with them scored 0.03-0.08 worse than without (2.196/2.196 against 2.165/2.156 at
 # 300 s, two seeds); on the 118k-character story, passed over ~50 times, they were worth
-# 0.11 at 300 s (1.780/1.789 against 1.899/1.888). Only those two sizes were measured: the threshold
-# lies between them, not at a measured optimum, and a much longer run on a large text
-# (many passes) may want them on again. Without the regularisers, dropout 0.1 beat 0.25
+# 0.11 at 300 s (1.780/1.789 against 1.899/1.888). Only those two sizes were measured:
+# the threshold lies between them, not at a measured optimum, and a much longer run on a
+# large text (many passes) may want them on again. Without the regularisers, dropout 0.1 beat 0.25
 # there at every mark on both seeds (validation 2.391/2.236/2.191/2.133 and
 # 2.400/2.239/2.196/2.146 against 2.447/2.272/2.226/2.153 and 2.433/2.290/2.218/2.157 at
 # 60/120/180/300 s; dropout 0 on seed 0: 2.391/2.214/2.193/2.155, level with 0.1 on the mean).
