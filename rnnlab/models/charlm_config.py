@@ -113,7 +113,7 @@ class CharLMConfig:
         dropout 0.1) for a text of more than LARGE_TEXT characters. ``rnnlab train``
         builds its config this way (see LARGE_TEXT for the measurements behind it)."""
         auto = LARGE_TEXT_SETTING if n_chars > LARGE_TEXT else {}
-        return cls(**{**{k: v for k, v in auto.items() if k not in fields}, **fields})
+        return cls(**{**auto, **fields})
 
     def optimizer_kwargs(self):
         kw = {"lr": self.lr}
@@ -136,8 +136,8 @@ class CharLMConfig:
 
 
 # AWD-LSTM's regularisers switched off: the presets' setting, what a checkpoint written
-# before they existed (it has none of these fields) meant, and CharLMConfig.for_text's
-# setting for a large text.
+# before they existed (it has none of these fields) meant, and part of CharLMConfig.for_text's
+# setting for a large text (LARGE_TEXT_SETTING).
 REGULARISERS_OFF = {"weight_drop": 0.0, "locked_dropout": False, "average": 0.0}
 # Above this many characters CharLMConfig.for_text leaves the regularisers off. Measured
 # (benchmarks/results/charlm_defaults.jsonl, validation bits/char, 2 cores, 60-300 s): on
@@ -146,8 +146,8 @@ REGULARISERS_OFF = {"weight_drop": 0.0, "locked_dropout": False, "average": 0.0}
 # 300 s, two seeds); on the 118k-character story, passed over ~50 times, they were worth
 # 0.11 at 300 s (1.780/1.789 against 1.899/1.888). Only those two sizes were measured:
 # the threshold lies between them, not at a measured optimum, and a much longer run on a
-# large text (many passes) may want them on again. Without the regularisers, dropout 0.1 beat 0.25
-# there at every mark on both seeds (validation 2.391/2.236/2.191/2.133 and
+# large text (many passes) may want them on again. Without the regularisers, dropout 0.1
+# beat 0.25 there at every mark on both seeds (validation 2.391/2.236/2.191/2.133 and
 # 2.400/2.239/2.196/2.146 against 2.447/2.272/2.226/2.153 and 2.433/2.290/2.218/2.157 at
 # 60/120/180/300 s; dropout 0 on seed 0: 2.391/2.214/2.193/2.155, level with 0.1 on the mean).
 LARGE_TEXT = 300_000
