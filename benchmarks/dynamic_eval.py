@@ -3,17 +3,22 @@ DYN_DECAY, DYN_SEG): validation bits/char of trained runs under dynamic evaluati
 a grid of segment lengths, step sizes, decays and stream counts (the default layout's
 divided by --stream-div), with the time against static scoring of the same text.
 
-    python benchmarks/dynamic_eval.py CORPUS RUN [RUN ...] [--out FILE]
+    python benchmarks/dynamic_eval.py CORPUS RUN [RUN ...] [--piece N] [--out FILE]
 
 CORPUS: metamorphosis or tinyshakespeare (from ../shared/data); each RUN a run directory
 or a checkpoint (.npz) trained as benchmarks/quality.py trains (train = the first 90%,
 validation the next 5%; ``quality.py --keep`` leaves such checkpoints): it is scored on
 that validation 5% — never on quality.py's test 5% — and the gradient statistics come
-from the training 90%. One JSON line per (run, setting).
+from the training 90%. One JSON line per (run, setting). ``--piece N``: the validation
+text cut into N-character pieces, each scored alone from the trained weights in its own
+layout (a short text: N = 6,000 is read as 6 streams, like the story's test text); the
+scores are over all pieces, the times their sums.
 """
 import argparse
 import itertools
 import json
+
+import numpy as np
 
 from rnnlab import CharLM
 from rnnlab.models.scoring import RMS_FLOOR, dynamic_logprobs, gradient_stats, layout, static_logprobs
@@ -31,15 +36,20 @@ def main():
     ap.add_argument("--decays", default="0,0.02")
     ap.add_argument("--stream-div", default="1,2,4",
                     help="streams = the default stream count divided by each of these")
+    ap.add_argument("--piece", type=int, help="score the validation text in pieces of this many characters")
     ap.add_argument("--out")
     args = ap.parse_args()
     train, val, _ = splits(load_corpus(args.corpus))
     for run in args.runs:
         model = CharLM.load(run if run.endswith(".npz") else run + "/best.npz")
         ids = model.vocab.encode(model.vocab.known(val))
-        default_streams = layout(ids)[3]
-        static, t_static = median_time(lambda: static_logprobs(model, ids))
+        pieces = [ids] if not args.piece else [ids[i:i + args.piece] for i in range(0, len(ids) - args.piece + 1,
+                                                                                   args.piece)]
+        default_streams = layout(pieces[0])[3]
+        static, t_static = median_time(lambda: np.concatenate([static_logprobs(model, p) for p in pieces]))
         base = {"corpus": args.corpus, "run": run, "static": bpc(static), "static_s": t_static}
+        if args.piece:
+            base.update(piece=args.piece, pieces=len(pieces))
         print(json.dumps(base), flush=True)
         train_ids = model.vocab.encode(model.vocab.known(train))
         for seg in [int(s) for s in args.segs.split(",")]:
@@ -48,8 +58,9 @@ def main():
                                                     [float(x) for x in args.decays.split(",")],
                                                     [int(x) for x in args.stream_div.split(",")]):
                 streams = max(1, default_streams // div)
-                d, t = median_time(lambda: dynamic_logprobs(model, ids, stats, lr=lr, decay=decay, seg_len=seg,
-                                                            streams=streams), repeats=1)
+                d, t = median_time(lambda: np.concatenate([dynamic_logprobs(model, p, stats, lr=lr, decay=decay,
+                                                                            seg_len=seg, streams=streams)
+                                                           for p in pieces]), repeats=1)
                 row = {**base, "seg": seg, "lr": lr, "decay": decay, "streams": streams,
                        "step": "lr*sqrt(streams)", "rms_floor": RMS_FLOOR, "dynamic": bpc(d), "cost": t / t_static}
                 emit_row(row, args.out)

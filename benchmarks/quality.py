@@ -26,7 +26,8 @@ straight run with the evaluations on the same steps).
     python benchmarks/quality.py --rescore DIR [--budgets ...] [--corpus NAME] [--seeds 0,1] [--out FILE]
                                  # score the kept checkpoints again (the latest rows win in --report)
     python benchmarks/quality.py --report FILE      # the tables, from the JSON lines of --out
-    python benchmarks/quality.py --time-dynamic CHECKPOINT --corpus NAME   # dynamic evaluation's cost alone
+    python benchmarks/quality.py --time-dynamic CHECKPOINT --corpus NAME [--dyn-seg N --dyn-lr LR]
+                                 # dynamic evaluation's cost alone (default: its defaults)
 
 Needs ../shared/data beside the project and torch for the torch rows. Prints one line
 per (corpus, seed, system, budget) as it goes; --out appends them as JSON lines.
@@ -50,7 +51,7 @@ from rnnlab.data.text import char_batches
 from rnnlab.models import CharLM, CharLMConfig
 from rnnlab.models.charlm_config import REGULARISERS_OFF
 from rnnlab.models.mixing import NgramMixture
-from rnnlab.models.scoring import dynamic_logprobs, gradient_stats, static_logprobs
+from rnnlab.models.scoring import DYN_LR, DYN_SEG, dynamic_logprobs, gradient_stats, static_logprobs
 from rnnlab.ngram import KneserNeyLM
 from rnnlab.trainer import TrainConfig
 
@@ -77,15 +78,16 @@ def two_fold(logp_rnn, logp_ng, ctx):
     return bpc(np.concatenate(out))
 
 
-def time_dynamic(checkpoint, corpus):
+def time_dynamic(checkpoint, corpus, seg_len=DYN_SEG, lr=DYN_LR):
     """Dynamic / static scoring time of ``corpus``'s test text by the model in ``checkpoint``:
     the median of three alternated pairs (the gradient statistics, gathered once per model,
     not counted)."""
     train, _, test = splits(load_corpus(corpus))
     model = CharLM.load(checkpoint)
     ids = model.vocab.encode(model.vocab.known(test))
-    stats = gradient_stats(model, model.vocab.encode(model.vocab.known(train)))
-    return paired_ratio(lambda: static_logprobs(model, ids), lambda: dynamic_logprobs(model, ids, stats))[2]
+    stats = gradient_stats(model, model.vocab.encode(model.vocab.known(train)), seg_len=seg_len)
+    return paired_ratio(lambda: static_logprobs(model, ids),
+                        lambda: dynamic_logprobs(model, ids, stats, seg_len=seg_len, lr=lr))[2]
 
 
 def dynamic_cost(checkpoint, corpus):
@@ -308,13 +310,15 @@ def main():
     ap.add_argument("--keep", metavar="DIR", help="keep rnnlab's checkpoint scored at each budget in DIR")
     ap.add_argument("--rescore", metavar="DIR", help="train nothing: score the checkpoints --keep left in DIR")
     ap.add_argument("--time-dynamic", metavar="CHECKPOINT", help="print dynamic_cost's ratio (used by the Scorer)")
+    ap.add_argument("--dyn-seg", type=int, default=DYN_SEG, help="--time-dynamic: the segment length")
+    ap.add_argument("--dyn-lr", type=float, default=DYN_LR, help="--time-dynamic: the one-stream step")
     args = ap.parse_args()
     if args.report:
         return report(args.report)
     if args.time_dynamic:
         if not args.corpus or len(args.corpus) != 1:
             ap.error("--time-dynamic needs one --corpus (the text the checkpoint was trained on)")
-        return print(time_dynamic(args.time_dynamic, args.corpus[0]))
+        return print(time_dynamic(args.time_dynamic, args.corpus[0], args.dyn_seg, args.dyn_lr))
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
     budgets = [float(b) for b in args.budgets.split(",")]
