@@ -45,6 +45,8 @@ def main():
         ids = model.vocab.encode(model.vocab.known(val))
         pieces = [ids] if not args.piece else [ids[i:i + args.piece] for i in range(0, len(ids) - args.piece + 1,
                                                                                    args.piece)]
+        if not pieces:
+            ap.error(f"--piece {args.piece} is longer than the validation text ({len(ids)} characters)")
         default_streams = layout(pieces[0])[3]
         static, t_static = median_time(lambda: np.concatenate([static_logprobs(model, p) for p in pieces]))
         base = {"corpus": args.corpus, "run": run, "static": bpc(static), "static_s": t_static}
