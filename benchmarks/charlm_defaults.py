@@ -55,7 +55,7 @@ CANDIDATES = {              # regularisers off and Adam 3e-3 (the first rounds')
     "gru2x256-drop0.4-awd-lr5e-3": dict(model="gru", hidden_size=256, num_layers=2, dropout=0.4, **AWD, lr=5e-3),
     "gru2x256-wd0.5-awd-lr5e-3": dict(model="gru", hidden_size=256, num_layers=2, dropout=0.25,
                                       **{**AWD, "weight_drop": 0.5}, lr=5e-3),
-    # sixth round (--chars 300000 and 600000 of tiny Shakespeare, two seeds, 300 s): where the
+    # sixth round (--chars 300000, 450000 and 600000 of tiny Shakespeare, two seeds, 300 s): where the
     # large-text setting starts to win — gru2x256-awd-lr5e-3 (the small-text setting) against
     # gru2x256-drop0.1-lr5e-3 (LARGE_TEXT_SETTING); see LARGE_TEXT in models/charlm_config.py
 }
