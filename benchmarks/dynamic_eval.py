@@ -48,7 +48,11 @@ def main():
         if not pieces:
             ap.error(f"--piece {args.piece} is longer than the validation text ({len(ids)} characters)")
         default_streams = layout(pieces[0])[3]
-        static, t_static = median_time(lambda: np.concatenate([static_logprobs(model, p) for p in pieces]))
+
+        def over_pieces(score):             # ln p of every piece's predictions, in text order
+            return np.concatenate([score(p) for p in pieces])
+
+        static, t_static = median_time(lambda: over_pieces(lambda p: static_logprobs(model, p)))
         base = {"corpus": args.corpus, "run": run, "static": bpc(static), "static_s": t_static}
         if args.piece:
             base.update(piece=args.piece, pieces=len(pieces))
@@ -60,9 +64,8 @@ def main():
                                                     [float(x) for x in args.decays.split(",")],
                                                     [int(x) for x in args.stream_div.split(",")]):
                 streams = max(1, default_streams // div)
-                d, t = median_time(lambda: np.concatenate([dynamic_logprobs(model, p, stats, lr=lr, decay=decay,
-                                                                            seg_len=seg, streams=streams)
-                                                           for p in pieces]), repeats=1)
+                d, t = median_time(lambda: over_pieces(lambda p: dynamic_logprobs(
+                    model, p, stats, lr=lr, decay=decay, seg_len=seg, streams=streams)), repeats=1)
                 row = {**base, "seg": seg, "lr": lr, "decay": decay, "streams": streams,
                        "step": "lr*sqrt(streams)", "rms_floor": RMS_FLOOR, "dynamic": bpc(d), "cost": t / t_static}
                 emit_row(row, args.out)
