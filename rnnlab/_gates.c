@@ -14,9 +14,8 @@
  *
  *     lstm_forward(args, t)   lstm_backward(args, t)   gru_forward(args, t)   gru_backward(args, t)
  *
- * (the two others — scaled_transpose, which prepares the weights those steps read, and
- * decayed_step, dynamic evaluation's update — take the arguments given where they are
- * defined.)
+ * (the two others — transpose, the loops' transposed copy of W_hh, and decayed_step,
+ * dynamic evaluation's update — take the arguments given where they are defined.)
  *
  * args is the address of a step_args record (below: named int64 fields, mirrored field
  * for field by the NumPy dtype STEP_ARGS in kernels/compiled.py, which fills one per
@@ -27,23 +26,26 @@
  * are C-contiguous (B, width) rows unless a row stride is given. The module attribute
  * STEP_ARGS is the tuple of field names, in order, so that Python can check it.
  *
- * The sigmoid gates arrive with their pre-activations halved
- * (kernels.base.Kernel.prepare_weights), so σ = ½·tanh(·) + ½ exactly as in the NumPy
- * path.
+ * The weights arrive as they are (no copies: kernels/compiled.py, FusedKernel), and the
+ * forward steps halve the sigmoid gates' pre-activations themselves: σ(x) = ½·tanh(½x) + ½.
+ * The NumPy kernels fold that ½ into copies of the weights instead
+ * (kernels.base.Kernel.prepare_weights); halving is exact in binary floating point, so
+ * ½·(gx + gh) is bit for bit the sum of the halved terms, and both paths form the same
+ * pre-activations.
  *
  * Input rows: with ids, row b of step t's input projection is gx + ids_t[b]·G·H, a
  * one-hot input read straight from the (V, G·H) table of W_ihᵀ + bias rows (gx_step
  * = 0); without, it is row b of the block gx + t·gx_step.
  *
  * LSTM, gates i, f, g, o (G·H = 4H); at step t, with c_prev = c[t], c_new = c[t + 1]:
- *   lstm_forward:  act[t] (B,4H) in: h_{t−1}·W_hhᵀ (scaled); out: the activated gates
+ *   lstm_forward:  act[t] (B,4H) in: h_{t−1}·W_hhᵀ; out: the activated gates
  *     i, f, g, o;  c_new = f⊙c_prev + i⊙g,  h[t + 1] = o⊙tanh(c_new)
  *   lstm_backward: dh ← dh + dhs[t] (if dhs);  P = o⊙(1 − tanh²c_new);  dc ← dc + dh⊙P;
  *     dgx[t] = [g·i(1−i)·dc, c_prev·f(1−f)·dc, i·(1−g²)·dc, tanh c_new·o(1−o)·dh];
  *     dc ← dc⊙f (= dL/dc_{t−1}). The caller then forms dL/dh_{t−1} = dgx[t]·W_hh.
  *
  * GRU, gates r, z, n (3H); at step t, with h_prev = h[t]:
- *   gru_forward:   gh (B,3H) h_{t−1}·W_hhᵀ (r, z scaled), b_hn (H) or 0;
+ *   gru_forward:   gh (B,3H) h_{t−1}·W_hhᵀ, b_hn (H) or 0;
  *     r, z = σ(gx + gh), ghn[t] = gh_n + b_hn, n = tanh(gx_n + r⊙ghn[t]),
  *     h[t + 1] = (h_prev − n)⊙z + n;  act[t] = r, z, n
  *   gru_backward:  dh ← dh + dhs[t];  dn = (1−n)(1+n)(1−z)·dh, dz = z(1−z)(h_prev − n)·dh,
@@ -103,7 +105,7 @@ typedef struct {
     int64_t dgx, dgh;    /* (T, B, G·H) out: pre-activation gradients w.r.t. gx and gh (GRU) */
     int64_t acc;         /* with ids: (V, G·H) accumulator, row ids_t[b] += dgx[t] row b */
     /* the recurrent GEMMs in the orientation BLAS runs fastest at small B (see the header) */
-    int64_t rec_T;       /* forward: (G·H, B) W_hh·h_{t−1}ᵀ (scaled), one block, or 0 */
+    int64_t rec_T;       /* forward: (G·H, B) W_hh·h_{t−1}ᵀ, one block, or 0 */
     int64_t dh_T;        /* backward: (H, B) W_hhᵀ·dgh[t+1]ᵀ, one block, or 0 */
 } step_args;
 
@@ -143,9 +145,9 @@ MULTIVERSION static void lstm_forward_##SUF(                                    
     for (Py_ssize_t b = 0; b < B; b++) {                                                  \
         T *restrict a = act + b * 4 * H;                                                  \
         const T *restrict x = ROW(table, ids, b, 4 * H);                                  \
-        SIMD for (Py_ssize_t j = 0; j < 2 * H; j++) a[j] = TANH(a[j] + x[j]) * half + half; \
+        SIMD for (Py_ssize_t j = 0; j < 2 * H; j++) a[j] = TANH((a[j] + x[j]) * half) * half + half; \
         SIMD for (Py_ssize_t j = 2 * H; j < 3 * H; j++) a[j] = TANH(a[j] + x[j]);         \
-        SIMD for (Py_ssize_t j = 3 * H; j < 4 * H; j++) a[j] = TANH(a[j] + x[j]) * half + half; \
+        SIMD for (Py_ssize_t j = 3 * H; j < 4 * H; j++) a[j] = TANH((a[j] + x[j]) * half) * half + half; \
         const T *restrict cp = c_prev + b * H;                                            \
         T *restrict cb = c + b * H, *restrict hb = h + b * H;                             \
         SIMD for (Py_ssize_t j = 0; j < H; j++) {                                         \
@@ -199,7 +201,7 @@ MULTIVERSION static void gru_forward_##SUF(                                     
         const T *restrict g = gh + b * 3 * H, *restrict hp = h_prev + b * H;              \
         const T *restrict x = ROW(table, ids, b, 3 * H);                                  \
         T *restrict a = act + b * 3 * H, *restrict gn = ghn + b * H, *restrict hb = h + b * H; \
-        SIMD for (Py_ssize_t j = 0; j < 2 * H; j++) a[j] = TANH(x[j] + g[j]) * half + half; \
+        SIMD for (Py_ssize_t j = 0; j < 2 * H; j++) a[j] = TANH((x[j] + g[j]) * half) * half + half; \
         SIMD for (Py_ssize_t j = 0; j < H; j++) {                                         \
             T gnj = b_hn ? g[2 * H + j] + b_hn[j] : g[2 * H + j];                         \
             gn[j] = gnj;                                                                  \
@@ -245,17 +247,15 @@ MULTIVERSION static void gru_backward_##SUF(                                    
 RNNLAB_KERNELS(float, f32, tanhf)
 RNNLAB_KERNELS(double, f64, tanh)
 
-/* ---- Weights as the time loop reads them ------------------------------------------ */
+/* ---- Transposed copies ------------------------------------------------------------ */
 
-/* dst (cols, rows) = src (rows, cols) with row i multiplied by scale[i] (NULL: by
- * nothing, a plain transpose — the steps' rec_T and dh_T copies), transposed:
- * kernels.base.Kernel.prepare_weights's gate-scaled W_ihᵀ and W_hhᵀ in one pass. The
- * copy goes by 16×16 tiles, so the rows read and the rows written both stay in cache
- * (NumPy's strided transpose copy of a 768×256 float32 matrix takes ~2.5× as long).
- * Each value is the one product NumPy forms, so the result is NumPy's bit for bit. */
+/* dst (cols, rows) = src (rows, cols)ᵀ: the steps' rec_T and dh_T copies, and the
+ * loops' W_hhᵀ. The copy goes by 16×16 tiles, so the rows read and the rows written
+ * both stay in cache (NumPy's strided transpose copy of a 768×256 float32 matrix takes
+ * ~2.5× as long). */
 #define RNNLAB_TRANSPOSE(T, SUF)                                                          \
-static void scaled_transpose_##SUF(const T *restrict src, T *restrict dst,                \
-                                   const T *restrict scale, Py_ssize_t rows, Py_ssize_t cols) \
+static void transpose_##SUF(const T *restrict src, T *restrict dst, Py_ssize_t rows,     \
+                            Py_ssize_t cols)                                              \
 {                                                                                         \
     const Py_ssize_t tile = 16;                                                           \
     for (Py_ssize_t i0 = 0; i0 < rows; i0 += tile) {                                      \
@@ -264,7 +264,7 @@ static void scaled_transpose_##SUF(const T *restrict src, T *restrict dst,      
             const Py_ssize_t j1 = j0 + tile < cols ? j0 + tile : cols;                    \
             for (Py_ssize_t j = j0; j < j1; j++)                                          \
                 for (Py_ssize_t i = i0; i < i1; i++)                                      \
-                    dst[j * rows + i] = scale ? src[i * cols + j] * scale[i] : src[i * cols + j]; \
+                    dst[j * rows + i] = src[i * cols + j];                         \
         }                                                                                 \
     }                                                                                     \
 }
@@ -305,9 +305,9 @@ RNNLAB_DECAYED_STEP(double, f64)
 static void transpose_in(int64_t dbl, int64_t src, void *dst, Py_ssize_t rows, Py_ssize_t cols)
 {
     if (dbl)
-        scaled_transpose_f64((const double *)(intptr_t)src, dst, NULL, rows, cols);
+        transpose_f64((const double *)(intptr_t)src, dst, rows, cols);
     else
-        scaled_transpose_f32((const float *)(intptr_t)src, dst, NULL, rows, cols);
+        transpose_f32((const float *)(intptr_t)src, dst, rows, cols);
 }
 
 /* ---- Python glue: (args, t) → step t's pointers → the kernel above ---------------- */
@@ -420,11 +420,11 @@ static PyObject *py_gru_backward(PyObject *self, PyObject *const *args, Py_ssize
     Py_RETURN_NONE;
 }
 
-/* The arguments of the two array functions below: n_ptr addresses (a 0 refused, except
- * at index ``optional``; -1: none optional), then n_size sizes (each >= 0), then the
+/* The arguments of the two array functions below: n_ptr addresses (each non-zero),
+ * then n_size sizes (each >= 0), then the
  * flag dbl — nargs = n_ptr + n_size + 1. Returns 0, or -1 with an exception set. */
 static int read_array_args(PyObject *const *args, Py_ssize_t nargs, const char *name,
-                           const char *signature, int n_ptr, int optional, void **ptr,
+                           const char *signature, int n_ptr, void **ptr,
                            int n_size, Py_ssize_t *size, int *dbl)
 {
     if (nargs != n_ptr + n_size + 1) {
@@ -436,7 +436,7 @@ static int read_array_args(PyObject *const *args, Py_ssize_t nargs, const char *
         ptr[k] = PyLong_AsVoidPtr(args[k]);
         if (ptr[k] == NULL && PyErr_Occurred())
             return -1;
-        if (ptr[k] == NULL && k != optional) {
+        if (ptr[k] == NULL) {
             PyErr_Format(PyExc_ValueError, "%s(): a null address", name);
             return -1;
         }
@@ -454,21 +454,21 @@ static int read_array_args(PyObject *const *args, Py_ssize_t nargs, const char *
     return *dbl < 0 ? -1 : 0;
 }
 
-/* scaled_transpose(src, dst, scale, rows, cols, dbl): six ints — three addresses of
- * C-contiguous arrays of one dtype (float64 if dbl, else float32), src (rows, cols),
- * dst (cols, rows), scale (rows) or 0 for none — and the sizes. */
-static PyObject *py_scaled_transpose(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* transpose(src, dst, rows, cols, dbl): five ints — the addresses of two C-contiguous
+ * arrays of one dtype (float64 if dbl, else float32), src (rows, cols) and dst (cols,
+ * rows), and the sizes. */
+static PyObject *py_transpose(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    void *ptr[3];
+    void *ptr[2];
     Py_ssize_t size[2];
     int dbl;
-    if (read_array_args(args, nargs, "scaled_transpose", "(src, dst, scale, rows, cols, dbl)",
-                        3, 2, ptr, 2, size, &dbl) < 0)
+    if (read_array_args(args, nargs, "transpose", "(src, dst, rows, cols, dbl)",
+                        2, ptr, 2, size, &dbl) < 0)
         return NULL;
     if (dbl)
-        scaled_transpose_f64(ptr[0], ptr[1], ptr[2], size[0], size[1]);
+        transpose_f64(ptr[0], ptr[1], size[0], size[1]);
     else
-        scaled_transpose_f32(ptr[0], ptr[1], ptr[2], size[0], size[1]);
+        transpose_f32(ptr[0], ptr[1], size[0], size[1]);
     Py_RETURN_NONE;
 }
 
@@ -480,7 +480,7 @@ static PyObject *py_decayed_step(PyObject *self, PyObject *const *args, Py_ssize
     Py_ssize_t n;
     int dbl;
     if (read_array_args(args, nargs, "decayed_step", "(p, g, step, rate, theta0, n, dbl)",
-                        5, -1, ptr, 1, &n, &dbl) < 0)
+                        5, ptr, 1, &n, &dbl) < 0)
         return NULL;
     if (dbl)
         decayed_step_f64(ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], n);
@@ -498,8 +498,8 @@ static PyMethodDef methods[] = {
      "gru_forward(args, t): fused GRU step t; args = address of a step_args record"},
     {"gru_backward", (PyCFunction)(void (*)(void))py_gru_backward, METH_FASTCALL,
      "gru_backward(args, t): fused GRU backward step t; args = address of a step_args record"},
-    {"scaled_transpose", (PyCFunction)(void (*)(void))py_scaled_transpose, METH_FASTCALL,
-     "scaled_transpose(src, dst, scale, rows, cols, dbl): dst = (src * scale[:, None]).T (scale 0: none)"},
+    {"transpose", (PyCFunction)(void (*)(void))py_transpose, METH_FASTCALL,
+     "transpose(src, dst, rows, cols, dbl): dst = src.T, a tiled copy"},
     {"decayed_step", (PyCFunction)(void (*)(void))py_decayed_step, METH_FASTCALL,
      "decayed_step(p, g, step, rate, theta0, n, dbl): p -= step*g; p += rate*(theta0 - p)"},
     {NULL, NULL, 0, NULL}

@@ -84,35 +84,33 @@ def test_compiled_path_is_really_taken():
 
 
 @needs_compiled
+@pytest.mark.parametrize("twin", ["FusedLSTMKernel", "FusedGRUKernel"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(768, 256), (12, 5), (1, 1), (96, 62), (3, 0)])
-def test_compiled_weight_preparation_is_numpys_bit_for_bit(dtype, shape, rng, monkeypatch):
-    """The gate-scaled transposed weights (the C tiled copy) equal NumPy's exactly, for
-    sizes that are and are not multiples of the tile, non-contiguous inputs included; an
-    empty matrix or mixed dtypes go to NumPy instead."""
-    calls = []
-    c_function = compiled._gates.scaled_transpose
-    monkeypatch.setattr(compiled._gates, "scaled_transpose", lambda *a: calls.append(a) or c_function(*a))
-    w = rng.standard_normal(shape).astype(dtype)
-    s = rng.standard_normal(shape[0]).astype(dtype)
-    got = compiled.FusedGRUKernel().scaled_transpose(w, s)
-    want = rnnlab.kernels.GRUKernel().scaled_transpose(w, s)
-    assert got.shape == want.shape == shape[::-1] and got.flags.c_contiguous and got.dtype == dtype
-    assert np.array_equal(got, want)
-    assert len(calls) == (1 if w.size else 0)
-    view = w[:, ::2] if shape[1] > 1 else w          # a non-contiguous input
-    assert np.array_equal(compiled.FusedGRUKernel().scaled_transpose(view, s), (view * s[:, None]).T)
-    assert len(calls) == (2 if w.size else 0)
-    mixed = compiled.FusedGRUKernel().scaled_transpose(w.astype(np.float32), s.astype(np.float64))
-    assert np.array_equal(mixed, (w.astype(np.float32) * s.astype(np.float64)[:, None]).T)
-    assert len(calls) == (2 if w.size else 0)
+def test_compiled_twins_take_the_weights_as_given(twin, dtype, rng):
+    """The fused steps halve the sigmoid pre-activations themselves, so their weights are
+    views of the parameters (nothing copied when the weights change, as in dynamic
+    evaluation) and unscaled, where the NumPy kernel's are halved copies; the folded bias
+    and the scale/offset vectors are the same apart from that ½."""
+    fused_k = getattr(compiled, twin)()
+    numpy_k = type(fused_k).__mro__[2]()                      # FusedX(FusedKernel, XKernel)
+    G, H, F = fused_k.gates, 5, 3
+    w_ih, w_hh = (rng.standard_normal((G * H, n)).astype(dtype) for n in (F, H))
+    b_ih, b_hh = (rng.standard_normal(G * H).astype(dtype) for _ in range(2))
+    got, ref = fused_k.prepare_weights(w_ih, w_hh, b_ih, b_hh), numpy_k.prepare_weights(w_ih, w_hh, b_ih, b_hh)
+    assert np.shares_memory(got.w_ih_T, w_ih) and np.shares_memory(got.w_hh_T, w_hh)
+    assert np.array_equal(got.w_ih_T, w_ih.T) and np.array_equal(got.w_hh_T, w_hh.T)
+    s = ref.scale
+    assert np.array_equal(ref.w_ih_T, (w_ih * s[:, None]).T) and np.array_equal(ref.w_hh_T, (w_hh * s[:, None]).T)
+    assert np.array_equal(got.bias * s, ref.bias)
+    assert np.array_equal(got.scale, ref.scale) and np.array_equal(got.offset, ref.offset)
 
 
 @needs_compiled
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(768, 256), (12, 5), (1, 1), (256, 30)])
-def test_plain_compiled_transpose_is_exact(dtype, shape, rng):
-    """The backward loop's W_hhᵀ (the tiled C copy with no scale) is w.T exactly."""
+@pytest.mark.parametrize("shape", [(768, 256), (12, 5), (1, 1), (256, 30), (3, 0)])
+def test_compiled_transpose_is_exact(dtype, shape, rng):
+    """The backward loop's W_hhᵀ (the tiled C copy) is w.T exactly, for sizes that are and
+    are not multiples of the tile, non-contiguous inputs and an empty matrix included."""
     w = rng.standard_normal(shape).astype(dtype)
     got = compiled.FusedGRUKernel().transpose(w)
     assert got.flags.c_contiguous and got.dtype == dtype and np.array_equal(got, w.T)

@@ -6,8 +6,7 @@ runs it over time for the layers, the one-step cells and the sampler.
 
     kernel.gates, .has_cell, .separate_dgh   G (gate blocks), an LSTM-style cell c, GRU's dgh
     kernel.prepare_weights(w_ih, w_hh, b_ih, b_hh) -> w    weights as the loop uses them
-    kernel.scaled_transpose(w, s) -> (w · s[:, None])ᵀ     prepare_weights's copy (C in the twins)
-    kernel.scaled_recurrent(w_hh, s) -> w_hh_T              the same for W_hh (a view in the twins)
+    kernel.scaled_transpose(w, s) -> (w · s[:, None])ᵀ     prepare_weights's copy (the twins: views)
     kernel.alloc(T, B, H, dtype, empty) -> buf              h (T+1, B, H) [, c], act, ...
     kernel.forward_loop(gx, buf, w, ids=None)               steps 0..T−1 (buf.h[0] = h_0 set)
     kernel.step(t, gx_t, buf, w)                            one step
@@ -61,7 +60,10 @@ class Kernel:
     """Shared machinery. Gate scaling: the sigmoid gates are computed as
     σ(x) = ½·tanh(½x) + ½, so the ½ is folded into their rows of W_ih, W_hh and the
     biases (scaling by ½ is exact in binary floating point, so the pre-activations are
-    bit-for-bit ½ of the unscaled ones) and one full-width tanh serves every gate."""
+    bit-for-bit ½ of the unscaled ones) and one full-width tanh serves every gate. A
+    kernel whose step halves the pre-activations itself (``halves_in_step``: the compiled
+    twins) takes the weights as they are, transposed views and no copies — which matters
+    where the weights change every few steps (dynamic evaluation)."""
 
     gates = 1
     has_cell = False
@@ -69,6 +71,7 @@ class Kernel:
     sigmoid_blocks = ()          # gate blocks that use the sigmoid
     fold_blocks = None           # gate blocks of b_hh folded into gx (None: all)
     scatters_ids = False         # True: backward_loop accepts ids/acc (fused kernels)
+    halves_in_step = False       # True: the step halves the sigmoid pre-activations (fused kernels)
 
     def gate_scale(self, H, dtype):
         s = np.ones(self.gates * H, dtype)
@@ -105,19 +108,18 @@ class Kernel:
         """(w · s[:, None])ᵀ as a new C-contiguous array: w (G·H, F), s (G·H,) → (F, G·H)."""
         return np.ascontiguousarray((w * s[:, None]).T)
 
-    def scaled_recurrent(self, w_hh, s):
-        """W_hh as this kernel's time loop multiplies it: (w_hh · s[:, None])ᵀ (H, G·H),
-        here contiguous (h·W_hhᵀ runs faster on it than on a view)."""
-        return self.scaled_transpose(w_hh, s)
-
     def prepare_weights(self, w_ih, w_hh, b_ih, b_hh):
         """Weights as the time loop uses them: w_ih_T (F, G·H) and w_hh_T (H, G·H)
-        contiguous and gate-scaled; ``bias`` (G·H,) = scaled b_ih plus the folded part of
-        b_hh; ``b_step`` the part of b_hh added inside the step (GRU's b_hn), else None."""
+        contiguous and gate-scaled (with ``halves_in_step``: the transposed views of the
+        weights as given, unscaled); ``bias`` (G·H,) = b_ih plus the folded part of b_hh,
+        scaled likewise; ``b_step`` the part of b_hh added inside the step (GRU's b_hn),
+        else None. ``scale`` and ``offset`` (G·H,): the ½ and +½ of the sigmoid blocks."""
         GH, H = w_hh.shape
         s = self.gate_scale(H, w_hh.dtype)
-        w_ih_T = self.scaled_transpose(w_ih, s)
-        w_hh_T = self.scaled_recurrent(w_hh, s)
+        if self.halves_in_step:
+            w_ih_T, w_hh_T = w_ih.T, w_hh.T
+        else:
+            w_ih_T, w_hh_T = self.scaled_transpose(w_ih, s), self.scaled_transpose(w_hh, s)
         bias = np.zeros(GH, w_hh.dtype)
         b_step = None
         if b_ih is not None:
@@ -128,7 +130,8 @@ class Kernel:
                 for blk in self.fold_blocks:
                     bias[blk * H:(blk + 1) * H] += b_hh[blk * H:(blk + 1) * H]
                 b_step = b_hh[2 * H:]
-            bias *= s
+            if not self.halves_in_step:
+                bias *= s
         return SimpleNamespace(w_ih_T=w_ih_T, w_hh_T=w_hh_T, bias=bias, b_step=b_step,
                                scale=s, offset=np.where(s == 0.5, 0.5, 0.0).astype(w_hh.dtype))
 

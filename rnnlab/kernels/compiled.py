@@ -20,8 +20,12 @@ always present and the test suite runs the torch-parity checks on both. The one-
 sampler (generate.Stepper) keeps the NumPy kernels: at batch 1 the per-call setup of
 the C kernels costs more than it saves.
 
-The math is the same, in the same order of operations; only tanh comes from the C
-library (glibc's libmvec SIMD versions on Linux x86-64) rather than NumPy's, so the
+The weights are used as given (views, no copies: FusedKernel.halves_in_step): the C
+forward steps halve the sigmoid gates' pre-activations themselves, where the NumPy
+kernels fold that ½ into copies of the weights — exact either way, so both paths form
+the same pre-activations, and nothing is copied when the weights change every few
+steps (dynamic evaluation). The math is the same, in the same order of operations; only
+tanh comes from the C library (glibc's libmvec SIMD versions on Linux x86-64) rather than NumPy's, so the
 two paths agree to a few units in the last place, not bit for bit.
 
 Calling convention: each C entry point takes (args, t) — the address of a ``step_args``
@@ -64,7 +68,7 @@ FIELDS = ("dbl", "B", "H", "act", "gate_step", "h", "c", "ghn", "state_step",
 STEP_ARGS = np.dtype([(name, np.int64) for name in FIELDS])
 
 if _gates is not None and (tuple(getattr(_gates, "STEP_ARGS", ())) != FIELDS
-                          or not hasattr(_gates, "scaled_transpose") or not hasattr(_gates, "decayed_step")):
+                          or not hasattr(_gates, "transpose") or not hasattr(_gates, "decayed_step")):
     warnings.warn("rnnlab._gates was built from a different _gates.c (its step_args fields or entry "
                   "points differ from kernels/compiled.py); rebuild it with pip install. Using the NumPy "
                   "kernels.", RuntimeWarning)
@@ -125,14 +129,6 @@ def _addr(a):
     return a.__array_interface__["data"][0]
 
 
-def _tiled_transpose(w, s=None):
-    """(w · s[:, None])ᵀ, or wᵀ without ``s``, as a new C-contiguous array: one call of
-    _gates.scaled_transpose (w non-empty 2-D float32/64, s C-contiguous of its dtype)."""
-    w = np.require(w, requirements="CA")
-    out = np.empty(w.shape[::-1], w.dtype)
-    _gates.scaled_transpose(_addr(w), _addr(out), 0 if s is None else _addr(s), w.shape[0], w.shape[1],
-                            w.itemsize == 8)
-    return out
 
 
 class FusedKernel(Kernel):
@@ -143,6 +139,7 @@ class FusedKernel(Kernel):
     its recurrent GEMM writes."""
 
     scatters_ids = True            # backward_loop can form dW_ihᵀ of one-hot inputs itself
+    halves_in_step = True          # the C steps halve the sigmoid pre-activations: weights as given
     c_forward = c_backward = None  # names of the _gates entry points
     adds_carry = False             # backward: dL/dh_{t−1} = dgh·W_hh (+ buf.tmp: GRU's h_{t−1} → h_t)
 
@@ -222,23 +219,13 @@ class FusedKernel(Kernel):
 
     # ---- the kernel interface
 
-    def scaled_transpose(self, w, s):
-        """The base class's, in one tiled C pass (bit for bit the same)."""
-        if (w.ndim != 2 or s.shape != w.shape[:1] or w.dtype != s.dtype or w.size == 0
-                or w.dtype not in (np.float32, np.float64)):
-            return super().scaled_transpose(w, s)
-        return _tiled_transpose(w, np.require(s, requirements="CA"))
-
     def transpose(self, w):
-        """wᵀ as a new C-contiguous array, by the tiled C copy (w 2-D, float32/64)."""
-        if w.size == 0:
-            return np.ascontiguousarray(w.T)
-        return _tiled_transpose(w)
-
-    def scaled_recurrent(self, w_hh, s):
-        """The scaled W_hh kept in its own (G·H, H) layout, the operand of the forward
-        loop's W_hh·h_{t−1}ᵀ, returned as its transposed view (no copy)."""
-        return np.multiply(w_hh, s[:, None]).T
+        """wᵀ as a new C-contiguous array: one tiled C copy (w 2-D, float32/64)."""
+        w = np.require(w, requirements="CA")
+        out = np.empty(w.shape[::-1], w.dtype)
+        if w.size:
+            _gates.transpose(_addr(w), _addr(out), w.shape[0], w.shape[1], w.itemsize == 8)
+        return out
 
     def step(self, t, gx, buf, w):
         self.forward_loop(gx[None], buf, w, start=t, stop=t + 1)
