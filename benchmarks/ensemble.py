@@ -21,33 +21,15 @@ import numpy as np
 
 from rnnlab import CharLM
 from rnnlab.data import Vocab
-from rnnlab.models.scoring import dynamic_logprobs, gradient_stats, static_logprobs
 
 from charlm import emit_row, load_corpus                 # benchmarks/, beside this file
-from quality import Scorer, bpc, splits
-
-KEYS = ("static_val", "static_test", "dyn_val", "dyn_test")
-
-
-def member_logprobs(model, train, val, test):
-    """ln p of every validation and test prediction, static and dynamic."""
-    enc = model.vocab.encode
-    stats = gradient_stats(model, enc(train))
-    return {"static_val": static_logprobs(model, enc(val)), "static_test": static_logprobs(model, enc(test)),
-            "dyn_val": dynamic_logprobs(model, enc(val), stats), "dyn_test": dynamic_logprobs(model, enc(test), stats)}
+from quality import Scorer, splits
 
 
 def averaged(members):
-    """ln of the mean probability of each prediction over ``members`` (dicts of KEYS)."""
+    """ln of the mean probability of each prediction over ``members`` (Scorer.logprobs dicts)."""
     return {k: np.logaddexp.reduce(np.stack([m[k] for m in members]), axis=0) - np.log(len(members))
-            for k in KEYS}
-
-
-def scores(lp, scorer):
-    mix, mix_order = scorer._mixed(lp["static_val"], lp["static_test"], scorer.lp)
-    both, both_order = scorer._mixed(lp["dyn_val"], lp["dyn_test"], scorer.lp_adapt)
-    return {"static": bpc(lp["static_test"]), "mix": mix, "dynamic": bpc(lp["dyn_test"]), "both": both,
-            "mix_order": mix_order, "both_order": both_order}
+            for k in members[0]}
 
 
 def main():
@@ -70,12 +52,12 @@ def main():
         path = os.path.join(args.dir, f"{args.corpus}-seed{seed}-{budget:g}s.npz")
         if not os.path.exists(path):
             ap.error(f"{path}: not found (run quality.py --keep {args.dir} first)")
-        lp[seed, budget] = member_logprobs(CharLM.load(path), train, val, test)
-        emit_row({"corpus": args.corpus, "members": [[seed, budget]], **scores(lp[seed, budget], scorer)}, args.out)
+        lp[seed, budget] = scorer.logprobs(CharLM.load(path))
+        emit_row({"corpus": args.corpus, "members": [[seed, budget]], **scorer.scores(lp[seed, budget])}, args.out)
     groups = [list(c) for c in itertools.combinations(names, 2)] + ([names] if len(names) > 2 else [])
     for group in groups:
         emit_row({"corpus": args.corpus, "members": [list(m) for m in group],
-                  **scores(averaged([lp[m] for m in group]), scorer)}, args.out)
+                  **scorer.scores(averaged([lp[m] for m in group]))}, args.out)
 
 
 if __name__ == "__main__":

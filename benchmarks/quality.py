@@ -146,21 +146,33 @@ class Scorer:
         mix = NgramMixture(None).tune(rnn_val, *logprobs[n][0])          # tune and mix read only the arrays
         return bpc(mix.mix(rnn_test, *logprobs[n][1])), n
 
+    def logprobs(self, model, dynamic=True):
+        """ln p of every validation and test prediction: static, and with ``dynamic`` under
+        dynamic evaluation's defaults too (keys static_val, static_test, dyn_val, dyn_test)."""
+        enc = self.vocab.encode
+        lp = {"static_val": static_logprobs(model, enc(self.val)), "static_test": static_logprobs(model, enc(self.test))}
+        if dynamic:
+            stats = gradient_stats(model, enc(self.train))
+            lp["dyn_val"] = dynamic_logprobs(model, enc(self.val), stats)
+            lp["dyn_test"] = dynamic_logprobs(model, enc(self.test), stats)
+        return lp
+
+    def scores(self, lp):
+        """Test bits/char from ``logprobs``'s arrays (of one model, or an ensemble's average):
+        static, + mixing, and where present + dynamic and + both."""
+        out = {"static": bpc(lp["static_test"])}
+        out["mix"], out["mix_order"] = self._mixed(lp["static_val"], lp["static_test"], self.lp)
+        if "dyn_test" in lp:
+            out["dynamic"] = bpc(lp["dyn_test"])
+            out["both"], out["both_order"] = self._mixed(lp["dyn_val"], lp["dyn_test"], self.lp_adapt)
+        return out
+
     def score(self, model, checkpoint=None):
         """Every score of ``model``; with ``checkpoint`` (its file) the dynamic ones too, and
         dynamic evaluation's cost, timed in a fresh process (``dynamic_cost``)."""
-        enc = self.vocab.encode
-        out = {}
-        static_test = static_logprobs(model, enc(self.test))
-        out["static"] = bpc(static_test)
-        out["mix"], out["mix_order"] = self._mixed(static_logprobs(model, enc(self.val)), static_test, self.lp)
+        out = self.scores(self.logprobs(model, dynamic=checkpoint is not None))
         if checkpoint is not None:
-            stats = gradient_stats(model, enc(self.train))           # dynamic evaluation's defaults
-            dyn_test = dynamic_logprobs(model, enc(self.test), stats)
             out["dynamic_cost"] = dynamic_cost(checkpoint, self.corpus)
-            out["dynamic"] = bpc(dyn_test)
-            dyn_val = dynamic_logprobs(model, enc(self.val), stats)
-            out["both"], out["both_order"] = self._mixed(dyn_val, dyn_test, self.lp_adapt)
         return out
 
 
