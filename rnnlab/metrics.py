@@ -13,8 +13,22 @@ def bits_per_char(nats):
     return nats / math.log(2)
 
 
+PERPLEXITY_CAP = 700.0      # e^700 ≈ 1e304: ``perplexity`` saturates there, so JSON stays finite
+
+
 def perplexity(nats):
-    return math.exp(min(nats, 700.0))
+    """e^L, saturating at e^PERPLEXITY_CAP (a diverged model's loss can be far larger)."""
+    return math.exp(min(nats, PERPLEXITY_CAP))
+
+
+def describe_lm(m):
+    """``lm_metrics``' numbers for people: "L nats/char, B bits/char, perplexity P" — four
+    decimals up to a million, exponent form beyond (a diverged model), and the perplexity
+    as ``e^L`` where ``perplexity`` saturates."""
+    def num(x, places):
+        return f"{x:.{places}f}" if abs(x) < 1e6 else f"{x:.4g}"
+    ppl = f"e^{m['loss']:.4g}" if m["loss"] >= PERPLEXITY_CAP else num(m["perplexity"], 3)
+    return f"{num(m['loss'], 4)} nats/char, {num(m['bpc'], 4)} bits/char, perplexity {ppl}"
 
 
 def lm_metrics(nats, chars):

@@ -141,6 +141,18 @@ def test_ngram_perplexity_equals_the_hand_computed_value(capsys, tmp_path):
     assert m["chars"] == 3
 
 
+def test_metrics_line_stays_readable_for_a_diverged_model():
+    """A diverged dynamic evaluation (``--dyn-lr 1e30``) scores ~1e33 nats/char: the line
+    keeps its shape instead of printing 300-digit fixed-point numbers, and the saturated
+    perplexity is shown as e^L rather than as the cap's value."""
+    from rnnlab.metrics import describe_lm, lm_metrics
+    assert describe_lm(lm_metrics(1.6455, 10)) == "1.6455 nats/char, 2.3740 bits/char, perplexity 5.184"
+    assert describe_lm(lm_metrics(20.0, 10)).endswith("perplexity 4.852e+08")
+    huge = describe_lm(lm_metrics(3.724e33, 10))
+    assert huge == "3.724e+33 nats/char, 5.373e+33 bits/char, perplexity e^3.724e+33"
+    assert describe_lm(lm_metrics(6443.1457, 10)).endswith("perplexity e^6443")
+
+
 def test_ngram_probabilities_sum_to_one(text_file):
     from rnnlab import KneserNeyLM
     text = read_text(text_file)

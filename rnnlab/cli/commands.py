@@ -236,6 +236,7 @@ def cmd_sample(args):
 
 def cmd_eval(args):
     from ..data.text import read_text
+    from ..metrics import describe_lm
     from ..models.charlm import CharLM
     from .adapt import evaluate
     checkpoint = _resolve_checkpoint(args.checkpoint)
@@ -245,8 +246,7 @@ def cmd_eval(args):
     if args.json:
         print(json.dumps(m, allow_nan=False))
     else:
-        print(f"{m['chars']} characters scored: {m['loss']:.4f} nats/char, {m['bpc']:.4f} bits/char, "
-              f"perplexity {m['perplexity']:.3f}")
+        print(f"{m['chars']} characters scored: {describe_lm(m)}")
         if m["oov"]:
             print(f"{m['oov']} character(s) outside the vocabulary were dropped before scoring")
     return 0
@@ -254,6 +254,7 @@ def cmd_eval(args):
 
 def cmd_ngram(args):
     from ..data.text import read_text, split_train_val
+    from ..metrics import describe_lm
     from ..ngram import KneserNeyLM
     text = read_text(args.text, args.encoding)
     if args.eval is not None:
@@ -269,8 +270,7 @@ def cmd_ngram(args):
     else:
         kind = "modified" if args.modified else "interpolated"
         print(f"{args.order}-gram ({kind} Kneser-Ney{', adapting' if args.adapt else ''}) on {len(train):,} characters; "
-              f"{m['chars']} scored: {m['loss']:.4f} nats/char, {m['bpc']:.4f} bits/char, "
-              f"perplexity {m['perplexity']:.3f}")
+              f"{m['chars']} scored: {describe_lm(m)}")
     return 0
 
 
