@@ -1,6 +1,7 @@
 """The options shared by ``rnnlab eval`` and ``rnnlab sample`` that adapt a model to
 text: dynamic evaluation (``--dynamic``, which needs the training text for its gradient
-statistics) and mixing with the run's n-gram (``--mix-ngram``)."""
+statistics, kept beside the checkpoint once gathered: models/stats_cache.py) and mixing
+with the run's n-gram (``--mix-ngram``)."""
 from __future__ import annotations
 
 import os
@@ -37,19 +38,22 @@ def mixture(args, model, checkpoint):
 
 def evaluate(args, model, checkpoint, text):
     """model.evaluate with the adaptation options."""
+    from ..models.stats_cache import path_for
     train = training_text(args, model) if args.dynamic else None
     return model.evaluate(text, dynamic=args.dynamic, train_text=train, mixture=mixture(args, model, checkpoint),
-                          dyn_lr=args.dyn_lr, dyn_decay=args.dyn_decay, dyn_seg=args.dyn_seg)
+                          dyn_lr=args.dyn_lr, dyn_decay=args.dyn_decay, dyn_seg=args.dyn_seg,
+                          stats_cache=path_for(checkpoint))
 
 
-def adapt_to_prime(args, model, prime):
+def adapt_to_prime(args, model, checkpoint, prime):
     """With --dynamic: the weights after dynamic evaluation over the prime (kept)."""
     if not args.dynamic:
         return
     if len(prime) < 2:
         raise UsageError("--dynamic adapts to the prime: give --prime (two characters or more)")
     from ..models.scoring import check_dynamic, dynamic_logprobs
+    from ..models.stats_cache import path_for
     check_dynamic(args.dyn_lr, args.dyn_decay, args.dyn_seg)
-    stats = model.gradient_stats(training_text(args, model), args.dyn_seg)
+    stats = model.gradient_stats(training_text(args, model), args.dyn_seg, cache=path_for(checkpoint))
     dynamic_logprobs(model, model.vocab.encode(prime), stats, lr=args.dyn_lr, decay=args.dyn_decay,
                      seg_len=args.dyn_seg, streams=1, restore=False)

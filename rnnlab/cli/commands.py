@@ -220,7 +220,7 @@ def cmd_sample(args):
     if prime:
         model.vocab.encode(prime)           # unknown characters → one clear error, before output
     mix = mixture(args, model, checkpoint)
-    adapt_to_prime(args, model, prime)
+    adapt_to_prime(args, model, checkpoint, prime)
     out = sys.stdout
     for i in range(args.num_samples):
         if i:

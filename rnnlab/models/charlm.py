@@ -32,6 +32,7 @@ from .mixing import NgramMixture
 from .scoring import (DYN_DECAY, DYN_LR, DYN_SEG, check_dynamic, dynamic_logprobs, gradient_stats,
                       static_logprobs)
 from .charlm_io import check_training_state, load_charlm, save_charlm
+from .stats_cache import cached_gradient_stats
 
 LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
@@ -100,7 +101,7 @@ class CharLM(Module):
         return float(-static_logprobs(self, ids, streams, chunk).mean())
 
     def evaluate(self, text, *, dynamic=False, train_text=None, mixture=None, dyn_lr=DYN_LR,
-                 dyn_decay=DYN_DECAY, dyn_seg=DYN_SEG):
+                 dyn_decay=DYN_DECAY, dyn_seg=DYN_SEG, stats_cache=None):
         """Metrics over a text: loss (nats/char), bpc, perplexity, chars scored, and
         ``oov``: characters outside the vocabulary, which are dropped before scoring.
 
@@ -108,14 +109,16 @@ class CharLM(Module):
         stream; √S times that for a text read as S streams), decay
         ``dyn_decay`` toward the trained weights and segments of ``dyn_seg`` characters;
         the gradient statistics come from ``train_text`` (the training split of it,
-        ``config.val_frac`` held out), which it then needs. mixture: an NgramMixture
+        ``config.val_frac`` held out), which it then needs, or from the file
+        ``stats_cache`` where they were kept for these weights and that text
+        (``gradient_stats``). mixture: an NgramMixture
         (models/mixing.py) mixed in; with ``dynamic`` its n-gram adapts too (a cache) and
         its λs are refitted on its validation tail under the same regime."""
         known = self.vocab.known(text)
         oov = len(text) - len(known)
         if len(known) < 2:
             raise DataError("the text has fewer than two characters the model knows")
-        score = self._scorer(dynamic, train_text, dyn_lr, dyn_decay, dyn_seg)
+        score = self._scorer(dynamic, train_text, dyn_lr, dyn_decay, dyn_seg, stats_cache)
         logp = score(known)
         if mixture is not None:
             logp_ng, ctx = mixture.ngram.logprobs(known, adapt=dynamic)
@@ -126,26 +129,31 @@ class CharLM(Module):
             logp = mixture.mix(logp, logp_ng, ctx)
         return {**lm_metrics(float(-logp.mean()), len(known) - 1), "oov": oov}
 
-    def _scorer(self, dynamic, train_text, dyn_lr, dyn_decay, dyn_seg):
+    def _scorer(self, dynamic, train_text, dyn_lr, dyn_decay, dyn_seg, stats_cache=None):
         """text (known characters) → per-position ln p, static or dynamic."""
         if not dynamic:
             return lambda t: static_logprobs(self, self.vocab.encode(t))
         check_dynamic(dyn_lr, dyn_decay, dyn_seg)
-        stats = self.gradient_stats(train_text, dyn_seg)
+        stats = self.gradient_stats(train_text, dyn_seg, cache=stats_cache)
         return lambda t: dynamic_logprobs(self, self.vocab.encode(t), stats, lr=dyn_lr, decay=dyn_decay,
                                           seg_len=dyn_seg)
 
-    def gradient_stats(self, train_text, seg_len=DYN_SEG):
+    def gradient_stats(self, train_text, seg_len=DYN_SEG, cache=None):
         """Dynamic evaluation's per-weight gradient statistics (scoring.GradientStats),
         gathered on the training split of ``train_text`` (``config.val_frac`` held out, as
-        in training)."""
+        in training). ``cache``: a file path (stats_cache.path_for gives the one beside a
+        checkpoint) that serves them when it holds them for exactly these weights, that
+        text and ``seg_len``, and otherwise receives them (stats_cache.py)."""
         if not train_text:
             raise ConfigError("train_text: dynamic evaluation needs the training text "
                               "(it scales each step by the gradient statistics gathered there)")
         train = split_train_val(self.vocab.known(train_text), self.config.val_frac)[0]
         if len(train) < 2:
             raise DataError("the training text has fewer than two characters the model knows")
-        return gradient_stats(self, self.vocab.encode(train), seg_len=seg_len)
+        ids = self.vocab.encode(train)
+        if cache is not None:
+            return cached_gradient_stats(self, ids, seg_len, cache)
+        return gradient_stats(self, ids, seg_len=seg_len)
 
     # -- generation --------------------------------------------------------------------------
     def generate(self, length=200, *, temperature=1.0, top_k=0, prime="", seed=None, stream=None,

@@ -61,6 +61,7 @@ EPS = 1e-8
 # DYN_LR is the step at one stream, √S times that at S streams)
 DYN_LR, DYN_DECAY, DYN_SEG = 3e-4, 0.02, 20
 RMS_FLOOR = 0.1          # each tensor's rms_S at least this times its mean (the module docstring)
+STATS_STREAMS, STATS_SEGMENTS = 64, 100   # gradient_stats reads the training text as 64 streams, ≤ 100 segments
 
 
 def layout(ids, streams=None):
@@ -188,7 +189,7 @@ class GradientStats:
         return {k: np.maximum(r, RMS_FLOOR * (r.mean() if r.mean() > 0 else overall)) for k, r in rms.items()}
 
 
-def gradient_stats(model, ids, seg_len=DYN_SEG, wide=64, max_segments=100):
+def gradient_stats(model, ids, seg_len=DYN_SEG, wide=STATS_STREAMS, max_segments=STATS_SEGMENTS):
     """GradientStats from the training ``ids`` (``_mean_squares``): σ² = (m₁ − m_W)·W/(W − 1),
     μ² = m_W − σ²/W, both clipped at 0 (a text read as one stream, W = 1, gives σ² = 0)."""
     m1, mw, W = _mean_squares(model, ids, seg_len, wide, max_segments)
