@@ -147,27 +147,35 @@ def _mean_squares(model, ids, seg_len, wide, max_segments):
     ``wide`` streams: m_W of the gradient averaged over the W streams that hold text
     (W = min(wide, len(ids) − 1) less any stream the layout left as padding only), and m₁
     of one stream's gradient alone — the streams taken in turn, each at a segment and
-    from a state the batched pass also has. Returns (m₁, m_W, W)."""
+    from a state the batched pass also has. Returns (m₁, m_W, W). (The one-stream
+    passes run after the batched ones, from the states kept for them: alternating batch
+    sizes would make the layers reallocate their work arrays at every call.)"""
     inp, tgt, valid, _, L = layout(ids, wide)
     W = int(valid.any(axis=0).sum())
     m1 = {k: np.zeros(p.shape, np.float64) for k, p in model.params.items()}
     mw = {k: np.zeros(p.shape, np.float64) for k, p in model.params.items()}
-    state, n1, nw = None, 0, 0
+    square = {k: np.empty(p.shape, np.float64) for k, p in model.params.items()}
+
+    def add_squares(into):
+        for k, g in model.grads.items():
+            into[k] += np.square(g, out=square[k], dtype=np.float64)
+
+    starts = range(0, min(L, seg_len * max_segments), seg_len)
+    columns = []                                        # (segment, stream, its state) for m₁
+    state = None
     with _evaluating(model):
-        for n, s in enumerate(range(0, min(L, seg_len * max_segments), seg_len)):
+        for n, s in enumerate(starts):
             seg, j = slice(s, s + seg_len), n % W           # the first W streams hold the text
             if valid[seg, j].any():
-                _segment_grad(model, inp[seg, j:j + 1], tgt[seg, j:j + 1], valid[seg, j:j + 1],
-                              _column(state, j))
-                for k, g in model.grads.items():
-                    m1[k] += np.square(g, dtype=np.float64)
-                n1 += 1
+                columns.append((seg, j, _column(state, j)))
             _, state = _segment_grad(model, inp[seg], tgt[seg], valid[seg], state)
             state = _detach(state)
-            for k, g in model.grads.items():
-                mw[k] += np.square(g, dtype=np.float64)
-            nw += 1
-    return ({k: v / max(n1, 1) for k, v in m1.items()}, {k: v / max(nw, 1) for k, v in mw.items()}, W)
+            add_squares(mw)
+        for seg, j, column in columns:
+            _segment_grad(model, inp[seg, j:j + 1], tgt[seg, j:j + 1], valid[seg, j:j + 1], column)
+            add_squares(m1)
+    n1, nw = max(len(columns), 1), max(len(starts), 1)
+    return {k: v / n1 for k, v in m1.items()}, {k: v / nw for k, v in mw.items()}, W
 
 
 class GradientStats:
