@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnlab import checkpoint
+from rnnlab import checkpoint, kernels
 from rnnlab.models import stats_cache
 from rnnlab.models.scoring import gradient_stats
 from test_adaptation import trained  # noqa: F401  (the module's small trained model, a fixture)
@@ -47,12 +47,22 @@ def test_other_weights_text_or_segment_length_gather_again(trained, tmp_path, co
     model.gradient_stats(text, seg_len=7, cache=path)             # another segment length
     model.gradient_stats(text[:-50], seg_len=7, cache=path)       # another training text
     assert len(counted) == 3
+    previous = kernels.set_compiled(not kernels.compiled_active())   # the other kernels: other last bits
+    try:
+        model.gradient_stats(text[:-50], seg_len=7, cache=path)
+    finally:
+        kernels.set_compiled(previous)
+    assert len(counted) == 4 - (not kernels.available())           # no twin built: the same kernels ran
+    counted.clear()
+    model.gradient_stats(text[:-50], seg_len=7, cache=path)
+    assert len(counted) == kernels.available()
+    counted.clear()
     w = model.params["head.bias"]
     kept = w.copy()
     try:
         w[0] = np.nextafter(w[0], np.inf)                          # one weight, one ulp
         changed = model.gradient_stats(text[:-50], seg_len=7, cache=path)
-        assert len(counted) == 4 and same(changed, model.gradient_stats(text[:-50], seg_len=7))
+        assert len(counted) == 1 and same(changed, model.gradient_stats(text[:-50], seg_len=7))
     finally:
         w[...] = kept
 

@@ -8,8 +8,8 @@ The file, ``<checkpoint>-gradstats.npz`` (``path_for``), is a checkpoint-format 
 (written atomically by checkpoint.save, read without pickle) holding μ² and σ² of every
 parameter as float64 arrays, ``mu2/<name>`` and ``var/<name>``, and in its metadata a
 key: the SHA-256 of everything the statistics depend on — every weight (names, dtypes,
-shapes, bytes), the training ids, the segment length and the sampling (streams,
-segments). It is used only when its key is the one computed now and every array is
+shapes, bytes), the training ids, the segment length, the sampling (streams, segments)
+and whether the compiled kernels ran (their tanh differs from NumPy's in the last place). It is used only when its key is the one computed now and every array is
 float64 of its parameter's shape, finite and ≥ 0; anything else — other weights (a run
 trained on), another text or ``seg_len``, a damaged or foreign file — is a miss: the
 statistics are gathered again and the file replaced. Where it cannot be written (a
@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import checkpoint
 from ..errors import CheckpointError
+from ..kernels import compiled_active
 from .scoring import STATS_SEGMENTS, STATS_STREAMS, GradientStats, gradient_stats
 
 KIND = "GradientStats"
@@ -40,8 +41,8 @@ def path_for(checkpoint_path):
 
 def stats_key(model, ids, seg_len):
     """SHA-256 (hex) of what ``gradient_stats(model, ids, seg_len)`` depends on."""
-    h = hashlib.sha256(json.dumps({"seg_len": seg_len, "streams": STATS_STREAMS,
-                                   "segments": STATS_SEGMENTS}).encode())
+    h = hashlib.sha256(json.dumps({"seg_len": seg_len, "streams": STATS_STREAMS, "segments": STATS_SEGMENTS,
+                                   "compiled": compiled_active()}).encode())
     for name, p in sorted(model.params.items()):
         h.update(f"{name} {p.dtype.str} {p.shape}\n".encode())
         h.update(np.ascontiguousarray(p).data)
