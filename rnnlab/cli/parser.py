@@ -204,7 +204,9 @@ def add_adaptation_options(p, verb):
     from ..models.scoring import DYN_DECAY, DYN_LR, DYN_SEG
     what = "adapt the weights to the text as it is scored" if verb == "score" else \
         "adapt the weights to the prime before sampling"
-    p.add_argument("--dynamic", action="store_true", help=f"dynamic evaluation: {what} (default: off)")
+    p.add_argument("--dynamic", action="store_true",
+                   help=f"dynamic evaluation: {what}; the gradient statistics it gathers on the training "
+                        "text are kept beside the checkpoint (NAME-gradstats.npz) for later calls (default: off)")
     p.add_argument("--dyn-lr", type=float, default=DYN_LR,
                    help="dynamic evaluation's step size for a text read as one stream (a text read as "
                         "S streams steps √S times as far)")
