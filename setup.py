@@ -2,7 +2,7 @@
 
 Everything else about the package is declared in pyproject.toml. The extension is
 ``optional``: where no C compiler is available, or the build fails, pip installs
-rnnlab without it and the layers use the pure-NumPy kernels (see rnnlab/fused.py).
+rnnlab without it and the layers use the pure-NumPy kernels (see rnnlab/kernels/compiled.py).
 """
 import platform
 import sys

@@ -299,9 +299,27 @@ def test_cli_train_ngram_eval_and_sample_adapted(capsys, tmp_path):
     assert code == 0, err
     code, _, err = run(capsys, "eval", out, str(text), "--dynamic", "--train-text", str(tmp_path / "nope.txt"))
     assert code == 2 and "nope.txt" in err
+    code, stdout, err = run(capsys, "eval", out, str(text), "--dynamic", "--dyn-lr", "1e300", "--json")
+    assert code == 2 and stdout == "" and err.count("\n") == 1 and "--dyn-lr 1e+300 is too large" in err
     code, _, err = run(capsys, "train", str(text), *SMALL, "--max-steps", "3", "--out", str(tmp_path / "x"),
                        "--ngram", "50")
     assert code == 2 and "--ngram" in err and not os.path.exists(tmp_path / "x")
+
+
+@pytest.mark.parametrize("restore", [True, False])
+def test_a_step_that_overflows_the_weights_is_an_error_and_leaves_them_trained(trained, restore):
+    """--dyn-lr 1e300: the weights overflow to inf/NaN. That is one ConfigError naming the
+    step — not NaN scores, a JSON error or an overflow warning — and the trained weights
+    come back even where the adapted ones were to be kept (sample --dynamic)."""
+    trained64, text = trained
+    model = CharLM(trained64.vocab, trained64.config)              # float32, as the CLI trains
+    model.load_state_dict(trained64.state_dict())
+    before = {k: p.copy() for k, p in model.params.items()}
+    stats = gradient_stats(model, model.vocab.encode(text[:3000]))
+    for ids in (model.vocab.encode(text[:1500]), model.vocab.encode(text[:12])):   # many segments, and one
+        with pytest.raises(ConfigError, match="dyn_lr=1e[+]300 is too large"):
+            dynamic_logprobs(model, ids, stats, lr=1e300, restore=restore)
+        assert all(np.array_equal(p, before[k]) for k, p in model.params.items())
 
 
 def test_dynamic_mixing_leaves_the_callers_lambdas_alone(trained):

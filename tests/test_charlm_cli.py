@@ -153,6 +153,16 @@ def test_metrics_line_stays_readable_for_a_diverged_model():
     assert describe_lm(lm_metrics(6443.1457, 10)).endswith("perplexity e^6443")
 
 
+def test_negative_seeds_are_usage_errors(capsys, trained):
+    """NumPy refuses negative seeds; the commands that take --seed say so in one line."""
+    for argv in (("sample", trained, "--seed", "-1"), ("task", "detect", "--seed", "-1"), ("demo", "--seed", "-1")):
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and "--seed" in err and ">= 0" in err and out == "", argv
+    from rnnlab.errors import ConfigError
+    with pytest.raises(ConfigError, match="seed must be None or an integer >= 0"):
+        CharLM.load(os.path.join(trained, "best.npz")).generate(5, seed=-1)
+
+
 def test_ngram_probabilities_sum_to_one(text_file):
     from rnnlab import KneserNeyLM
     text = read_text(text_file)

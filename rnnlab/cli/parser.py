@@ -29,6 +29,17 @@ class _Help(argparse.HelpFormatter):
         return text + " (default: %(default)s)"
 
 
+def _seed(text):
+    """A --seed value: an integer ≥ 0 (NumPy's generators refuse negative seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
+    return value
+
+
 def _config_defaults():
     from ..models.charlm_config import CharLMConfig
     return {f.name: f.default for f in dataclasses.fields(CharLMConfig)}
@@ -103,7 +114,7 @@ def _add_task(sub):
     k.add_argument("--model", choices=["rnn", "lstm", "gru", "tdnn", "all"],
                    help="model to train (default: the task's — rnn for detect and univariate, all for "
                         "gradflow, lstm otherwise)")
-    k.add_argument("--seed", type=int, default=0, help="seed of the data and the initialisation")
+    k.add_argument("--seed", type=_seed, default=0, help="seed of the data and the initialisation")
     k.add_argument("--max-steps", type=int, help="training steps (default: the task's own budget, "
                                                  "300 to 2000 steps, when no --time-limit is given)")
     k.add_argument("--time-limit", type=float, metavar="SECONDS", help="wall-clock budget (default: none)")
@@ -138,7 +149,7 @@ def build_parser():
     s.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest, 0 = all")
     s.add_argument("--prime", help="text to start from (default: none, the first character drawn uniformly)")
     s.add_argument("--prime-file", help="read the prime from this file (default: none)")
-    s.add_argument("--seed", type=int, help="seed of the sampler (default: fresh randomness)")
+    s.add_argument("--seed", type=_seed, help="seed of the sampler (default: fresh randomness)")
     s.add_argument("--num-samples", type=int, default=1, help="independent samples, seeds seed, seed+1, ...")
     s.add_argument("--encoding", default="utf-8", help="encoding of --prime-file")
     add_adaptation_options(s, "sample")
@@ -194,7 +205,7 @@ def build_parser():
     d.add_argument("--delay", type=int, default=3, help="steps by which the output lags the input")
     d.add_argument("--hidden", type=int, default=16, help="hidden units")
     d.add_argument("--steps", dest="iters", type=int, default=300, help="training iterations")
-    d.add_argument("--seed", type=int, default=0, help="seed of the data and the initialisation")
+    d.add_argument("--seed", type=_seed, default=0, help="seed of the data and the initialisation")
     d.set_defaults(func=cmd_demo, command_parser=d)
     return p
 

@@ -166,6 +166,8 @@ class CharLM(Module):
         if isinstance(length, bool) or not isinstance(length, int) or length < 0:
             raise ConfigError(f"length must be an integer >= 0, got {length!r}")
         check_sampling(temperature, top_k)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ConfigError(f"seed must be None or an integer >= 0, got {seed!r}")
         prime_ids = self.vocab.encode(prime) if prime else None
         rng = np.random.default_rng(seed)
         stepper = Stepper(self.rnn, self.head)

@@ -235,12 +235,13 @@ def dynamic_logprobs(model, ids, stats, *, lr=DYN_LR, decay=DYN_DECAY, seg_len=D
     params = model.params
     theta0 = {k: p.copy() for k, p in params.items()}
     mean_rms = np.mean([r.mean() for r in rms.values()])
-    rate = {k: np.minimum(decay * rms[k] / max(mean_rms, EPS), 1.0).astype(params[k].dtype) for k in params}
-    step = {k: (lr * np.sqrt(S) / (rms[k] + EPS)).astype(params[k].dtype) for k in params}
-    work = {k: np.empty_like(p) for k, p in params.items()}        # the update without temporaries
     out = np.empty((L, S))
-    state = None
-    with _evaluating(model):
+    state, diverged = None, False
+    # a step size far too large overflows the weights; that is reported below, not warned about
+    with _evaluating(model), np.errstate(over="ignore", invalid="ignore"):
+        rate = {k: np.minimum(decay * rms[k] / max(mean_rms, EPS), 1.0).astype(params[k].dtype) for k in params}
+        step = {k: (lr * np.sqrt(S) / (rms[k] + EPS)).astype(params[k].dtype) for k in params}
+        work = {k: np.empty_like(p) for k, p in params.items()}        # the update without temporaries
         try:
             for s in range(0, L, seg_len):
                 picked, state = _segment_grad(model, inp[s:s + seg_len], tgt[s:s + seg_len],
@@ -250,8 +251,13 @@ def dynamic_logprobs(model, ids, stats, *, lr=DYN_LR, decay=DYN_DECAY, seg_len=D
                 grads = model.grads
                 for k, p in params.items():
                     _decayed_step(p, grads[k], step[k], rate[k], theta0[k], work[k])
+            diverged = not (np.isfinite(out[valid]).all()          # the scores, and the weights the
+                            and all(np.isfinite(p).all() for p in params.values()))   # last update left
         finally:
-            if restore:
+            if restore or diverged:
                 for k, p in params.items():
                     p[...] = theta0[k]
+    if diverged:
+        raise ConfigError(f"non-finite scores or weights: the step dyn_lr={lr!r} is too large for "
+                          "dynamic evaluation of this model")
     return _flat(out, valid)
