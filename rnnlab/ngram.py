@@ -17,7 +17,11 @@ continuation count N1+(• g), the number of distinct characters seen before g
 Discounts from the counts-of-counts n_k of c_n (Chen & Goodman), Y = n1 / (n1 + 2·n2):
     ``modified=False``: one discount per order, D_n = Y (0.5 if undefined);
     ``modified=True``:  three, D1 = 1 − 2Y·n2/n1, D2 = 2 − 3Y·n3/n2, D3+ = 3 − 4Y·n4/n3
-                        for counts 1, 2 and ≥ 3 (each clipped to [0, its count]).
+                        for counts 1, 2 and ≥ 3 (each clipped to [MIN_DISCOUNT, its count]).
+Every discount is at least MIN_DISCOUNT: a discount of 0 — a text without singletons
+(n1 = 0, as in a passage repeated), or a modified D clipped at 0 — frees no mass in a
+context whose continuations it all covers, and a character never seen there would get
+probability 0 (log 0: the scoring failed). On real text the formulas give 0.3–1.5.
 
 V is the vocabulary size: the training text's characters, or ``vocab`` given to ``fit``
 (mixing uses the RNN's vocabulary so both distributions cover the same characters).
@@ -45,6 +49,7 @@ from .memory import available_memory
 from .metrics import lm_metrics
 
 MAX_ORDER = 20          # beyond ~10 characters the counts are almost all ones
+MIN_DISCOUNT = 0.05     # the smallest discount (module docstring): every context frees some mass
 
 
 def memory_needed(order, n_chars):
@@ -52,6 +57,7 @@ def memory_needed(order, n_chars):
     each of the four tables (counts, context totals, context types by count class),
     ~(200 + n) bytes an entry as Python dicts of strings."""
     return sum(4 * n_chars * (200 + n) for n in range(1, order + 1))
+
 
 
 class KneserNeyLM:
@@ -104,11 +110,12 @@ class KneserNeyLM:
         n1, n2, n3, n4 = (nk.get(k, 0) for k in (1, 2, 3, 4))
         Y = n1 / (n1 + 2 * n2) if n1 + 2 * n2 > 0 else 0.5
         if not self.modified:
+            Y = max(Y, MIN_DISCOUNT)
             return (Y, Y, Y)
         d1 = 1 - 2 * Y * n2 / n1 if n1 else Y
         d2 = 2 - 3 * Y * n3 / n2 if n2 else Y
         d3 = 3 - 4 * Y * n4 / n3 if n3 else Y
-        return (min(max(d1, 0.0), 1.0), min(max(d2, 0.0), 2.0), min(max(d3, 0.0), 3.0))
+        return tuple(min(max(d, MIN_DISCOUNT), m) for d, m in ((d1, 1.0), (d2, 2.0), (d3, 3.0)))
 
     # -- probabilities --------------------------------------------------------------------
     def prob(self, w, history):

@@ -43,6 +43,21 @@ def test_ngram_distributions_sum_to_one_even_while_adapting(modified):
         assert np.array_equal(lm.probs(h), [lm.prob(w, h) for w in lm.vocab])    # the vectorised form
 
 
+@pytest.mark.parametrize("modified", [False, True])
+def test_a_text_without_singletons_still_scores_every_character(modified):
+    """A passage repeated has no singleton n-grams (n1 = 0): Chen & Goodman's formulas give
+    a discount of 0, which freed no mass, so a continuation unseen in a fully covered
+    context had probability 0 and scoring failed with log(0). Every discount is now at
+    least MIN_DISCOUNT, and the distributions still sum to one."""
+    from rnnlab.ngram import MIN_DISCOUNT
+    for text, scored in (("abcabcabc", "acb"), (make_text(2000, seed=5) * 3, make_text(400, seed=6))):
+        lm = KneserNeyLM(5, modified=modified).fit(text, vocab=sorted(set(text + scored)))
+        assert min(min(d) for d in lm.discount.values()) >= MIN_DISCOUNT
+        assert np.isfinite(lm.logprobs(scored)[0]).all() and np.isfinite(lm.logprobs(scored, adapt=True)[0]).all()
+        for h in ("abc", "cab", scored[:4]):
+            assert lm.probs(h).sum() == pytest.approx(1.0, abs=1e-12)
+
+
 def test_cache_ngram_equals_refitting_on_what_it_has_read():
     """The adaptive n-gram at position i = the static model refitted on the training
     grams plus the scored text's grams up to i (the training discounts kept)."""

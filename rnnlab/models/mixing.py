@@ -21,7 +21,7 @@ import numpy as np
 from .. import checkpoint
 from ..errors import CheckpointError
 from ..memory import available_memory
-from ..ngram import MAX_ORDER, KneserNeyLM
+from ..ngram import MAX_ORDER, MIN_DISCOUNT, KneserNeyLM
 from .scoring import static_logprobs
 
 EDGES = np.array([1, 2, 4, 8, 16, 32, 64, 128, 256, 512])
@@ -110,7 +110,9 @@ class NgramMixture:
             val = ck.read("val_text", m["val_text"][1], (m["val_text"][0],))
         if str(arrays["vocab"][0]) != "".join(sorted(vocab)):
             raise CheckpointError(f"{path}: the n-gram's vocabulary is not the model's")
-        if not (np.all((lambdas > 0) & (lambdas < 1)) and np.isfinite(arrays["discounts"]).all()
+        d = arrays["discounts"]
+        if not (np.all((lambdas > 0) & (lambdas < 1)) and np.isfinite(d).all()
+                and (d >= MIN_DISCOUNT).all() and (d <= [1.0, 2.0, 3.0]).all()
                 and all((arrays[f"counts{n}"] > 0).all() for n in range(1, order + 1))):
             raise CheckpointError(f"{path}: damaged n-gram (weights or counts out of range)")
         return cls(KneserNeyLM.from_arrays(arrays), lambdas, str(val[0]) if vlen else "")
