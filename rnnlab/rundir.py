@@ -46,23 +46,41 @@ def _leftover(f):
     return (f.startswith(".tmp-") and f.endswith(".npz")) or f.endswith((".json.tmp", ".jsonl.tmp"))
 
 
+def _only_leftovers(path):
+    """True for a directory that holds nothing but a killed write's leftovers (or nothing)."""
+    return all(_leftover(f) for f in os.listdir(path))
+
+
+def _ours(path):
+    """A directory rnnlab made and may remove: a run, or only leftovers of one."""
+    return os.path.isdir(path) and not os.path.islink(path) and (is_run(path) or _only_leftovers(path))
+
+
 def recover(path):
     """Repair what a killed run left at ``path``, before a run directory is read or made:
     of a forced replacement cut between its two renames (``path`` missing), put the old
-    run back; remove stale siblings; remove interrupted writes in ``path``."""
+    run back; remove stale siblings; remove interrupted writes in ``path``. Only what
+    rnnlab made is touched: a sibling named like a staging directory that holds anything
+    but a run or its leftovers, and the leftovers in a directory that is not a run but
+    holds other files, are the user's and stay."""
     path = os.path.abspath(path)
     parent, name = os.path.split(path)
     if os.path.isdir(parent):
-        olds = [f for f in os.listdir(parent) if f.startswith(f".{name}.old-")]
-        for f in olds:
-            moved = os.path.join(parent, f, name)
-            if not os.path.exists(path) and os.path.isdir(moved):
-                os.rename(moved, path)
-            shutil.rmtree(os.path.join(parent, f), ignore_errors=True)
         for f in os.listdir(parent):
-            if f.startswith(f".{name}.new-"):
+            old = os.path.join(parent, f)
+            if not f.startswith(f".{name}.old-") or not os.path.isdir(old) or os.path.islink(old):
+                continue
+            if set(os.listdir(old)) - {name}:
+                continue                                     # not a swap's: leave it
+            moved = os.path.join(old, name)
+            if not os.path.exists(path) and _ours(moved):
+                os.rename(moved, path)
+            if not os.listdir(old) or _ours(moved):
+                shutil.rmtree(old, ignore_errors=True)
+        for f in os.listdir(parent):
+            if f.startswith(f".{name}.new-") and _ours(os.path.join(parent, f)):
                 shutil.rmtree(os.path.join(parent, f), ignore_errors=True)
-    if os.path.isdir(path):
+    if os.path.isdir(path) and (is_run(path) or _only_leftovers(path)):
         for f in os.listdir(path):
             if _leftover(f):
                 os.unlink(os.path.join(path, f))

@@ -398,11 +398,32 @@ def test_a_swap_cut_between_its_renames_is_undone(capsys, base, tmp_path):
     before = snapshot(out)
     (tmp_path / ".cut.old-x1").mkdir()
     os.rename(out, tmp_path / ".cut.old-x1" / "cut")
-    (tmp_path / ".cut.new-y2").mkdir()
+    (tmp_path / ".cut.new-y2").mkdir()                     # a staged run: its marker comes first
+    (tmp_path / ".cut.new-y2" / "rnnlab-run.json").write_text('{"format": "rnnlab-run", "version": 1}')
     (tmp_path / ".cut.new-y2" / "config.json").write_text("{}")
     assert run(capsys, "train", "--resume", str(out), "--max-steps", "6", "--quiet")[0] == 0
     assert snapshot(out)["best.npz"] == before["best.npz"]
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".cut.")]
+
+
+def test_a_refused_directory_keeps_files_that_only_look_like_leftovers(capsys, base, tmp_path):
+    """Leftover-cleaning touches only what rnnlab made: in a directory that is not a run,
+    files named like interrupted writes and a sibling named like a staging directory
+    that holds the user's files all stay when --out or --resume is refused."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for f in ("notes.txt", "settings.json.tmp", ".tmp-backup.npz"):
+        (mine / f).write_text(f)
+    (tmp_path / ".mine.new-keep").mkdir()
+    (tmp_path / ".mine.new-keep" / "thesis.txt").write_text("years of work")
+    (tmp_path / ".mine.old-keep").mkdir()
+    (tmp_path / ".mine.old-keep" / "other.txt").write_text("mine too")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    for argv in (("train", base["text"], *SMALL, "--max-steps", "3", "--out", str(mine)),
+                 ("train", "--resume", str(mine)), ("train", "--resume", str(mine / "x.npz"))):
+        code, _, err = run(capsys, *argv)
+        assert code == 2, (argv, err)
+        assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before, argv
 
 
 def test_a_torn_metrics_line_does_not_stop_a_resume(capsys, base, tmp_path):
