@@ -136,6 +136,24 @@ def test_errors_are_one_line(run_dir, capsys, tmp_path):
         assert err.startswith("rnnlab: error:") and match in err and len(err.strip().splitlines()) == 1
 
 
+def test_out_never_replaces_anything_but_a_page(run_dir, capsys, tmp_path):
+    """--out is checked before the analysis: a checkpoint, a directory, another kind of
+    file or a missing directory is refused in one line, and nothing is left behind."""
+    run = run_dir / "run"
+    best = (run / "best.npz").read_bytes()
+    (tmp_path / "a-dir.html").mkdir()
+    for out, match in [(run / "best.npz", "ending in .html"), (tmp_path, "ending in .html"),
+                       (tmp_path / "page.txt", "ending in .html"), (tmp_path / "a-dir.html", "not a plain file"),
+                       (tmp_path / "nope" / "p.html", "no such directory")]:
+        assert main(["explore", str(run), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert match in err and "--out" in err and len(err.strip().splitlines()) == 1, err
+    assert (run / "best.npz").read_bytes() == best
+    assert sorted(os.listdir(tmp_path)) == ["a-dir.html"] and not os.listdir(tmp_path / "a-dir.html")
+    assert main(["explore", str(run), "--out", str(tmp_path / "p.html")]) == 0
+    assert sorted(os.listdir(tmp_path)) == ["a-dir.html", "p.html"]            # no temporary file left
+
+
 def test_read_metrics_keeps_the_last_run(tmp_path):
     p = tmp_path / "metrics.jsonl"
     rows = [{"step": s, "train_loss": 1.0, "val_bpc": 2.0, "elapsed": s / 10} for s in (10, 20, 10)]

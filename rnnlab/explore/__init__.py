@@ -12,6 +12,7 @@ from page.html, page.css and page.js (package data).
 from __future__ import annotations
 
 import os
+import tempfile
 
 from ..data.corpus import default_corpus
 from ..data.text import read_text, split_train_val, text_fingerprint
@@ -62,6 +63,23 @@ def build_page(model, text, *, metrics=(), source="", checkpoint="", max_chars=M
                   "bytes": len(html.encode("utf-8")), "activation_bits": data["acts"]["bits"]}
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _check_out(out):
+    """The page goes to an .html path in an existing directory, never over anything but a
+    plain file: a checkpoint, a directory or a device given as ``out`` by mistake stays."""
+    if not os.fspath(out).lower().endswith((".html", ".htm")):
+        raise DataError(f"out {out}: the page is an HTML file; give a path ending in .html")
+    if os.path.lexists(out) and not os.path.isfile(out):
+        raise DataError(f"out {out} exists and is not a plain file")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        raise DataError(f"out {out}: no such directory")
+
+
 def explore(run, text_path=None, out=None, *, max_chars=MAX_CHARS, encoding="utf-8"):
     """Write the page for a run directory (its best.npz and metrics.jsonl) or a .npz
     (metrics.jsonl from its directory, if there). ``out`` defaults to RUN/explore.html,
@@ -77,6 +95,8 @@ def explore(run, text_path=None, out=None, *, max_chars=MAX_CHARS, encoding="utf
         default_out = os.path.join(run_dir, os.path.splitext(os.path.basename(run))[0] + "-explore.html")
     else:
         raise DataError(f"{run}: no such run directory or checkpoint")
+    out = out or default_out
+    _check_out(out)                          # before the analysis, which takes seconds
     model = CharLM.load(ckpt)
     if text_path is None:
         text, source = validation_tail(model, encoding)
@@ -85,11 +105,16 @@ def explore(run, text_path=None, out=None, *, max_chars=MAX_CHARS, encoding="utf
     metrics = read_metrics(os.path.join(run_dir, "metrics.jsonl"))
     html, info = build_page(model, text, metrics=metrics, source=source, checkpoint=ckpt,
                             max_chars=max_chars)
-    out = out or default_out
-    tmp = out + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(html)
-    os.replace(tmp, out)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".html", dir=os.path.dirname(os.path.abspath(out)))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(html)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
     return {**info, "out": out, "source": source, "metrics": len(metrics)}
 
 
