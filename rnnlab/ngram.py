@@ -52,6 +52,16 @@ MAX_ORDER = 20          # beyond ~10 characters the counts are almost all ones
 MIN_DISCOUNT = 0.05     # the smallest discount (module docstring): every context frees some mass
 
 
+def check_memory(order, n_chars):
+    """ConfigError where counting the n-grams of order ``order`` over ``n_chars``
+    characters could need more memory than is available (checked before counting)."""
+    need, have = memory_needed(order, n_chars), available_memory()
+    if need > have:
+        raise ConfigError(f"order {order}: counting the n-grams of {n_chars:,} characters needs up to "
+                          f"{need / 2**30:.1f} GiB and {have / 2**30:.1f} GiB are available; "
+                          f"use a lower order or a shorter text")
+
+
 def memory_needed(order, n_chars):
     """Bytes the counts may take, from above: up to one entry per position and order in
     each of the four tables (counts, context totals, context types by count class),
@@ -71,11 +81,7 @@ class KneserNeyLM:
         if len(text) < 2:
             raise DataError("the n-gram model needs at least two characters of training text")
         N = self.order
-        need, have = memory_needed(N, len(text)), available_memory()
-        if need > have:
-            raise ConfigError(f"order {N}: counting the n-grams of {len(text):,} characters needs up to "
-                              f"{need / 2**30:.1f} GiB and {have / 2**30:.1f} GiB are available; "
-                              f"use a lower order or a shorter text")
+        check_memory(N, len(text))
         chars = set(text)
         if vocab is not None and not chars <= set(vocab):
             raise DataError("vocab must contain every character of the training text")

@@ -426,6 +426,18 @@ def test_a_refused_directory_keeps_files_that_only_look_like_leftovers(capsys, b
         assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before, argv
 
 
+def test_an_ngram_too_large_for_memory_is_refused_before_training(capsys, base, tmp_path, monkeypatch):
+    """train --ngram N counts the n-gram after training; its memory is checked before, so
+    a forced run over an old one leaves the old run as it was."""
+    out = tmp_path / "kept"
+    assert main(["train", base["text"], *SMALL, "--max-steps", "3", "--out", str(out), "--quiet"]) == 0
+    before = snapshot(out)
+    monkeypatch.setattr("rnnlab.ngram.available_memory", lambda: 10**6)
+    one_line_exit_2(capsys, "train", base["text"], *SMALL, "--max-steps", "3", "--out", str(out), "--force",
+                    "--ngram", "7", "--quiet", match="--ngram 7: order 7: counting the n-grams")
+    assert snapshot(out) == before
+
+
 def test_a_torn_metrics_line_does_not_stop_a_resume(capsys, base, tmp_path):
     out = tmp_path / "torn"
     assert main(["train", base["text"], *SMALL, "--max-steps", "10", "--eval-every", "5", "--out", str(out)]) == 0

@@ -137,6 +137,13 @@ def cmd_train(args):
         run = RunDir.create(out_dir, args.force)
 
     c = model.config
+    if args.ngram:                            # the n-gram is counted after training: refuse it now
+        from ..errors import ConfigError
+        from ..ngram import check_memory
+        try:
+            check_memory(args.ngram, len(text))
+        except ConfigError as e:
+            raise UsageError(f"--ngram {args.ngram}: {e}") from None
     if train.eval_every is None:
         train.eval_every = auto_eval_every(int(len(text) * c.val_frac), c.seq_len, c.batch_size)
     progress = Progress(total=train.max_steps, time_limit=train.time_limit, enabled=not args.quiet)
