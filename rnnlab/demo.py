@@ -46,6 +46,8 @@ def train_echo(delay=3, hidden=16, steps=20, batch=32, iters=300, lr=0.01, seed=
             raise ConfigError(f"{name} must be a positive integer, got {v!r}")
     if delay >= steps:
         raise ConfigError(f"delay must be shorter than the sequence ({steps} steps), got {delay}")
+    if log:                                      # after the checks: an error is the only line
+        log(f"Elman RNN (hidden {hidden}) learning to echo its input delayed by {delay} steps")
     rng = np.random.default_rng(seed)
     net = EchoNet(hidden, dtype, seed)
 

@@ -158,6 +158,8 @@ def test_negative_seeds_are_usage_errors(capsys, trained):
     for argv in (("sample", trained, "--seed", "-1"), ("task", "detect", "--seed", "-1"), ("demo", "--seed", "-1")):
         code, out, err = run(capsys, *argv)
         assert code == 2 and "--seed" in err and ">= 0" in err and out == "", argv
+    code, out, err = run(capsys, "demo", "--delay", "0")          # the checks come before the heading
+    assert code == 2 and out == "" and "--delay" in err
     from rnnlab.errors import ConfigError
     with pytest.raises(ConfigError, match="seed must be None or an integer >= 0"):
         CharLM.load(os.path.join(trained, "best.npz")).generate(5, seed=-1)

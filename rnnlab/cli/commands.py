@@ -344,7 +344,6 @@ def cmd_task(args):
 
 def cmd_demo(args):
     from ..demo import train_echo
-    print(f"Elman RNN (hidden {args.hidden}) learning to echo its input delayed by {args.delay} steps")
     losses = train_echo(delay=args.delay, hidden=args.hidden, iters=args.iters, seed=args.seed,
                         log=print, log_every=max(1, args.iters // 10))
     print(f"loss {losses[0]:.4f} -> {losses[-1]:.4f}")

@@ -109,9 +109,9 @@ class CharLM(Module):
         stream; √S times that for a text read as S streams), decay
         ``dyn_decay`` toward the trained weights and segments of ``dyn_seg`` characters;
         the gradient statistics come from ``train_text`` (the training split of it,
-        ``config.val_frac`` held out), which it then needs, or from the file
-        ``stats_cache`` where they were kept for these weights and that text
-        (``gradient_stats``). mixture: an NgramMixture
+        ``config.val_frac`` held out), which it always needs — ``stats_cache``, a file
+        path, only saves gathering them again when it holds them for these weights and
+        that text (``gradient_stats``). mixture: an NgramMixture
         (models/mixing.py) mixed in; with ``dynamic`` its n-gram adapts too (a cache) and
         its λs are refitted on its validation tail under the same regime."""
         known = self.vocab.known(text)
