@@ -58,6 +58,15 @@ CANDIDATES = {              # regularisers off and Adam 3e-3 (the first rounds')
     # sixth round (--chars 300000, 450000 and 600000 of tiny Shakespeare, two seeds, 300 s): where the
     # large-text setting starts to win — gru2x256-awd-lr5e-3 (the small-text setting) against
     # gru2x256-drop0.1-lr5e-3 (LARGE_TEXT_SETTING); see LARGE_TEXT in models/charlm_config.py
+    # seventh round (the story, seed 0, 180 s, 2026-12-05; the last three rows of the results): the
+    # small-text default with char-rnn's per-epoch learning-rate decay (the story is read ~38 times in
+    # 180 s; after 10 epochs the step shrinks 0.95x or 0.9x per epoch). 0.95: 1.869/1.800/1.787 against
+    # the default's 1.872/1.808/1.795 in the same session; 0.9: 1.896/1.809/1.796 (a test run shared
+    # the machine for ~10 s of it). 0.007 at 180 s, one seed: inside the seed spread; the default stays
+    "gru2x256-awd-lr5e-3-decay0.95": dict(model="gru", hidden_size=256, num_layers=2, dropout=0.25, **AWD,
+                                          lr=5e-3, lr_decay=0.95, lr_decay_after=10),
+    "gru2x256-awd-lr5e-3-decay0.9": dict(model="gru", hidden_size=256, num_layers=2, dropout=0.25, **AWD,
+                                         lr=5e-3, lr_decay=0.9, lr_decay_after=10),
 }
 
 

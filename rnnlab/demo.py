@@ -8,7 +8,7 @@ import numpy as np
 from .errors import ConfigError
 from .layers import Linear
 from .losses import mse
-from .models.seq import SupervisedObjective
+from .models.seq import SupervisedObjective, check_fits
 from .module import Module
 from .optim import Adam
 from .recurrent import RNN
@@ -46,6 +46,7 @@ def train_echo(delay=3, hidden=16, steps=20, batch=32, iters=300, lr=0.01, seed=
             raise ConfigError(f"{name} must be a positive integer, got {v!r}")
     if delay >= steps:
         raise ConfigError(f"delay must be shorter than the sequence ({steps} steps), got {delay}")
+    check_fits("rnn", 1, hidden, 1, batch * steps, hidden=hidden)
     if log:                                      # after the checks: an error is the only line
         log(f"Elman RNN (hidden {hidden}) learning to echo its input delayed by {delay} steps")
     rng = np.random.default_rng(seed)

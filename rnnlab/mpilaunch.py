@@ -20,6 +20,7 @@ import tempfile
 import threading
 
 from .errors import ConfigError
+from .memory import available_memory
 from .parallel import INSTALL, PIDS_VAR, THREAD_VARS, cores
 
 
@@ -97,6 +98,22 @@ def without_workers(args):
             continue
         out.append(t)
     return out
+
+
+# --workers N's ceiling: ranks per core (oversubscription is allowed, for testing N ranks on
+# a small machine) and the memory of one rank before its model (Python, NumPy, mpi4py and the
+# MPI library's shared segments, ~100 MiB; the model's own is checked by each rank).
+MAX_RANKS_PER_CORE = 16
+RANK_MEMORY = 100 << 20
+
+
+def check_workers(n):
+    """ConfigError unless ``n`` ranks may start here (MAX_RANKS_PER_CORE, RANK_MEMORY)."""
+    top = max(1, min(MAX_RANKS_PER_CORE * cores(), available_memory() // RANK_MEMORY))
+    if n > top:
+        raise ConfigError(f"workers={n}: at most {top} ranks on this machine ({cores()} cores, "
+                          f"{available_memory() / 2**30:.1f} GiB of memory available); for more, "
+                          f"start mpiexec across machines")
 
 
 def launch(n, args):

@@ -183,16 +183,34 @@ class KneserNeyLM:
         if c == 0 and n > 1:
             self._add(gram[1:])
 
+    def _tables(self):
+        """Copies of the tables the cache updates: counts, context totals and types."""
+        return ({n: dict(c) for n, c in self.counts.items()},
+                {n: dict(t) for n, t in self.context_total.items()},
+                {n: {h: list(v) for h, v in t.items()} for n, t in self.context_types.items()})
+
+    def copy(self):
+        """An independent copy (the derived tables copied, not recomputed)."""
+        other = KneserNeyLM(self.order, self.modified)
+        other.__dict__.update(self.__dict__)
+        other.counts, other.context_total, other.context_types = self._tables()
+        return other
+
+    def read(self, text):
+        """The cache's update kept: every n-gram of ``text`` (known characters) that ends
+        at its character N−1 or later is counted, as ``logprobs(text, adapt=True)``
+        counts them while scoring. Returns self."""
+        N = self.order
+        for i in range(max(1, N - 1), len(text)):
+            self._add(text[i + 1 - N:i + 1])
+        return self
+
     def logprobs(self, text, adapt=False):
         """ln P of characters 1..M−1 of ``text`` (all in the vocabulary) and the context
         count of each prediction: two arrays of M−1. ``adapt``: the cache model."""
         N = self.order
         out, ctx = np.empty(len(text) - 1), np.empty(len(text) - 1, np.int64)
-        saved = None
-        if adapt:
-            saved = ({n: dict(c) for n, c in self.counts.items()},
-                     {n: dict(t) for n, t in self.context_total.items()},
-                     {n: {h: list(v) for h, v in t.items()} for n, t in self.context_types.items()})
+        saved = self._tables() if adapt else None
         try:
             for i in range(1, len(text)):
                 h = text[max(0, i - N + 1):i]

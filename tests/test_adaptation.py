@@ -316,6 +316,11 @@ def test_cli_train_ngram_eval_and_sample_adapted(capsys, tmp_path):
     assert code == 2 and "nope.txt" in err
     code, stdout, err = run(capsys, "eval", out, str(text), "--dynamic", "--dyn-lr", "1e300", "--json")
     assert code == 2 and stdout == "" and err.count("\n") == 1 and "--dyn-lr 1e+300 is too large" in err
+    for cmd, extra, says in ((["eval", out, str(text)], ["--dyn-lr", "1e-3"], "--dyn-lr applies to dynamic"),
+                             (["sample", out], ["--train-text", str(text)], "--train-text applies to dynamic"),
+                             (["eval", out, str(text)], ["--dynamic", "--dyn-decay", "2"], "--dyn-decay must be")):
+        code, stdout, err = run(capsys, *cmd, *extra)      # an option that would change nothing, or be clamped
+        assert code == 2 and stdout == "" and err.count("\n") == 1 and says in err, err
     code, _, err = run(capsys, "train", str(text), *SMALL, "--max-steps", "3", "--out", str(tmp_path / "x"),
                        "--ngram", "50")
     assert code == 2 and "--ngram" in err and not os.path.exists(tmp_path / "x")
@@ -343,3 +348,72 @@ def test_dynamic_mixing_leaves_the_callers_lambdas_alone(trained):
     before = mix.lambdas.copy()
     model.evaluate(text[:800], dynamic=True, train_text=text, mixture=mix)
     assert np.array_equal(mix.lambdas, before)
+
+
+def test_sampling_adapted_to_a_prime_mixes_as_dynamic_evaluation_scores(trained):
+    """``sample --dynamic --mix-ngram`` (CharLM.adapt_to): the weights are those dynamic
+    evaluation leaves after reading the prime as one stream; the n-gram has read the
+    prime, so it predicts the next character exactly as the cache model does at that
+    point of the text; the λs are the ones ``evaluate(dynamic=True, mixture=...)`` refits
+    from the trained weights (not the adapted ones). The caller's model state aside,
+    its mixture is unchanged."""
+    trained64, text = trained
+    prime, nxt = text[6000 - 400:-1], text[-1]
+    mix = fit_mixture(trained64, text[:5400], text[5400:], 2)     # order 2: λs between 0 and 1 here
+    lambdas, counts = mix.lambdas.copy(), dict(mix.ngram.counts[2])
+    stats = trained64.gradient_stats(text)
+
+    def fresh():
+        model = CharLM(trained64.vocab, trained64.config, dtype=np.float64)
+        model.load_state_dict(trained64.state_dict())
+        return model
+    expect_lambdas = mix.adaptive(lambda t: dynamic_logprobs(fresh(), trained64.vocab.encode(t), stats)).lambdas
+    reference = fresh()
+    dynamic_logprobs(reference, reference.vocab.encode(prime), stats, streams=1, restore=False)
+
+    model = fresh()
+    adapted = model.adapt_to(prime, train_text=text, mixture=mix)
+    assert all(np.array_equal(p, reference.params[k]) for k, p in model.params.items())
+    assert np.array_equal(adapted.lambdas, expect_lambdas) and not np.array_equal(adapted.lambdas, lambdas)
+    cache = mix.ngram.logprobs(prime + nxt, adapt=True)[0][-1]
+    assert math.log(adapted.ngram.prob(nxt, prime)) == cache
+    assert adapted.ngram.context_count(prime) > mix.ngram.context_count(prime)
+    assert np.array_equal(mix.lambdas, lambdas) and dict(mix.ngram.counts[2]) == counts
+    assert fresh().adapt_to(prime, train_text=text) is None
+
+
+def test_a_runs_ngram_follows_its_model_and_refuses_another_text(capsys, tmp_path):
+    """ngram.npz records what its λs were fitted for. After the run trains on (a resume
+    without --ngram) they are refitted for the new best weights, so --mix-ngram scores as
+    a mixture fitted now; an ngram.npz counted on another text is refused; a damaged
+    record is a damaged file."""
+    from rnnlab import checkpoint
+    text, other = tmp_path / "t.txt", tmp_path / "o.txt"
+    text.write_text(make_text(5000, seed=4), encoding="utf-8")
+    other.write_text(make_text(5000, seed=5), encoding="utf-8")          # the same characters
+    out, out2 = str(tmp_path / "run"), str(tmp_path / "run2")
+    for d, t in ((out, text), (out2, other)):
+        code, _, err = run(capsys, "train", str(t), *SMALL, "--max-steps", "20", "--out", d, "--ngram", "3")
+        assert code == 0, err
+    path = os.path.join(out, "ngram.npz")
+    stale = NgramMixture.load(path, CharLM.load(os.path.join(out, "best.npz")).vocab.chars)
+    code, _, err = run(capsys, "train", "--resume", out, "--max-steps", "60", "--quiet")
+    assert code == 0, err
+    model = CharLM.load(os.path.join(out, "best.npz"))
+    fresh = NgramMixture.load(path, model.vocab.chars).refit(model)
+    assert not np.array_equal(fresh.lambdas, stale.lambdas)
+    code, stdout, err = run(capsys, "eval", out, str(text), "--mix-ngram", "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["bpc"] == model.evaluate(text.read_text(encoding="utf-8"), mixture=fresh)["bpc"]
+
+    os.replace(os.path.join(out2, "ngram.npz"), path)
+    code, stdout, err = run(capsys, "eval", out, str(text), "--mix-ngram")
+    assert code == 2 and stdout == "" and "another text" in err and err.count("\n") == 1
+    for bad in ({"weights": 5}, {"nonsense": "x"}, ["weights"]):
+        stale.fitted_for = {}
+        stale.save(path)
+        with checkpoint.Checkpoint(path) as ck:
+            arrays = {n: ck.read(n, ck.members[n][1], (ck.members[n][0],)) for n in ck.members if n != "__meta__"}
+        checkpoint.save(path, arrays, {"kind": "NgramMixture", "fitted_for": bad})
+        with pytest.raises(CheckpointError, match="fitted_for"):
+            NgramMixture.load(path, model.vocab.chars)

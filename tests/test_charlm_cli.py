@@ -133,12 +133,29 @@ def test_ngram_perplexity_equals_the_hand_computed_value(capsys, tmp_path):
     train, held = tmp_path / "train.txt", tmp_path / "held.txt"
     train.write_text("abab", encoding="utf-8")
     held.write_text("abba", encoding="utf-8")
-    code, out, err = run(capsys, "ngram", str(train), "--order", "2", "--eval", str(held), "--json")
+    code, out, err = run(capsys, "ngram", str(train), "--order", "2", "--eval", str(held), "--val-frac", "0",
+                         "--json")
     assert code == 0, err
     m = json.loads(out)
     expected_ppl = (11 / 12 * 1 / 6 * 5 / 6) ** (-1 / 3)
     assert m["perplexity"] == pytest.approx(expected_ppl, rel=1e-12)
     assert m["chars"] == 3
+
+
+def test_ngram_eval_file_learns_the_same_head_as_train(capsys, tmp_path):
+    """``ngram TEXT --eval FILE`` learns what ``train TEXT`` trains on (all but the last
+    --val-frac), so it is compared with the char model on equal text; --val-frac 0 learns
+    all of TEXT. The tail here holds the only "z": learning it changes the score."""
+    text, held = tmp_path / "text.txt", tmp_path / "held.txt"
+    text.write_text("ab" * 45 + "z" * 10, encoding="utf-8")
+    held.write_text("abzab", encoding="utf-8")
+    lines = {}
+    for frac in ("0.1", "0"):
+        code, out, err = run(capsys, "ngram", str(text), "--order", "2", "--eval", str(held), "--val-frac", frac)
+        assert code == 0, err
+        lines[frac] = out
+    assert "on 90 characters" in lines["0.1"] and "on 100 characters" in lines["0"]
+    assert lines["0.1"].split("scored:")[1] != lines["0"].split("scored:")[1]
 
 
 def test_metrics_line_stays_readable_for_a_diverged_model():

@@ -172,3 +172,37 @@ def test_in_page_greedy_sample_equals_the_cli(browser, pages, capsys, model, pri
     cli = capsys.readouterr().out
     assert cli.endswith("\n") and in_page == cli[:-1]
     assert len(in_page) == len(prime) + length
+
+
+def test_a_character_outside_the_bmp_is_one_character_on_the_page(browser, tmp_path_factory, capsys):
+    """An emoji is one character to Python and two UTF-16 units to JavaScript: the page
+    counts as Python does, so the spans, the predictions and the sampler line up with the
+    text and the vocabulary (before, every span after the first emoji was off by one and
+    the sampler's vocabulary was shifted)."""
+    cat = "\U0001F408"
+    d = tmp_path_factory.mktemp("emoji")
+    corpus = d / "emoji.txt"
+    corpus.write_text(TEXT.replace("the cat", "the " + cat), encoding="utf-8")
+    run = str(d / "run")
+    assert main(["train", str(corpus), "--model", "rnn", "--hidden-size", "16", "--seq-len", "16", "--batch-size",
+                 "8", "--lr", "0.01", "--max-steps", "40", "--out", run, "--quiet"]) == 0
+    assert main(["explore", run]) == 0
+    open_page(browser, os.path.join(run, "explore.html"))
+    text = browser.execute_script("return JSON.parse(document.getElementById('rnnlab-data').textContent).text")
+    spans = browser.execute_script("return Array.from(document.querySelectorAll('[data-panel=\"surprisal\"] "
+                                   "[data-char-index]')).map(s => s.textContent)")
+    where = [i for i, ch in enumerate(text) if ch == cat]
+    assert where and len(spans) == len(text) and all(spans[i] == cat for i in where)
+    prime, length = "the " + cat + " ", 60
+    browser.execute_script("arguments[0].value = arguments[1]", css(browser, '[data-role="prime"]')[0], prime)
+    for name, value in (("temperature", "0"), ("length", str(length))):
+        field = css(browser, f'[data-role="{name}"]')[0]
+        field.clear()
+        field.send_keys(value)
+    css(browser, '[data-role="generate"]')[0].click()
+    out = css(browser, '[data-role="sample-output"]')[0]
+    wait(browser, lambda: out.get_attribute("data-state") == "done")
+    in_page = out.get_property("textContent")
+    capsys.readouterr()
+    assert main(["sample", run, "--temperature", "0", "--prime", prime, "--length", str(length)]) == 0
+    assert in_page == capsys.readouterr().out[:-1]

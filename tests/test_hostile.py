@@ -344,6 +344,7 @@ def test_sigterm_saves_the_latest_state_and_exits_143(base, tmp_path):
     (["task", "adding", "--max-steps", "2", "--plot", "{dir}"], "--plot"),
     (["task", "adding", "--max-steps", "2", "--plot", "{dir}/fig.txt"], "--plot"),
     (["ngram", "{text}", "--order", "50"], "--order"),
+    (["train", "{text}", "--workers", "100000", "--out", "{dir}/big"], "--workers 100000: at most"),
     (["train", "{text}", "--hidden-size", "100000", "--max-steps", "1", "--out", "{dir}/big"], "--hidden-size"),
 ])
 def test_bad_options_one_line_exit_2(capsys, base, tmp_path, argv, match):
@@ -357,6 +358,47 @@ def test_huge_model_refused_before_allocating(base, tmp_path):
                      "--out", str(tmp_path / "big")], 1 << 30)
     assert r.returncode == 2 and "--hidden-size" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["task", "detect", "--hidden-size", "100000"], "--hidden-size 100000"),
+    (["task", "order", "--length", "100000000"], "--length 100000000"),
+    (["task", "gradflow", "--length", "100000000"], "--length 100000000"),
+    (["task", "classify", "--hidden-size", "200000"], "--hidden-size 200000"),
+    (["task", "forecast", "--model", "tdnn", "--window", "100", "--hidden-size", "10000000"], "--window 100"),
+    (["demo", "--hidden", "1000000"], "--hidden 1000000"),
+])
+def test_task_sizes_that_cannot_fit_are_refused_before_allocating(argv, flag):
+    """Before, these died in NumPy's allocator with a traceback (or were killed for memory)."""
+    r = run_limited(argv + (["--max-steps", "1"] if argv[0] == "task" else []), 1 << 30)
+    assert r.returncode == 2 and flag in r.stderr and "GiB" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [["train", "/dev/zero", "--out", "{dir}/run"],
+                                  ["task", "forecast", "--csv", "/dev/zero", "--column", "v"]])
+def test_an_endless_input_is_refused_at_what_memory_holds(tmp_path, argv):
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero on this system")
+    r = run_limited([a.format(dir=tmp_path) for a in argv], 1 << 30)
+    assert r.returncode == 2 and "/dev/zero: larger than" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("content,encoding,match", [
+    (b"ab\\ud800cd " * 50, "raw_unicode_escape", "lone surrogate"),
+    (b"hello world " * 50, "punycode", "not valid punycode"),
+    (b"hello world " * 50, "rot13", "not a text encoding"),
+    (b"hello world " * 50, "no-such-codec", "unknown encoding"),
+])
+def test_text_that_decodes_to_no_text_is_refused(capsys, tmp_path, content, encoding, match):
+    """A decoder that fails with its own error, a str-to-str codec, or a lone surrogate
+    (which no checkpoint or fingerprint can encode) is one line, not a traceback."""
+    path = tmp_path / "t.txt"
+    path.write_bytes(content)
+    one_line_exit_2(capsys, "train", str(path), "--encoding", encoding, "--out", str(tmp_path / "run"),
+                    match=match)
+    assert not (tmp_path / "run").exists()
 
 
 def test_forecast_csv_with_huge_values(capsys, tmp_path):

@@ -25,6 +25,19 @@ def training_text(args, model):
                      "at hand; pass --train-text FILE")
 
 
+def dynamic_options(args):
+    """(dyn_lr, dyn_decay, dyn_seg): the options given, scoring.py's defaults for the rest;
+    UsageError for one of them or --train-text given without --dynamic (it would change
+    nothing, silently)."""
+    from ..models.scoring import DYN_DECAY, DYN_LR, DYN_SEG
+    given = [flag for flag, v in (("--dyn-lr", args.dyn_lr), ("--dyn-decay", args.dyn_decay),
+                                  ("--dyn-seg", args.dyn_seg), ("--train-text", args.train_text)) if v is not None]
+    if given and not args.dynamic:
+        raise UsageError(f"{given[0]} applies to dynamic evaluation: add --dynamic, or drop it")
+    return tuple(default if v is None else v for v, default in
+                 ((args.dyn_lr, DYN_LR), (args.dyn_decay, DYN_DECAY), (args.dyn_seg, DYN_SEG)))
+
+
 def mixture(args, model, checkpoint):
     """The run's NgramMixture when --mix-ngram is given, else None."""
     if not args.mix_ngram:
@@ -33,27 +46,26 @@ def mixture(args, model, checkpoint):
     path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), FILE)
     if not os.path.isfile(path):
         raise UsageError(f"--mix-ngram: no {FILE} beside {checkpoint}; train with --ngram N to make one")
-    return NgramMixture.load(path, model.vocab.chars)
+    return NgramMixture.load(path, model.vocab.chars).for_model(model, path)
 
 
 def evaluate(args, model, checkpoint, text):
     """model.evaluate with the adaptation options."""
     from ..models.stats_cache import path_for
+    lr, decay, seg = dynamic_options(args)
     train = training_text(args, model) if args.dynamic else None
     return model.evaluate(text, dynamic=args.dynamic, train_text=train, mixture=mixture(args, model, checkpoint),
-                          dyn_lr=args.dyn_lr, dyn_decay=args.dyn_decay, dyn_seg=args.dyn_seg,
-                          stats_cache=path_for(checkpoint))
+                          dyn_lr=lr, dyn_decay=decay, dyn_seg=seg, stats_cache=path_for(checkpoint))
 
 
-def adapt_to_prime(args, model, checkpoint, prime):
-    """With --dynamic: the weights after dynamic evaluation over the prime (kept)."""
+def adapt_to_prime(args, model, checkpoint, prime, mix):
+    """With --dynamic: the weights adapted to the prime (kept) and the mixture to sample
+    from (CharLM.adapt_to); without, ``mix`` as it is."""
+    lr, decay, seg = dynamic_options(args)
     if not args.dynamic:
-        return
+        return mix
     if len(prime) < 2:
         raise UsageError("--dynamic adapts to the prime: give --prime (two characters or more)")
-    from ..models.scoring import check_dynamic, dynamic_logprobs
     from ..models.stats_cache import path_for
-    check_dynamic(args.dyn_lr, args.dyn_decay, args.dyn_seg)
-    stats = model.gradient_stats(training_text(args, model), args.dyn_seg, cache=path_for(checkpoint))
-    dynamic_logprobs(model, model.vocab.encode(prime), stats, lr=args.dyn_lr, decay=args.dyn_decay,
-                     seg_len=args.dyn_seg, streams=1, restore=False)
+    return model.adapt_to(prime, train_text=training_text(args, model), mixture=mix, dyn_lr=lr, dyn_decay=decay,
+                          dyn_seg=seg, stats_cache=path_for(checkpoint))

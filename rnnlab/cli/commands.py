@@ -77,7 +77,7 @@ def cmd_train(args):
     from ..progress import Progress
     from ..rundir import RunDir, is_run, recover
     from ..trainer import TrainConfig
-    from ..mpilaunch import launch, without_workers
+    from ..mpilaunch import check_workers, launch, without_workers
     from ..parallel import env_rank, get_dist
 
     if args.workers is not None:              # --workers N: this process starts the MPI job
@@ -85,6 +85,7 @@ def cmd_train(args):
             raise UsageError(f"--workers must be >= 1, got {args.workers}")
         if env_rank() is not None:
             raise UsageError("--workers starts its own MPI job; under mpiexec, drop --workers")
+        check_workers(args.workers)
         if args.workers > 1:
             return launch(args.workers, without_workers(args.argv))
     dist = get_dist()                         # under mpiexec: this rank of the job
@@ -226,8 +227,7 @@ def cmd_sample(args):
         prime = read_text(args.prime_file, args.encoding)
     if prime:
         model.vocab.encode(prime)           # unknown characters → one clear error, before output
-    mix = mixture(args, model, checkpoint)
-    adapt_to_prime(args, model, checkpoint, prime)
+    mix = adapt_to_prime(args, model, checkpoint, prime, mixture(args, model, checkpoint))
     out = sys.stdout
     for i in range(args.num_samples):
         if i:
@@ -264,12 +264,11 @@ def cmd_ngram(args):
     from ..metrics import describe_lm
     from ..ngram import KneserNeyLM
     text = read_text(args.text, args.encoding)
+    train, held = split_train_val(text, args.val_frac)      # the split `rnnlab train` makes
     if args.eval is not None:
-        train, held = text, read_text(args.eval, args.encoding)
-    else:
-        train, held = split_train_val(text, args.val_frac)
-        if not held:
-            raise UsageError("--val-frac 0 leaves nothing to evaluate; give --eval FILE")
+        held = read_text(args.eval, args.encoding)
+    elif not held:
+        raise UsageError("--val-frac 0 leaves nothing to evaluate; give --eval FILE")
     lm = KneserNeyLM(args.order, modified=args.modified).fit(train)
     m = lm.evaluate(held, adapt=args.adapt)
     if args.json:

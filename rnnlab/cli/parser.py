@@ -186,8 +186,10 @@ def build_parser():
                    help="modified Kneser-Ney: three discounts per order (default: one)")
     n.add_argument("--adapt", action="store_true",
                    help="a cache model: add each scored character's n-grams to the counts (default: off)")
-    n.add_argument("--eval", help="score this file instead of the held-out tail (default: the tail)")
-    n.add_argument("--val-frac", type=float, default=0.1, help="share of TEXT held out at its end")
+    n.add_argument("--eval", help="score this file instead of the held-out tail (default: the tail); "
+                                  "the n-gram still learns TEXT's head only")
+    n.add_argument("--val-frac", type=float, default=0.1,
+                   help="share of TEXT held out at its end, as rnnlab train's (0: learn all of TEXT)")
     n.add_argument("--encoding", default="utf-8", help="encoding of the files")
     n.add_argument("--json", action="store_true", help="print one JSON object")
     n.set_defaults(func=cmd_ngram, command_parser=n)
@@ -218,14 +220,15 @@ def add_adaptation_options(p, verb):
     p.add_argument("--dynamic", action="store_true",
                    help=f"dynamic evaluation: {what}; the gradient statistics it gathers on the training "
                         "text are kept beside the checkpoint (NAME-gradstats.npz) for later calls (default: off)")
-    p.add_argument("--dyn-lr", type=float, default=DYN_LR,
-                   help="dynamic evaluation's step size for a text read as one stream (a text read as "
-                        "S streams steps √S times as far)")
-    p.add_argument("--dyn-decay", type=float, default=DYN_DECAY,
-                   help="dynamic evaluation's pull back toward the trained weights, per segment")
-    p.add_argument("--dyn-seg", type=int, default=DYN_SEG, help="dynamic evaluation's segment length")
+    p.add_argument("--dyn-lr", type=float,
+                   help="with --dynamic: its step size for a text read as one stream (a text read as "
+                        f"S streams steps √S times as far; default: {DYN_LR:g})")
+    p.add_argument("--dyn-decay", type=float,
+                   help=f"with --dynamic: its pull back toward the trained weights per segment, in [0, 1] "
+                        f"(default: {DYN_DECAY:g})")
+    p.add_argument("--dyn-seg", type=int, help=f"with --dynamic: its segment length (default: {DYN_SEG})")
     p.add_argument("--train-text", metavar="FILE",
-                   help="the training text, for --dynamic's gradient statistics (default: the file the "
+                   help="with --dynamic: the training text, for its gradient statistics (default: the file the "
                         "run was trained on)")
     p.add_argument("--mix-ngram", action="store_true",
                    help="mix with the run's n-gram (RUN/ngram.npz, from train --ngram N) (default: off)")

@@ -7,11 +7,13 @@ Bundled (see series/README.md for sources): ``sunspots`` (yearly, 1700–2008) a
 from __future__ import annotations
 
 import csv
+import io
 import os
 
 import numpy as np
 
 from ..errors import DataError
+from .text import read_text
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "series")
 BUNDLED = {"sunspots": ("sunspots.csv", "SUNACTIVITY"), "co2": ("co2.csv", "co2")}
@@ -30,37 +32,29 @@ def load_series(name):
 def read_csv_column(path, column):
     """A numeric CSV column; empty fields (and NA/NaN) are missing values (NaN).
     Anything else that is not a number is an error naming the row."""
+    text = read_text(path)            # read whole, within the memory cap: /dev/zero has no lines
     try:
-        f = open(path, newline="", encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror})") from None
-    with f:
-        try:
-            reader = csv.DictReader(f)
-            if not reader.fieldnames:
-                raise DataError(f"{path}: empty CSV file")
-            if column not in reader.fieldnames:
-                raise DataError(f"{path}: no column {column!r}; columns are {reader.fieldnames}")
-            values = []
-            for row_no, row in enumerate(reader, start=2):
-                cell = (row.get(column) or "").strip()
-                if cell in ("", "NA", "NaN", "nan"):
-                    values.append(np.nan)
-                    continue
-                try:
-                    v = float(cell)
-                except ValueError:
-                    raise DataError(f"{path}: row {row_no}, column {column!r}: {cell!r} is not a number") from None
-                if not abs(v) <= MAX_ABS:
-                    raise DataError(f"{path}: row {row_no}, column {column!r}: {cell!r} is not a finite "
-                                    f"number of magnitude at most {MAX_ABS:g}")
-                values.append(v)
-        except UnicodeDecodeError as e:
-            raise DataError(f"{path}: not valid UTF-8 text ({e.reason} at byte {e.start})") from None
-        except csv.Error as e:
-            raise DataError(f"{path}: malformed CSV ({e})") from None
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        if not reader.fieldnames:
+            raise DataError(f"{path}: empty CSV file")
+        if column not in reader.fieldnames:
+            raise DataError(f"{path}: no column {column!r}; columns are {reader.fieldnames}")
+        values = []
+        for row_no, row in enumerate(reader, start=2):
+            cell = (row.get(column) or "").strip()
+            if cell in ("", "NA", "NaN", "nan"):
+                values.append(np.nan)
+                continue
+            try:
+                v = float(cell)
+            except ValueError:
+                raise DataError(f"{path}: row {row_no}, column {column!r}: {cell!r} is not a number") from None
+            if not abs(v) <= MAX_ABS:
+                raise DataError(f"{path}: row {row_no}, column {column!r}: {cell!r} is not a finite "
+                                f"number of magnitude at most {MAX_ABS:g}")
+            values.append(v)
+    except csv.Error as e:
+        raise DataError(f"{path}: malformed CSV ({e})") from None
     if not values:
         raise DataError(f"{path}: column {column!r} has no rows")
     out = np.array(values, dtype=np.float64)

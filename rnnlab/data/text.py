@@ -9,18 +9,49 @@ fill a whole window in every stream is left out of the epoch.
 """
 from __future__ import annotations
 
+import codecs
 import hashlib
+import re
 
 import numpy as np
 
 from ..errors import DataError
+from ..memory import available_memory
+
+
+# A text takes about this many bytes of memory per byte of file once it is decoded, encoded
+# as ids and cut into batches (str up to 4, int64 ids 8, inputs and targets 16, the rest
+# slack); read_text refuses a file that could not fit in what this process may use.
+BYTES_PER_TEXT_BYTE = 40
+_CHUNK = 1 << 20
+
+
+def _read_capped(f, path, limit):
+    """The bytes of ``f``, read in chunks; DataError past ``limit`` bytes (a FIFO or device
+    such as /dev/zero has no size to check first)."""
+    chunks, size = [], 0
+    while True:
+        chunk = f.read(_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise DataError(f"{path}: larger than the {limit / 2**20:,.0f} MiB of text this machine's "
+                            f"memory can hold")
+        chunks.append(chunk)
 
 
 def read_text(path, encoding="utf-8"):
-    """Read a whole text file; clear DataError for missing, empty, binary or undecodable files."""
+    """Read a whole text file; clear DataError for missing, empty, binary, undecodable or
+    too large files (see BYTES_PER_TEXT_BYTE) and for encodings that are not text codecs."""
+    try:
+        if not getattr(codecs.lookup(encoding), "_is_text_encoding", True):
+            raise DataError(f"{encoding!r} is not a text encoding")
+    except LookupError:
+        raise DataError(f"unknown encoding {encoding!r}") from None
     try:
         with open(path, "rb") as f:
-            raw = f.read()
+            raw = _read_capped(f, path, available_memory() // BYTES_PER_TEXT_BYTE)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -31,16 +62,23 @@ def read_text(path, encoding="utf-8"):
         raise DataError(f"{path}: the file is empty")
     try:
         text = raw.decode(encoding)
-    except LookupError:
-        raise DataError(f"unknown encoding {encoding!r}") from None
     except UnicodeDecodeError as e:
         line = raw[:e.start].count(b"\n") + 1
         raise DataError(f"{path}: not valid {encoding} text: undecodable byte 0x{raw[e.start]:02x} at "
                         f"byte offset {e.start} (line {line}); give the file's encoding if it uses "
                         f"another") from None
+    except (UnicodeError, ValueError) as e:           # codecs such as punycode raise their own
+        raise DataError(f"{path}: not valid {encoding} text ({e})") from None
     if "\x00" in text:
         raise DataError(f"{path}: looks like a binary file (it contains NUL characters)")
+    bad = _SURROGATE.search(text)
+    if bad:
+        raise DataError(f"{path}: decoding as {encoding} gave a lone surrogate (U+{ord(bad.group()):04X}) "
+                        f"at character {bad.start()}, which is not a character")
     return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Vocab:

@@ -4,7 +4,10 @@
 (function () {
   const T0 = performance.now();
   const D = JSON.parse(document.getElementById("rnnlab-data").textContent);
-  const M = D.model, TEXT = D.text, N = TEXT.length;
+  // characters as Python counts them (code points): a JS string indexes UTF-16 units, and
+  // a character outside the BMP (an emoji) is two of them
+  const M = D.model, TEXT = Array.from(D.text), N = TEXT.length;
+  M.vocab = Array.from(M.vocab);
   const SVGNS = "http://www.w3.org/2000/svg";
   const $ = (sel, root) => (root || document).querySelector(sel);
   const role = (name, root) => $('[data-role="' + name + '"]', root);
@@ -298,7 +301,7 @@
   // -- sample -----------------------------------------------------------------------------------------------
   const primeBox = role("prime"), out = role("sample-output"), err = role("sample-error");
   const index = new Map(Array.from(M.vocab, (ch, i) => [ch, i]));
-  primeBox.value = TEXT.slice(0, Math.min(N, 24));
+  primeBox.value = TEXT.slice(0, Math.min(N, 24)).join("");
   let run = 0;
   function generate() {
     const prime = primeBox.value, temperature = Number(role("temperature").value), length = Number(role("length").value);

@@ -122,10 +122,8 @@ class CharLM(Module):
         logp = score(known)
         if mixture is not None:
             logp_ng, ctx = mixture.ngram.logprobs(known, adapt=dynamic)
-            if dynamic and len(mixture.val_text) >= 2:
-                val = self.vocab.known(mixture.val_text)          # refit a copy: the caller's λs stay
-                mixture = NgramMixture(mixture.ngram, val_text=mixture.val_text).tune(
-                    score(val), *mixture.ngram.logprobs(val, adapt=True))
+            if dynamic:
+                mixture = mixture.adaptive(score)
             logp = mixture.mix(logp, logp_ng, ctx)
         return {**lm_metrics(float(-logp.mean()), len(known) - 1), "oov": oov}
 
@@ -133,10 +131,35 @@ class CharLM(Module):
         """text (known characters) → per-position ln p, static or dynamic."""
         if not dynamic:
             return lambda t: static_logprobs(self, self.vocab.encode(t))
+        run = self._dynamic(train_text, dyn_lr, dyn_decay, dyn_seg, stats_cache)
+        return lambda t: run(self.vocab.encode(t))
+
+    def _dynamic(self, train_text, dyn_lr, dyn_decay, dyn_seg, stats_cache):
+        """ids → dynamic_logprobs(self, ids, ...) with these settings and the statistics
+        gathered (or kept) for them; keyword arguments pass through (streams, restore)."""
         check_dynamic(dyn_lr, dyn_decay, dyn_seg)
         stats = self.gradient_stats(train_text, dyn_seg, cache=stats_cache)
-        return lambda t: dynamic_logprobs(self, self.vocab.encode(t), stats, lr=dyn_lr, decay=dyn_decay,
-                                          seg_len=dyn_seg)
+        return lambda ids, **kw: dynamic_logprobs(self, ids, stats, lr=dyn_lr, decay=dyn_decay, seg_len=dyn_seg,
+                                                  **kw)
+
+    def adapt_to(self, prime, *, train_text, mixture=None, dyn_lr=DYN_LR, dyn_decay=DYN_DECAY, dyn_seg=DYN_SEG,
+                 stats_cache=None):
+        """Dynamic evaluation over ``prime`` (at least two known characters, read as one
+        stream), the adapted weights kept: what ``rnnlab sample --dynamic`` does before
+        sampling. The other arguments as in ``evaluate``. With ``mixture`` it returns the
+        mixture to sample from, the one ``evaluate(dynamic=True, mixture=...)`` scores
+        with: λs refitted on the validation tail under dynamic evaluation (from the
+        trained weights) and an adapting n-gram, and a copy of the n-gram that has read
+        the prime; the caller's mixture is unchanged. Without one it returns None."""
+        if len(prime) < 2:
+            raise DataError("dynamic evaluation adapts to the prime: it needs two characters or more")
+        ids = self.vocab.encode(prime)
+        run = self._dynamic(train_text, dyn_lr, dyn_decay, dyn_seg, stats_cache)
+        if mixture is not None:
+            mixture = mixture.adaptive(lambda t: run(self.vocab.encode(t)))
+            mixture.ngram = mixture.ngram.copy().read(prime)
+        run(ids, streams=1, restore=False)
+        return mixture
 
     def gradient_stats(self, train_text, seg_len=DYN_SEG, cache=None):
         """Dynamic evaluation's per-weight gradient statistics (scoring.GradientStats),

@@ -22,6 +22,7 @@ holds the raw weights and ``model.averaged`` the averages, for an exact resume.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -32,6 +33,17 @@ from ..errors import CheckpointError, ConfigError, DataError
 from .charlm_config import MAX_VOCAB, CharLMConfig, check_fits, param_shapes
 
 FLOATS = (np.float32, np.float64)
+
+
+def weights_digest(params):
+    """SHA-256 (hex) of a model's weights — every name, dtype, shape and byte: what a file
+    kept beside a checkpoint (dynamic evaluation's statistics, the n-gram mixture's λs)
+    was computed for."""
+    h = hashlib.sha256()
+    for name, p in sorted(params.items()):
+        h.update(f"{name} {p.dtype.str} {p.shape}\n".encode())
+        h.update(np.ascontiguousarray(p).data)
+    return h.hexdigest()
 SLOTS = {"velocity", "sum_sq", "square_avg", "exp_avg", "exp_avg_sq"}
 INT_COUNTERS = ("step", "epoch", "bad_evals", "chars_seen", "last_eval_step", "steps_per_epoch")
 FLOAT_COUNTERS = ("best_val", "initial_loss", "smooth_loss", "elapsed")

@@ -12,7 +12,10 @@ the text being scored: λ_b ← mean over the bucket's positions of the posterio
 The n-gram is trained on the same training split with the model's vocabulary, so both
 distributions cover the same characters. A run keeps its mixture in ``ngram.npz``
 (``rnnlab train --ngram N``): the counts, the λs and the validation tail they were
-fitted on, as plain arrays (no pickle), read back with every header checked.
+fitted on, as plain arrays (no pickle), read back with every header checked, and in its
+metadata what the λs were fitted for (the training text's fingerprint, the weights'
+SHA-256): ``for_model`` refuses an n-gram of another text and refits λs fitted for other
+weights (a run trained on after ``--ngram``).
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from .. import checkpoint
 from ..errors import CheckpointError
 from ..memory import available_memory
 from ..ngram import MAX_ORDER, MIN_DISCOUNT, KneserNeyLM
+from .charlm_io import weights_digest
 from .scoring import static_logprobs
 
 EDGES = np.array([1, 2, 4, 8, 16, 32, 64, 128, 256, 512])
@@ -36,9 +40,36 @@ def buckets(context_counts):
 class NgramMixture:
     """``ngram``: a fitted KneserNeyLM over the model's vocabulary; ``lambdas`` (B,)."""
 
-    def __init__(self, ngram, lambdas=None, val_text=""):
+    def __init__(self, ngram, lambdas=None, val_text="", fitted_for=None):
         self.ngram, self.val_text = ngram, val_text
         self.lambdas = np.full(len(EDGES) + 1, 0.5) if lambdas is None else np.asarray(lambdas, np.float64)
+        # what the λs were fitted for: {"text_fingerprint": the training text's, "weights":
+        # charlm_io.weights_digest of the model's} (empty: unknown, a file from before it was kept)
+        self.fitted_for = dict(fitted_for or {})
+
+    def refit(self, model):
+        """The λs fitted again by EM on the validation tail for ``model`` (static scoring);
+        returns self."""
+        known = model.vocab.known(self.val_text)
+        if len(known) >= 2:
+            logp_ng, ctx = self.ngram.logprobs(known)
+            self.tune(static_logprobs(model, model.vocab.encode(known)), logp_ng, ctx)
+        self.fitted_for = {"text_fingerprint": model.meta.get("text_fingerprint"),
+                           "weights": weights_digest(model.params)}
+        return self
+
+    def for_model(self, model, path):
+        """This mixture made right for ``model``, the one in the checkpoint beside ``path``:
+        CheckpointError if its n-gram was counted on another training text; its λs refitted
+        (``refit``, in memory) if they were fitted for other weights — a run trained on after
+        ``--ngram``, or a file that does not say. Returns self."""
+        text = self.fitted_for.get("text_fingerprint")
+        if text is not None and text != model.meta.get("text_fingerprint"):
+            raise CheckpointError(f"{path}: its n-gram was counted on another text than the model's training "
+                                  f"text; make it again with rnnlab train --ngram N")
+        if self.fitted_for.get("weights") != weights_digest(model.params):
+            self.refit(model)
+        return self
 
     def tune(self, logp_rnn, logp_ng, ctx, iters=100):
         """EM for the λs on aligned per-position log-probabilities; returns self."""
@@ -59,6 +90,15 @@ class NgramMixture:
         lam = self.lambdas[buckets(ctx)]
         return np.logaddexp(np.log(lam) + logp_rnn, np.log1p(-lam) + logp_ng)
 
+    def adaptive(self, score):
+        """A new mixture for a text scored while both models adapt to it: the same
+        n-gram, the λs refitted on the validation tail against the adapting n-gram and
+        ``score`` (known text → the network's per-position ln p under dynamic evaluation).
+        Without two known characters of validation text, the same λs."""
+        val = "".join(ch for ch in self.val_text if ch in self.ngram.index)
+        refit = NgramMixture(self.ngram, self.lambdas, self.val_text)
+        return refit.tune(score(val), *self.ngram.logprobs(val, adapt=True)) if len(val) >= 2 else refit
+
     def distribution(self, p_rnn, history):
         """The mixed next-character distribution (V,) for sampling."""
         lam = self.lambdas[buckets([self.ngram.context_count(history)])[0]]
@@ -69,7 +109,7 @@ class NgramMixture:
         arrays = {f"ngram/{k}": v for k, v in self.ngram.to_arrays().items()}
         arrays["lambdas"] = self.lambdas
         arrays["val_text"] = np.array([self.val_text])
-        return checkpoint.save(path, arrays, {"kind": "NgramMixture"})
+        return checkpoint.save(path, arrays, {"kind": "NgramMixture", "fitted_for": self.fitted_for})
 
     @classmethod
     def load(cls, path, vocab):
@@ -78,6 +118,10 @@ class NgramMixture:
         with checkpoint.Checkpoint(path) as ck:
             if ck.meta.get("kind") != "NgramMixture":
                 raise CheckpointError(f"{path}: not an n-gram mixture")
+            fitted_for = ck.meta.get("fitted_for", {})
+            if not (isinstance(fitted_for, dict) and set(fitted_for) <= {"text_fingerprint", "weights"}
+                    and all(v is None or (isinstance(v, str) and len(v) <= 64) for v in fitted_for.values())):
+                raise CheckpointError(f"{path}: damaged n-gram metadata (fitted_for)")
             m = ck.members
 
             def header(name, kind, ndim):
@@ -115,16 +159,11 @@ class NgramMixture:
                 and (d >= MIN_DISCOUNT).all() and (d <= [1.0, 2.0, 3.0]).all()
                 and all((arrays[f"counts{n}"] > 0).all() for n in range(1, order + 1))):
             raise CheckpointError(f"{path}: damaged n-gram (weights or counts out of range)")
-        return cls(KneserNeyLM.from_arrays(arrays), lambdas, str(val[0]) if vlen else "")
+        return cls(KneserNeyLM.from_arrays(arrays), lambdas, str(val[0]) if vlen else "", fitted_for)
 
 
 def fit_mixture(model, train_text, val_text, order, modified=True):
     """An n-gram of ``order`` on ``train_text`` (the model's vocabulary) mixed with
     ``model``, the λs fitted on ``val_text`` (static scoring)."""
     ngram = KneserNeyLM(order, modified=modified).fit(train_text, vocab=model.vocab.chars)
-    mixture = NgramMixture(ngram, val_text=val_text)
-    known = model.vocab.known(val_text)
-    if len(known) >= 2:
-        logp_ng, ctx = ngram.logprobs(known)
-        mixture.tune(static_logprobs(model, model.vocab.encode(known)), logp_ng, ctx)
-    return mixture
+    return NgramMixture(ngram, val_text=val_text).refit(model)

@@ -207,9 +207,10 @@ def gradient_stats(model, ids, seg_len=DYN_SEG, wide=STATS_STREAMS, max_segments
 
 
 def check_dynamic(lr, decay, seg_len):
-    for name, v in (("dyn_lr", lr), ("dyn_decay", decay)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (np.isfinite(v) and v >= 0):
-            raise ConfigError(f"{name} must be a finite number >= 0, got {v!r}")
+    for name, v, top in (("dyn_lr", lr, np.inf), ("dyn_decay", decay, 1.0)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (np.isfinite(v) and 0 <= v <= top):
+            raise ConfigError(f"{name} must be a finite number >= 0{'' if top == np.inf else f' and <= {top:g}'}"
+                              f", got {v!r}")
     if isinstance(seg_len, bool) or not isinstance(seg_len, int) or seg_len < 1:
         raise ConfigError(f"dyn_seg must be a positive integer, got {seg_len!r}")
 

@@ -20,8 +20,33 @@ from ..optim import SGD, Adam
 from ..recurrent import GRU, LSTM, RNN
 from ..trainer import Trainer
 from ..errors import ConfigError
+from ..memory import available_memory
+from .charlm_config import GATES
 
 KINDS = ("rnn", "lstm", "gru", "tdnn")
+
+
+def memory_needed(kind, input_size, hidden_size, output_size, positions, tdnn_window=1):
+    """Bytes a task's SeqNet needs in float64, estimated from above: the parameters five
+    times (weights, gradients, Adam's two slots, the float64 draw at initialisation) and,
+    per position of the largest batch it reads at once (batch × length), its inputs and
+    outputs and the gate activations, states and gradients of a forward and backward pass
+    (``tdnn_window``: the TDNN's window, which sizes its first layer)."""
+    G, F, H, O = GATES.get(kind, 1), input_size, hidden_size, output_size
+    params = (tdnn_window * F * H + H if kind == "tdnn" else G * H * (F + H + 2)) + O * (H + 1)
+    return 8 * (5 * params + positions * (16 * G * H + 8 * H + 4 * F + 4 * O))
+
+
+def check_fits(kind, input_size, hidden_size, output_size, positions, /, tdnn_window=1, **named):
+    """ConfigError unless ``memory_needed`` fits in ``available_memory``; ``named``: the
+    options that set the size (hidden_size=64, length=50), for the message. Tasks call it
+    before they allocate anything."""
+    need = memory_needed(kind, input_size, hidden_size, output_size, positions, tdnn_window)
+    have = available_memory()
+    if need > have:
+        what = ", ".join(f"{k}={v}" for k, v in named.items())
+        raise ConfigError(f"{what}: the task needs about {need / 2**30:,.1f} GiB of memory and "
+                          f"{have / 2**30:.1f} GiB are available; choose smaller sizes")
 
 
 class SeqNet(Module):

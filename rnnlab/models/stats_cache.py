@@ -26,6 +26,7 @@ import numpy as np
 from .. import checkpoint
 from ..errors import CheckpointError
 from ..kernels import compiled_active
+from .charlm_io import weights_digest
 from .scoring import STATS_SEGMENTS, STATS_STREAMS, GradientStats, gradient_stats
 
 KIND = "GradientStats"
@@ -43,9 +44,7 @@ def stats_key(model, ids, seg_len):
     """SHA-256 (hex) of what ``gradient_stats(model, ids, seg_len)`` depends on."""
     h = hashlib.sha256(json.dumps({"seg_len": seg_len, "streams": STATS_STREAMS, "segments": STATS_SEGMENTS,
                                    "compiled": compiled_active()}).encode())
-    for name, p in sorted(model.params.items()):
-        h.update(f"{name} {p.dtype.str} {p.shape}\n".encode())
-        h.update(np.ascontiguousarray(p).data)
+    h.update(weights_digest(model.params).encode())
     h.update(np.ascontiguousarray(ids, np.int64).data)
     return h.hexdigest()
 

@@ -12,7 +12,7 @@ from ..data.digits import load_digits
 from ..layers import Linear, Sequential, Tanh
 from ..losses import softmax_cross_entropy
 from ..metrics import accuracy
-from ..models.seq import SeqNet, fit
+from ..models.seq import SeqNet, check_fits, fit
 from ..trainer import TrainConfig
 from .common import budget, pyplot, save
 from ..errors import ConfigError
@@ -33,6 +33,7 @@ def run(model="lstm", seed=0, max_steps=None, time_limit=None, hidden_size=64, b
         idx = train[rng.integers(0, len(train), size=batch_size)]
         return images[idx], labels[idx]
 
+    check_fits(model, 8, hidden_size, 10, 8 * max(batch_size, n_test), hidden_size=hidden_size)
     net = SeqNet(model, 8, hidden_size, 10, many_to_one=True, seed=seed)
     hist = fit(net, batches, softmax_cross_entropy, train=train_cfg,
                lr=5e-3, progress=progress)

@@ -16,7 +16,7 @@ from ..data.synthetic import detector_inputs, detector_stream
 from ..losses import bce_with_logits
 from ..activations import sigmoid
 from ..metrics import precision_recall_f1
-from ..models.seq import SeqNet, fit
+from ..models.seq import SeqNet, check_fits, fit
 from .common import budget, pyplot, save
 from ..errors import ConfigError
 
@@ -29,6 +29,8 @@ def run(model="rnn", seed=0, max_steps=None, time_limit=None, word="udacity", th
         raise ConfigError("threshold must be in (0, 1)")
     train_cfg = budget(max_steps, time_limit, 600)
     rng = np.random.default_rng(seed)
+    check_fits(model, len(set(word)), hidden_size, 1, max(batch_size * seq_len, eval_length),
+               hidden_size=hidden_size)
     net = SeqNet(model, len(set(word)), hidden_size, 1, many_to_one=False, seed=seed)
 
     def batches(step):

@@ -16,7 +16,7 @@ from ..data.series import Scaler, fill_missing, load_series, make_windows, read_
 from ..errors import ConfigError, DataError
 from ..losses import mse
 from ..metrics import mae, rmse
-from ..models.seq import SeqNet, fit
+from ..models.seq import SeqNet, check_fits, fit
 from .common import budget, pyplot, save
 
 
@@ -35,6 +35,9 @@ def run(model="lstm", seed=0, max_steps=None, time_limit=None, series="sunspots"
     if not 0 < test_frac < 1:
         raise ConfigError("test_frac must be in (0, 1)")
     values, name = load(series, csv, column, fill)
+    if window >= 1 and horizon >= 1:                # else make_windows says what is wrong
+        check_fits(model, 1, hidden_size, 1, max(1, len(values) - window - horizon + 1) * window,
+                   tdnn_window=window, hidden_size=hidden_size, window=window)
     X, y, target_index = make_windows(values, window, horizon)
     n_test = max(1, int(round(len(y) * test_frac)))
     if len(y) - n_test < 2:

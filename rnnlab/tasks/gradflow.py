@@ -23,7 +23,7 @@ import numpy as np
 from ..cells import GRUCell, LSTMCell, RNNCell
 from ..data.synthetic import adding_problem
 from ..losses import mse
-from ..models.seq import SeqNet, fit
+from ..models.seq import SeqNet, check_fits, fit
 from .common import budget, pyplot, save
 from ..errors import ConfigError
 
@@ -58,6 +58,8 @@ def run(model="all", seed=0, max_steps=None, time_limit=None, length=50, hidden_
     kinds = ["rnn", "lstm", "lstm_fb1", "gru"] if model == "all" else [model]
     if any(k.replace("_fb1", "") not in CELLS for k in kinds):
         raise ConfigError("gradflow compares model rnn, lstm, gru or all")
+    check_fits("lstm" if model == "all" else model, 2, hidden_size, 1, batch_size * length,
+               hidden_size=hidden_size, length=length)
     rng = np.random.default_rng(seed)
     x, y = adding_problem(np.random.default_rng(seed + 1), batch_size, length)
     table = {}

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..data.synthetic import adding_problem, temporal_order
 from ..losses import mse, softmax_cross_entropy
-from ..models.seq import SeqNet, fit
+from ..models.seq import SeqNet, check_fits, fit
 from .common import budget, pyplot, save
 from ..errors import ConfigError
 
@@ -33,7 +33,10 @@ def run(problem, model="lstm", seed=0, max_steps=None, time_limit=None, length=5
     rng = np.random.default_rng(seed)
     gen = adding_problem if problem == "adding" else temporal_order
     out = 1 if problem == "adding" else 4
-    net = SeqNet(model, 2 if problem == "adding" else 6, hidden_size, out, many_to_one=True, seed=seed)
+    inputs = 2 if problem == "adding" else 6
+    check_fits(model, inputs, hidden_size, out, max(batch_size, 512) * length, hidden_size=hidden_size,
+               length=length)
+    net = SeqNet(model, inputs, hidden_size, out, many_to_one=True, seed=seed)
     loss_fn = mse if problem == "adding" else softmax_cross_entropy
     hist = fit(net, lambda step: gen(rng, batch_size, length), loss_fn, train=train_cfg, lr=lr, progress=progress)
     x, y = gen(np.random.default_rng(seed + 10_000), N_TEST, length)
