@@ -305,7 +305,9 @@ def test_cli_train_ngram_eval_and_sample_adapted(capsys, tmp_path):
                         ("both", ["--dynamic", "--mix-ngram"])):
         code, stdout, err = run(capsys, "eval", out, str(text), "--json", *extra)
         assert code == 0, err
-        results[name] = json.loads(stdout)["bpc"]
+        m = json.loads(stdout)
+        assert (m["dynamic"], m["mix_ngram"]) == ("--dynamic" in extra, "--mix-ngram" in extra)
+        results[name] = m["bpc"]
     assert results["mix"] < results["static"]
     code, stdout, err = run(capsys, "sample", out, "--prime", "the cat ", "--length", "30", "--seed", "1",
                             "--dynamic", "--mix-ngram")
@@ -416,4 +418,40 @@ def test_a_runs_ngram_follows_its_model_and_refuses_another_text(capsys, tmp_pat
             arrays = {n: ck.read(n, ck.members[n][1], (ck.members[n][0],)) for n in ck.members if n != "__meta__"}
         checkpoint.save(path, arrays, {"kind": "NgramMixture", "fitted_for": bad})
         with pytest.raises(CheckpointError, match="fitted_for"):
+            NgramMixture.load(path, model.vocab.chars)
+
+
+def test_a_forged_ngram_file_is_refused_before_its_contents_are_used(trained, tmp_path):
+    """Well-formed archives whose contents lie: a count beyond any text's length, code
+    points no str can hold (NumPy's own conversion raised SystemError on them), a
+    surrogate, a gram shorter than its order or with a character outside the vocabulary,
+    a validation "text" of many strings (sized by its header to escape the memory check)."""
+    from rnnlab import checkpoint
+    model, text = trained
+    path = str(tmp_path / "ngram.npz")
+    fit_mixture(model, text[:5400], text[5400:], 3).save(path)
+    with checkpoint.Checkpoint(path) as ck:
+        good = {n: ck.read(n, ck.members[n][1], (ck.members[n][0],)) for n in ck.members if n != "__meta__"}
+        meta = ck.meta
+
+    def units(a, change):
+        u = a.copy().view(np.uint32)
+        change(u)
+        return u.view(a.dtype)
+
+    def bump_first(value):
+        def change(u):
+            u.reshape(-1)[0] = value
+        return change
+    forged = {
+        "huge count": {"ngram/counts3": np.full_like(good["ngram/counts3"], 1 << 62)},
+        "code point beyond U+10FFFF": {"ngram/grams2": units(good["ngram/grams2"], bump_first(0x110000))},
+        "surrogate in the vocabulary": {"ngram/vocab": units(good["ngram/vocab"], bump_first(0xD800))},
+        "gram shorter than its order": {"ngram/grams3": units(good["ngram/grams3"], bump_first(0))},
+        "gram outside the vocabulary": {"ngram/grams1": units(good["ngram/grams1"], bump_first(ord("\u2603")))},
+        "many validation strings": {"val_text": np.array(["abc"] * 1000)},
+    }
+    for name, change in forged.items():
+        checkpoint.save(path, {**good, **change}, meta)
+        with pytest.raises(CheckpointError):
             NgramMixture.load(path, model.vocab.chars)

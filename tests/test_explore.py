@@ -154,6 +154,20 @@ def test_out_never_replaces_anything_but_a_page(run_dir, capsys, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a-dir.html", "p.html"]            # no temporary file left
 
 
+def test_a_path_that_is_not_utf8_is_shown_not_a_crash(run_dir, capsys, tmp_path):
+    """A file name from another system (byte 0xff) reaches Python as a lone surrogate,
+    which the page cannot encode: it is shown with U+FFFD instead of a traceback."""
+    odd = os.path.join(os.fsencode(tmp_path), b"text\xff.txt")
+    try:
+        with open(odd, "wb") as f:
+            f.write(TEXT.encode("utf-8"))
+    except OSError:
+        pytest.skip("this file system refuses a file name that is not UTF-8")
+    out = str(tmp_path / "p.html")
+    assert main(["explore", str(run_dir / "run"), os.fsdecode(odd), "--out", out]) == 0, capsys.readouterr().err
+    assert page_json(read(out))["source"].endswith("text\ufffd.txt")
+
+
 def test_read_metrics_keeps_the_last_run(tmp_path):
     p = tmp_path / "metrics.jsonl"
     rows = [{"step": s, "train_loss": 1.0, "val_bpc": 2.0, "elapsed": s / 10} for s in (10, 20, 10)]

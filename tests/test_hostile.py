@@ -6,6 +6,7 @@ Crafted checkpoints are built here from a real one, never committed."""
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -278,6 +279,17 @@ def test_force_replaces_the_run_and_its_metrics(capsys, base, tmp_path):
     assert steps == [2, 4]
     assert json.loads((out / "config.json").read_text())["seed"] == 7
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".forced.")]
+
+
+def test_force_refuses_to_replace_a_directory_holding_the_training_text(capsys, base, tmp_path):
+    """A text kept inside the run directory would be deleted by the run it trains."""
+    out = tmp_path / "run"
+    assert run(capsys, "train", base["text"], *SMALL, "--max-steps", "2", "--out", str(out))[0] == 0
+    text = out / "corpus.txt"
+    shutil.copy(base["text"], text)
+    one_line_exit_2(capsys, "train", str(text), *SMALL, "--max-steps", "2", "--out", str(out), "--force",
+                    match="lies inside --out")
+    assert text.is_file() and (out / "best.npz").is_file()
 
 
 def test_force_then_crash_before_the_first_checkpoint_keeps_the_old_run(base, tmp_path):

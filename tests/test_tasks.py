@@ -54,6 +54,31 @@ def test_temporal_order_beats_chance():
     assert r["metrics"]["gru"]["success_rate"] > 0.9, r["metrics"]     # chance: 0.25
 
 
+def test_gradflow_splits_its_time_limit_among_its_trainings(monkeypatch):
+    """--time-limit is the task's: four models and the exploding RNN twice share it (before,
+    each of the six trainings took the whole limit, 6x what was asked)."""
+    from rnnlab.tasks import gradflow
+    limits = []
+
+    def fake_fit(net, batches, loss, train, **kw):
+        limits.append(train.time_limit)
+        return {"losses": [1.0], "steps": 1, "seconds": 0.0, "grad_norms": [1.0]}
+    monkeypatch.setattr(gradflow, "fit", fake_fit)
+    run_task("gradflow", model="all", length=10, time_limit=6.0)
+    assert limits == [1.0] * 6
+    limits.clear()
+    run_task("gradflow", model="gru", length=10, time_limit=6.0)
+    assert limits == [2.0] * 3
+
+
+def test_gradflow_text_reports_the_exploding_experiment_too(capsys):
+    assert main(["task", "gradflow", "--max-steps", "3", "--length", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "exploding: RNN with recurrent spectral radius 3" in out
+    assert all(any(line.split()[:1] == [name] and "max grad norm" in line for line in out.splitlines())
+               for name in ("unclipped", "clipped"))
+
+
 def test_gradflow_shows_vanishing_and_exploding_gradients():
     r = run_task("gradflow", model="all", length=40, max_steps=60, seed=0)
     init = {k: v["init"] for k, v in r["table"].items()}
@@ -105,7 +130,7 @@ def test_fill_policies():
 def test_windows():
     X, y, idx = make_windows(np.arange(10.0), window=3, horizon=2)
     assert X.shape == (6, 3) and np.array_equal(X[0], [0, 1, 2]) and y[0] == 4 and idx[-1] == 9
-    with pytest.raises(DataError, match="shorter than window \\+ horizon"):
+    with pytest.raises(DataError, match="need at least"):
         make_windows(np.arange(4.0), window=3, horizon=2)
 
 
@@ -133,7 +158,7 @@ def test_read_csv_column_errors(csv_files):
 @pytest.mark.parametrize("argv,match", [
     (["--series", "co2"], "59 missing value(s)"),
     (["--csv", "{bad}", "--column", "value"], "'oops' is not a number"),
-    (["--csv", "{short}", "--column", "value"], "shorter than window + horizon"),
+    (["--csv", "{short}", "--column", "value"], "--window 10 and --horizon 1 need at least 11"),
     (["--csv", "{gaps}", "--column", "value"], "missing value"),
     (["--csv", "{good}"], "--csv needs --column"),
     (["--csv", "{good}", "--column", "value", "--word", "abc"], "does not apply"),

@@ -123,6 +123,8 @@ def cmd_train(args):
         resume = (opt_state, state)
         step = model.meta.get("step") if isinstance(model.meta.get("step"), int) else 0
         same = os.path.abspath(out_dir) == os.path.abspath(run_of_ckpt) and is_run(run_of_ckpt)
+        if not same:
+            _text_outside(source, out_dir, args.force)
         run = RunDir.resume(out_dir, step) if same else RunDir.create(out_dir, args.force)
     else:
         if args.preset and args.preset not in PRESETS:
@@ -135,6 +137,7 @@ def cmd_train(args):
         name = "stdlib" if args.text is None else os.path.splitext(os.path.basename(args.text))[0]
         out_dir = args.out or os.path.join("runs", name or "run")
         model = CharLM(Vocab.from_text(text), config)
+        _text_outside(source, out_dir, args.force)
         run = RunDir.create(out_dir, args.force)
 
     c = model.config
@@ -189,6 +192,17 @@ def overhead_line(summary):
     ev, rep = summary["eval_seconds"], summary["report_seconds"]
     return (f"wall clock {run:.1f} s: validation {ev:.1f} s ({100 * ev / run:.1f}%), samples and "
             f"checkpoints {rep:.1f} s ({100 * rep / run:.1f}%)")
+
+
+def _text_outside(source, out_dir, force):
+    """With --force, the training text must not lie inside the directory it replaces: the
+    run would delete the text it was trained on (and that a resume reads again)."""
+    if not force or not source or source.startswith("default:"):
+        return
+    text, out = os.path.realpath(source), os.path.realpath(out_dir)
+    if os.path.commonpath([text, out]) == out:
+        raise UsageError(f"the training text {source} lies inside --out {out_dir}, which --force replaces; "
+                         f"move it out first")
 
 
 def _keep_mixture(order, text, out_dir, progress):
@@ -249,11 +263,13 @@ def cmd_eval(args):
     checkpoint = _resolve_checkpoint(args.checkpoint)
     model = CharLM.load(checkpoint)
     text = read_text(args.text, args.encoding)
-    m = evaluate(args, model, checkpoint, text)
+    m = {**evaluate(args, model, checkpoint, text), "dynamic": args.dynamic, "mix_ngram": args.mix_ngram}
     if args.json:
         print(json.dumps(m, allow_nan=False))
     else:
-        print(f"{m['chars']} characters scored: {describe_lm(m)}")
+        how = [w for w, on in (("dynamic evaluation", args.dynamic), ("mixed with the run's n-gram", args.mix_ngram))
+               if on]
+        print(f"{m['chars']} characters scored{' (' + ', '.join(how) + ')' if how else ''}: {describe_lm(m)}")
         if m["oov"]:
             print(f"{m['oov']} character(s) outside the vocabulary were dropped before scoring")
     return 0
@@ -336,9 +352,20 @@ def cmd_task(args):
     for model, metrics in result["metrics"].items():
         print(f"  {model:<12}" + "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                             for k, v in metrics.items()))
+    if "exploding" in result:                 # gradflow's second experiment
+        e = result["exploding"]
+        print(f"exploding: RNN with recurrent spectral radius {e['radius']:g}, SGD")
+        for name in ("unclipped", "clipped"):
+            v = e[name]
+            print(f"  {name:<12}max grad norm {_g(v['max_grad_norm'])}  first update norm "
+                  f"{_g(v['first_update_norm'])}  final loss {_g(v['final_loss'])}  steps {v['steps']}")
     if args.plot:
         print(f"plot written to {args.plot}")
     return 0
+
+
+def _g(v):
+    return "n/a" if v is None else f"{v:.4g}"
 
 
 def cmd_demo(args):

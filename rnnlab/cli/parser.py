@@ -117,7 +117,9 @@ def _add_task(sub):
     k.add_argument("--seed", type=_seed, default=0, help="seed of the data and the initialisation")
     k.add_argument("--max-steps", type=int, help="training steps (default: the task's own budget, "
                                                  "300 to 2000 steps, when no --time-limit is given)")
-    k.add_argument("--time-limit", type=float, metavar="SECONDS", help="wall-clock budget (default: none)")
+    k.add_argument("--time-limit", type=float, metavar="SECONDS",
+                   help="wall-clock budget of the whole task's training (gradflow splits it among its "
+                        "trainings, six with --model all; --max-steps is per training) (default: none)")
     k.add_argument("--json", action="store_true", help="one JSON object with the metrics")
     k.add_argument("--plot", metavar="FILE", help="write a PNG figure, needs matplotlib (default: no figure)")
     k.add_argument("--word", help="detect: the target word (default: udacity)")

@@ -95,12 +95,13 @@ def make_windows(values, window, horizon=1):
     """Sliding windows: X[i] = values[i : i+window], y[i] = values[i+window+horizon−1].
     Returns X (N, window), y (N,), target_index (N,)."""
     values = np.asarray(values, np.float64)
-    if window < 1 or horizon < 1:
-        raise DataError("window and horizon must be positive")
+    for name, v in (("window", window), ("horizon", horizon)):
+        if v < 1:
+            raise DataError(f"{name} must be positive, got {v}")
     n = values.size - window - horizon + 1
     if n < 1:
-        raise DataError(f"the series has {values.size} values, shorter than window + horizon = "
-                        f"{window + horizon}")
+        raise DataError(f"the series has {values.size} values; window={window} and horizon={horizon} "
+                        f"need at least {window + horizon}")
     idx = np.arange(n)[:, None] + np.arange(window)[None, :]
     target_index = np.arange(n) + window + horizon - 1
     return values[idx], values[target_index], target_index

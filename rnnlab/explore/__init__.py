@@ -57,10 +57,19 @@ def build_page(model, text, *, metrics=(), source="", checkpoint="", max_chars=M
     if len(shown) < 2:
         raise DataError("the text has fewer than two characters the model knows")
     result = analyse(model, shown)
+    source, checkpoint = printable(source), printable(checkpoint)
     data = page_data(model, shown, result, metrics=metrics, source=source, checkpoint=checkpoint)
     html = render(data, title=f"rnnlab explore — {checkpoint or model.rnn.mode}")
     return html, {"chars": len(shown), "oov": oov, "mean_bits": result["mean_bits"],
                   "bytes": len(html.encode("utf-8")), "activation_bits": data["acts"]["bits"]}
+
+
+def printable(path):
+    """A path as the page can show it: bytes that are not UTF-8 (a file name from another
+    system, decoded by Python as lone surrogates, which no page can encode) become U+FFFD."""
+    if not isinstance(path, str):
+        return path
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _umask():
@@ -118,4 +127,4 @@ def explore(run, text_path=None, out=None, *, max_chars=MAX_CHARS, encoding="utf
     return {**info, "out": out, "source": source, "metrics": len(metrics)}
 
 
-__all__ = ["explore", "build_page", "validation_tail", "read_metrics", "MAX_CHARS"]
+__all__ = ["explore", "build_page", "validation_tail", "read_metrics", "printable", "MAX_CHARS"]

@@ -215,5 +215,8 @@ def check_fits(config, vocab_size, itemsize=4, training=True, what="this configu
     """ConfigError unless ``memory_needed`` fits in ``available_memory``."""
     need, have = memory_needed(config, vocab_size, itemsize, training), available_memory()
     if need > have:
-        raise ConfigError(f"hidden_size {config.hidden_size}: {what} needs about {need / 2**30:.1f} GiB "
-                          f"of memory and {have / 2**30:.1f} GiB are available; choose a smaller model")
+        sizes = f"hidden_size={config.hidden_size}, num_layers={config.num_layers}"
+        if training:                          # the training window counts too
+            sizes += f", batch_size={config.batch_size}, seq_len={config.seq_len}"
+        raise ConfigError(f"{sizes}: {what} needs about {need / 2**30:,.1f} GiB of memory and "
+                          f"{have / 2**30:.1f} GiB are available; choose smaller sizes")

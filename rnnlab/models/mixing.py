@@ -32,6 +32,19 @@ EDGES = np.array([1, 2, 4, 8, 16, 32, 64, 128, 256, 512])
 FILE = "ngram.npz"
 
 
+MAX_COUNT = 1 << 40       # no count can exceed the training text's length: far below this
+
+
+def _code_points(arr):
+    """The UTF-32 code units of a fixed-width unicode array, without converting to str."""
+    return np.ascontiguousarray(arr).view(np.uint32)
+
+
+def _is_text(units):
+    """True where every unit is a character a str can hold (NUL padding allowed)."""
+    return bool(((units <= 0x10FFFF) & ((units < 0xD800) | (units > 0xDFFF))).all())
+
+
 def buckets(context_counts):
     """Bucket index of each context count: 0 for 0, then one bucket per power of two."""
     return np.searchsorted(EDGES, np.asarray(context_counts), side="right")
@@ -140,6 +153,8 @@ class NgramMixture:
                     raise CheckpointError(f"{path}: damaged n-gram counts of order {n}")
                 total += length * (4 * n + 8) * 20            # the arrays and the dicts built from them
             _, (vlen,) = header("val_text", "U", 1)
+            if vlen > 1:                                      # saved as one string (or none)
+                raise CheckpointError(f"{path}: damaged n-gram (val_text)")
             total += m["val_text"][0].itemsize * 3
             if total > available_memory():
                 raise CheckpointError(f"{path}: the n-gram it holds would need {total / 2**30:.1f} GiB")
@@ -152,13 +167,24 @@ class NgramMixture:
             arrays["discounts"] = ck.read("ngram/discounts", (order, 3), (np.float64,))
             lambdas = ck.read("lambdas", (len(EDGES) + 1,), (np.float64,))
             val = ck.read("val_text", m["val_text"][1], (m["val_text"][0],))
+        # code points first: a value no str can hold (above U+10FFFF, a surrogate) fails in
+        # NumPy's conversion itself; then every gram n characters of the vocabulary
+        units = {"vocab": _code_points(arrays["vocab"]), "val_text": _code_points(val)}
+        if not all(_is_text(u) for u in units.values()):
+            raise CheckpointError(f"{path}: damaged n-gram (not text)")
         if str(arrays["vocab"][0]) != "".join(sorted(vocab)):
             raise CheckpointError(f"{path}: the n-gram's vocabulary is not the model's")
         d = arrays["discounts"]
         if not (np.all((lambdas > 0) & (lambdas < 1)) and np.isfinite(d).all()
                 and (d >= MIN_DISCOUNT).all() and (d <= [1.0, 2.0, 3.0]).all()
-                and all((arrays[f"counts{n}"] > 0).all() for n in range(1, order + 1))):
+                and all(((c := arrays[f"counts{n}"]) > 0).all() and (c <= MAX_COUNT).all()
+                        for n in range(1, order + 1))):
             raise CheckpointError(f"{path}: damaged n-gram (weights or counts out of range)")
+        known = np.array(sorted(map(ord, vocab)), np.uint32)
+        for n in range(1, order + 1):
+            u = _code_points(arrays[f"grams{n}"]).reshape(-1, n)
+            if not np.isin(u, known).all():                  # also a gram shorter than n (NUL-padded)
+                raise CheckpointError(f"{path}: damaged n-gram (grams of order {n} outside the vocabulary)")
         return cls(KneserNeyLM.from_arrays(arrays), lambdas, str(val[0]) if vlen else "", fitted_for)
 
 

@@ -54,8 +54,11 @@ def state_gradient_norms(net, x, y):
 
 def run(model="all", seed=0, max_steps=None, time_limit=None, length=50, hidden_size=32,
         batch_size=32, explode_radius=3.0, progress=None):
-    train_cfg = budget(max_steps, time_limit, 300)
+    budget(max_steps, time_limit, 300)           # the options checked as given
     kinds = ["rnn", "lstm", "lstm_fb1", "gru"] if model == "all" else [model]
+    # a time limit is the whole task's: split among its trainings (each model, then the
+    # exploding RNN unclipped and clipped); max_steps is per training
+    train_cfg = budget(max_steps, None if time_limit is None else time_limit / (len(kinds) + 2), 300)
     if any(k.replace("_fb1", "") not in CELLS for k in kinds):
         raise ConfigError("gradflow compares model rnn, lstm, gru or all")
     check_fits("lstm" if model == "all" else model, 2, hidden_size, 1, batch_size * length,
