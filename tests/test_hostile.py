@@ -413,6 +413,27 @@ def test_text_that_decodes_to_no_text_is_refused(capsys, tmp_path, content, enco
     assert not (tmp_path / "run").exists()
 
 
+def test_weights_too_large_for_float_arithmetic(capsys, base, tmp_path):
+    """A finite weight of float32's ±3.4e38 overflows the first product: eval --json died on
+    NaN in its JSON and the explorer page held NaN. Such a file is refused on loading;
+    at the bound (±1e15) the scores stay finite, and dynamic evaluation, whose gradients
+    do overflow there, is one line instead of a screen of overflow warnings."""
+    model = CharLM.load(os.path.join(base["run"], "best.npz"))
+    signs = {k: np.sign(np.random.default_rng(0).standard_normal(p.shape)) for k, p in model.params.items()}
+    for scale, name in ((3.4e38, "max.npz"), (1e15, "edge.npz")):
+        for k, p in model.params.items():
+            p[...] = np.float32(scale) * signs[k]
+        model.save(str(tmp_path / name))
+    one_line_exit_2(capsys, "eval", str(tmp_path / "max.npz"), base["text"], "--json", match="beyond")
+    code, out, err = run(capsys, "eval", str(tmp_path / "edge.npz"), base["text"], "--json")
+    assert code == 0 and np.isfinite(json.loads(out)["loss"]), err
+    code, out, err = run(capsys, "explore", str(tmp_path / "edge.npz"), base["text"], "--out",
+                         str(tmp_path / "p.html"), "--json")
+    assert code == 0 and np.isfinite(json.loads(out)["mean_bits"]), err
+    one_line_exit_2(capsys, "eval", str(tmp_path / "edge.npz"), base["text"], "--dynamic", "--train-text",
+                    base["text"], match="overflow")
+
+
 def test_forecast_csv_with_huge_values(capsys, tmp_path):
     csv = tmp_path / "s.csv"
     csv.write_text("value\n" + "\n".join(["1.0", "2.0", "1e300"] * 30) + "\n")

@@ -74,6 +74,19 @@ def _finite(path, name, a):
     return a
 
 
+# No trained model comes near this; a weight of float32's ±3.4e38 overflows the first product
+# (NaN scores, NaN in JSON), and at ≤ 1e15 a forward pass of any size memory allows stays finite.
+MAX_ABS_WEIGHT = 1e15
+
+
+def _weights(path, name, a):
+    _finite(path, name, a)
+    if a.size and np.abs(a).max() > MAX_ABS_WEIGHT:
+        raise CheckpointError(f"{path}: array {name!r} holds weights beyond ±{MAX_ABS_WEIGHT:g}, which no "
+                              f"trained model has (a damaged or forged checkpoint)")
+    return a
+
+
 def load_charlm(cls, path, *, with_training_state=False):
     """Build a ``cls`` (CharLM) from the checkpoint at ``path``; see the module docstring."""
     with checkpoint.Checkpoint(path) as ck:
@@ -104,10 +117,10 @@ def load_charlm(cls, path, *, with_training_state=False):
         if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 1 << 20:
             raise CheckpointError(f"{path}: damaged checkpoint metadata (workers {workers!r})")
         _check_members(path, members, shapes, config, with_training_state, workers)
-        params = {k: _finite(path, k, ck.read(f"param/{k}", s, FLOATS)) for k, s in shapes.items()}
+        params = {k: _weights(path, k, ck.read(f"param/{k}", s, FLOATS)) for k, s in shapes.items()}
         averaged = None
         if f"avg/{next(iter(shapes))}" in members:
-            averaged = {k: _finite(path, f"avg/{k}", ck.read(f"avg/{k}", s, FLOATS))
+            averaged = {k: _weights(path, f"avg/{k}", ck.read(f"avg/{k}", s, FLOATS))
                         for k, s in shapes.items()}
             if not with_training_state:
                 params, averaged = averaged, None       # the weights to use

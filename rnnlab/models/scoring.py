@@ -200,7 +200,11 @@ class GradientStats:
 def gradient_stats(model, ids, seg_len=DYN_SEG, wide=STATS_STREAMS, max_segments=STATS_SEGMENTS):
     """GradientStats from the training ``ids`` (``_mean_squares``): σ² = (m₁ − m_W)·W/(W − 1),
     μ² = m_W − σ²/W, both clipped at 0 (a text read as one stream, W = 1, gives σ² = 0)."""
-    m1, mw, W = _mean_squares(model, ids, seg_len, wide, max_segments)
+    with np.errstate(all="ignore"):           # overflow is checked below, once, not warned per array
+        m1, mw, W = _mean_squares(model, ids, seg_len, wide, max_segments)
+    if not all(np.isfinite(m).all() for m in (*m1.values(), *mw.values())):
+        raise ConfigError("the model's gradients on the training text overflow (weights too large for "
+                          "float arithmetic): dynamic evaluation cannot scale its steps by them")
     var = {k: np.maximum((m1[k] - mw[k]) * W / (W - 1), 0.0) if W > 1 else np.zeros_like(m1[k]) for k in m1}
     mu2 = {k: np.maximum(mw[k] - var[k] / W, 0.0) for k in m1}
     return GradientStats(mu2, var)
