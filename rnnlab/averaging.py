@@ -77,9 +77,6 @@ class WeightAverage:
             a *= d
             a += tmp
 
-    def finite(self):
-        return all(np.isfinite(a).all() for a in self.averages.values())
-
     @contextmanager
     def applied(self):
         """Within the block the live arrays hold the averages; afterwards exactly the

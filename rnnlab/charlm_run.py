@@ -32,6 +32,7 @@ import os
 import numpy as np
 
 from .averaging import WeightAverage
+from .models.charlm_io import MAX_ABS_WEIGHT, loadable
 from .data.text import char_batches, split_train_val, text_fingerprint
 from .errors import CheckpointError, ConfigError, DataError
 from .metrics import bits_per_char, perplexity
@@ -198,9 +199,9 @@ def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, 
         if run is None:
             return
         averages = avg.averages if avg is not None and with_training_state else None
-        if not all(np.isfinite(p).all() for p in model.params.values()) or \
-                (averages is not None and not avg.finite()):
-            progress.message(f"the weights are no longer finite; {name} is left as it was")
+        if not loadable(model.params) or (averages is not None and not loadable(avg.averages)):
+            progress.message(f"the weights are no longer finite (or beyond ±{MAX_ABS_WEIGHT:g}); {name} is left "
+                             f"as it was")
             return
         run.commit()
         meta = {**trainer.counters, "text_fingerprint": fingerprint, "text_source": text_source,

@@ -79,6 +79,13 @@ def _finite(path, name, a):
 MAX_ABS_WEIGHT = 1e15
 
 
+def loadable(arrays):
+    """True where every array of ``arrays`` ({name: weights}) is one ``load_charlm`` accepts:
+    finite and within ±MAX_ABS_WEIGHT (training saves nothing it would refuse to load)."""
+    return all(np.isfinite(a).all() and (not a.size or np.abs(a).max() <= MAX_ABS_WEIGHT)
+               for a in arrays.values())
+
+
 def _weights(path, name, a):
     _finite(path, name, a)
     if a.size and np.abs(a).max() > MAX_ABS_WEIGHT:
