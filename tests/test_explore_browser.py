@@ -99,6 +99,20 @@ def css(driver, selector):
     return driver.find_elements(By.CSS_SELECTOR, selector)
 
 
+def greedy_in_page(browser, prime, length):
+    """The open page's sampler run greedily (temperature 0) after ``prime``: its text. The
+    prime is set as the box's value (chromedriver types only characters of the BMP)."""
+    browser.execute_script("arguments[0].value = arguments[1]", css(browser, '[data-role="prime"]')[0], prime)
+    for name, value in (("temperature", "0"), ("length", str(length))):
+        field = css(browser, f'[data-role="{name}"]')[0]
+        field.clear()
+        field.send_keys(value)
+    css(browser, '[data-role="generate"]')[0].click()
+    out = css(browser, '[data-role="sample-output"]')[0]
+    wait(browser, lambda: out.get_attribute("data-state") == "done")
+    return out.get_property("textContent")
+
+
 def test_page_loads_without_console_errors_and_has_every_panel(browser, pages):
     browser.get_log("browser")                    # drop what came before
     open_page(browser, pages["lstm"][1])
@@ -156,17 +170,7 @@ def test_in_page_greedy_sample_equals_the_cli(browser, pages, capsys, model, pri
     run, page = pages[model]
     open_page(browser, page)
     length = 150
-    box = css(browser, '[data-role="prime"]')[0]
-    box.clear()
-    box.send_keys(prime)
-    for name, value in (("temperature", "0"), ("length", str(length))):
-        field = css(browser, f'[data-role="{name}"]')[0]
-        field.clear()
-        field.send_keys(value)
-    css(browser, '[data-role="generate"]')[0].click()
-    out = css(browser, '[data-role="sample-output"]')[0]
-    wait(browser, lambda: out.get_attribute("data-state") == "done")
-    in_page = out.get_property("textContent")
+    in_page = greedy_in_page(browser, prime, length)
     capsys.readouterr()
     assert main(["sample", run, "--temperature", "0", "--prime", prime, "--length", str(length)]) == 0
     cli = capsys.readouterr().out
@@ -194,15 +198,7 @@ def test_a_character_outside_the_bmp_is_one_character_on_the_page(browser, tmp_p
     where = [i for i, ch in enumerate(text) if ch == cat]
     assert where and len(spans) == len(text) and all(spans[i] == cat for i in where)
     prime, length = "the " + cat + " ", 60
-    browser.execute_script("arguments[0].value = arguments[1]", css(browser, '[data-role="prime"]')[0], prime)
-    for name, value in (("temperature", "0"), ("length", str(length))):
-        field = css(browser, f'[data-role="{name}"]')[0]
-        field.clear()
-        field.send_keys(value)
-    css(browser, '[data-role="generate"]')[0].click()
-    out = css(browser, '[data-role="sample-output"]')[0]
-    wait(browser, lambda: out.get_attribute("data-state") == "done")
-    in_page = out.get_property("textContent")
+    in_page = greedy_in_page(browser, prime, length)
     capsys.readouterr()
     assert main(["sample", run, "--temperature", "0", "--prime", prime, "--length", str(length)]) == 0
     assert in_page == capsys.readouterr().out[:-1]
