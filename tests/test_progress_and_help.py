@@ -147,3 +147,19 @@ def test_close_erases_the_bar():
     p.update(3)
     p.close()
     assert s.getvalue().endswith("\r\033[K") and "\n" not in s.getvalue()
+
+
+def test_the_readme_command_table_names_every_option():
+    """Each subcommand's row in the README's command table names all of its options, so
+    the table a user reads first stays the whole list (it had lost eight of them)."""
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "README.md"), encoding="utf-8") as f:
+        rows = [line for line in f if line.startswith("| `rnnlab ")]
+    subs = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, sub in subs.items():
+        row = next((r for r in rows if r.startswith(f"| `rnnlab {name}")), None)
+        assert row is not None, name
+        missing = [a.option_strings[-1] for a in sub._actions
+                   if a.option_strings and a.option_strings[-1] != "--help" and a.option_strings[-1] not in row]
+        assert not missing, (name, missing)
