@@ -25,10 +25,13 @@ def describe_lm(m):
     """``lm_metrics``' numbers for people: "L nats/char, B bits/char, perplexity P" — four
     decimals up to a million, exponent form beyond (a diverged model), and the perplexity
     as ``e^L`` where ``perplexity`` saturates."""
-    def num(x, places):
-        return f"{x:.{places}f}" if abs(x) < 1e6 else f"{x:.4g}"
-    ppl = f"e^{m['loss']:.4g}" if m["loss"] >= PERPLEXITY_CAP else num(m["perplexity"], 3)
-    return f"{num(m['loss'], 4)} nats/char, {num(m['bpc'], 4)} bits/char, perplexity {ppl}"
+    ppl = f"e^{m['loss']:.4g}" if m["loss"] >= PERPLEXITY_CAP else readable(m["perplexity"], 3)
+    return f"{readable(m['loss'])} nats/char, {readable(m['bpc'])} bits/char, perplexity {ppl}"
+
+
+def readable(x, places=4):
+    """``x`` with ``places`` decimals up to a million, in exponent form beyond."""
+    return f"{x:.{places}f}" if abs(x) < 1e6 else f"{x:.4g}"
 
 
 def lm_metrics(nats, chars):

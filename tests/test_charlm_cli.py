@@ -330,3 +330,17 @@ def test_train_without_eval_every_uses_the_automatic_cadence(capsys, tmp_path, t
     assert code == 0, err
     steps = [json.loads(line)["step"] for line in read_text(os.path.join(out_dir, "metrics.jsonl")).splitlines()]
     assert steps == [every, 300]
+
+
+def test_a_run_that_saved_nothing_does_not_point_to_sample(capsys, tmp_path):
+    """A run diverged at its first step has no best.npz: its last line says so instead of
+    "sample with: ..." (which then failed), and the huge loss is in exponent form."""
+    text = tmp_path / "t.txt"
+    text.write_text(make_text(6000), encoding="utf-8")
+    out = tmp_path / "run"
+    code, stdout, err = run(capsys, "train", str(text), "--hidden-size", "8", "--seq-len", "16", "--batch-size", "4",
+                            "--optimizer", "sgd", "--lr", "1e30", "--clip", "0", "--max-steps", "5",
+                            "--eval-every", "1", "--out", str(out))
+    assert code == 1 and not (out / "best.npz").exists(), err
+    assert stdout.rstrip().endswith("no checkpoint was saved (nothing to sample from)")
+    assert "sample with" not in stdout and "e+" in stdout.splitlines()[-3]

@@ -70,6 +70,7 @@ TRAIN_MODEL_OPTIONS = ["model", "hidden_size", "num_layers", "dropout", "seq_len
 
 
 def cmd_train(args):
+    from ..metrics import readable
     from ..charlm_run import auto_eval_every, train_charlm
     from ..data.text import Vocab
     from ..models.charlm import CharLM
@@ -179,10 +180,12 @@ def cmd_train(args):
         best = summary["best_val_loss"]
         print(f"stopped ({summary['stop_reason']}) after {summary['steps']} steps, "
               f"{summary['epochs']:.2f} epochs; best validation "
-              + (f"{best:.4f} nats/char = {summary['best_val_bpc']:.4f} bits/char" if best is not None else "n/a")
+              + (f"{readable(best)} nats/char = {readable(summary['best_val_bpc'])} bits/char" if best is not None
+                 else "n/a")
               + (f"; smooth loss {summary['smooth_loss']:.2f}" if summary["smooth_loss"] is not None else "")
               + "\n" + overhead_line(summary)
-              + f"\nsample with: rnnlab sample {out_dir}")
+              + (f"\nsample with: rnnlab sample {out_dir}" if os.path.isfile(os.path.join(out_dir, "best.npz"))
+                 else "\nno checkpoint was saved (nothing to sample from)"))
     return 1 if summary["stop_reason"] == "diverged" else 0
 
 
