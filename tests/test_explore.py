@@ -177,6 +177,24 @@ def test_read_metrics_keeps_the_last_run(tmp_path):
     assert read_metrics(str(tmp_path / "absent.jsonl")) == []
 
 
+def test_read_metrics_skips_what_is_not_a_record_and_stays_bounded(tmp_path, monkeypatch):
+    """Bytes that are not UTF-8, a step of 1e400 or 10**400, a loss beyond float's range, a
+    list, a boolean step: each was a traceback in ``rnnlab explore`` or NaN in its page, or
+    is now simply skipped; a file of many records is thinned to MAX_ROWS points."""
+    from rnnlab.explore import page
+    p = tmp_path / "metrics.jsonl"
+    p.write_bytes(b'{"step": 1, "train_loss": 1.0}\n\xff\xfe{"step": 2}\n{"step": 1e400}\n{"step": 1' + b"0" * 400
+                  + b'}\n{"step": 3, "train_loss": 1e999, "elapsed": 1' + b"0" * 400 + b'}\n[1, 2]\n{"step": true}\n'
+                  b'{"step": 4, "val_bpc": 2.5}\n')
+    got = read_metrics(str(p))
+    assert [r["step"] for r in got] == [1, 3, 4]
+    assert got[1]["train_bits"] is None and got[1]["elapsed"] is None and got[2]["val_bpc"] == 2.5
+    monkeypatch.setattr(page, "MAX_ROWS", 100)
+    p.write_text("".join(json.dumps({"step": s, "val_bpc": 1.0}) + "\n" for s in range(1, 1001)), encoding="utf-8")
+    steps = [r["step"] for r in read_metrics(str(p))]
+    assert 50 <= len(steps) <= 100 and steps == sorted(steps) and steps[-1] >= 990
+
+
 def test_a_2x256_lstm_page_stays_under_10_mb():
     text = make_text(20000)
     model = CharLM(Vocab(sorted(set(text) | set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789()[]{}<>=+-*/_:;,'\"#@!?%&|\\^~`$"))),

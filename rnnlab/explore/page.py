@@ -52,32 +52,46 @@ def dequantise(scale, raw, n, bits):
     return ((q[:, :n].astype(np.float64) - m) / m * scale[:, None]).T
 
 
+MAX_ROWS = 20_000          # the curves' points: beyond this, every other one is dropped
+
+
 def read_metrics(path):
     """The records of metrics.jsonl as {step, elapsed, train_bits, val_bpc}; the last run
-    only where a restart (--force) appended a second one (steps go down)."""
-    rows = []
+    only where a restart (--force) appended a second one (steps go down). Read line by
+    line; what is not a record (bytes that are not UTF-8, a line of another shape, a step
+    that is not an integer, numbers beyond float's range) is skipped, and a file of more
+    than MAX_ROWS records is thinned, so no file can stop the page or fill memory."""
+    rows, stride, seen = [], 1, 0
     try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
+        f = open(path, encoding="utf-8", errors="replace")
     except OSError:
         return []
-    for line in lines:
-        try:
-            r = json.loads(line)
-            step = int(r["step"])
-        except (ValueError, KeyError, TypeError):
-            continue
-        if rows and step <= rows[-1]["step"]:
-            rows = []
-        train = r.get("train_loss")
-        rows.append({"step": step, "elapsed": _num(r.get("elapsed")),
-                     "train_bits": None if _num(train) is None else round(train / math.log(2), 4),
-                     "val_bpc": _num(r.get("val_bpc"))})
+    with f:
+        for line in f:
+            try:
+                r = json.loads(line) if len(line) < 10_000 else None
+            except ValueError:
+                continue
+            if (not isinstance(r, dict) or isinstance(r.get("step"), bool) or not isinstance(r.get("step"), int)
+                    or not 0 <= r["step"] < 2 ** 53):
+                continue
+            step = r["step"]
+            if rows and step <= rows[-1]["step"]:
+                rows, stride, seen = [], 1, 0
+            seen += 1
+            if seen % stride:
+                continue
+            train = _num(r.get("train_loss"))
+            rows.append({"step": step, "elapsed": _num(r.get("elapsed")),
+                         "train_bits": None if train is None else round(train / math.log(2), 4),
+                         "val_bpc": _num(r.get("val_bpc"))})
+            if len(rows) > MAX_ROWS:
+                rows, stride = rows[1::2], stride * 2
     return rows
 
 
 def _num(v):
-    return round(float(v), 4) if isinstance(v, (int, float)) and math.isfinite(v) else None
+    return round(float(v), 4) if isinstance(v, (int, float)) and abs(v) < 1e300 else None
 
 
 def page_data(model, text, result, *, metrics=(), source="", checkpoint=""):
