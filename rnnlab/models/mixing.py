@@ -76,8 +76,8 @@ class NgramMixture:
         CheckpointError if its n-gram was counted on another training text; its λs refitted
         (``refit``, in memory) if they were fitted for other weights — a run trained on after
         ``--ngram``, or a file that does not say. Returns self."""
-        text = self.fitted_for.get("text_fingerprint")
-        if text is not None and text != model.meta.get("text_fingerprint"):
+        text, model_text = self.fitted_for.get("text_fingerprint"), model.meta.get("text_fingerprint")
+        if text is not None and model_text is not None and text != model_text:   # both must say
             raise CheckpointError(f"{path}: its n-gram was counted on another text than the model's training "
                                   f"text; make it again with rnnlab train --ngram N")
         if self.fitted_for.get("weights") != weights_digest(model.params):
