@@ -27,6 +27,8 @@ def run(model="rnn", seed=0, max_steps=None, time_limit=None, word="udacity", th
         raise ConfigError("detect runs over a stream: model rnn, lstm or gru")
     if not 0 < threshold < 1:
         raise ConfigError("threshold must be in (0, 1)")
+    if not isinstance(word, str) or not word:
+        raise ConfigError(f"word must be a non-empty string, got {word!r}")
     train_cfg = budget(max_steps, time_limit, 600)
     rng = np.random.default_rng(seed)
     check_fits(model, len(set(word)), hidden_size, 1, max(batch_size * seq_len, eval_length),
