@@ -158,13 +158,16 @@ def _user_files(path):
     return [f for f in os.listdir(path) if not _leftover(f)]
 
 
+MAX_RECORD = 1 << 16       # characters: a metrics.jsonl record is ~200; a longer "line" is not one
+
+
 def _cut_metrics(metrics, step):
     """Keep the records of steps ≤ ``step`` (and nothing after a torn line)."""
     if not os.path.isfile(metrics):
         return
     keep = []
     with open(metrics, encoding="utf-8", errors="replace") as f:      # a torn tail is not UTF-8
-        for line in f:
+        for line in iter(lambda: f.readline(MAX_RECORD), ""):       # no line read past MAX_RECORD
             try:
                 record = json.loads(line)
             except ValueError:

@@ -18,6 +18,7 @@ from importlib import resources
 
 import numpy as np
 
+from ..rundir import MAX_RECORD
 from .analysis import FEATURES
 
 EIGHT_BIT_BUDGET = 2_500_000        # quantised values stored with 8 bits up to this many
@@ -67,9 +68,9 @@ def read_metrics(path):
     except OSError:
         return []
     with f:
-        for line in f:
+        for line in iter(lambda: f.readline(MAX_RECORD), ""):       # no line read past MAX_RECORD
             try:
-                r = json.loads(line) if len(line) < 10_000 else None
+                r = json.loads(line)
             except ValueError:
                 continue
             if (not isinstance(r, dict) or isinstance(r.get("step"), bool) or not isinstance(r.get("step"), int)
