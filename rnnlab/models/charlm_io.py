@@ -82,13 +82,17 @@ MAX_ABS_WEIGHT = 1e15
 def loadable(arrays):
     """True where every array of ``arrays`` ({name: weights}) is one ``load_charlm`` accepts:
     finite and within ±MAX_ABS_WEIGHT (training saves nothing it would refuse to load)."""
-    return all(np.isfinite(a).all() and (not a.size or np.abs(a).max() <= MAX_ABS_WEIGHT)
-               for a in arrays.values())
+    return all(np.isfinite(a).all() and _bounded(a) for a in arrays.values())
+
+
+def _bounded(a):
+    """Every entry within ±MAX_ABS_WEIGHT (min and max: no temporary array)."""
+    return not a.size or (a.max() <= MAX_ABS_WEIGHT and a.min() >= -MAX_ABS_WEIGHT)
 
 
 def _weights(path, name, a):
     _finite(path, name, a)
-    if a.size and np.abs(a).max() > MAX_ABS_WEIGHT:
+    if not _bounded(a):
         raise CheckpointError(f"{path}: array {name!r} holds weights beyond ±{MAX_ABS_WEIGHT:g}, which no "
                               f"trained model has (a damaged or forged checkpoint)")
     return a
