@@ -199,9 +199,13 @@ def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, 
         if run is None:
             return
         averages = avg.averages if avg is not None and with_training_state else None
-        if not loadable(model.params) or (averages is not None and not loadable(avg.averages)):
-            progress.message(f"the weights are no longer finite (or beyond ±{MAX_ABS_WEIGHT:g}); {name} is left "
-                             f"as it was")
+        # nothing the loader would refuse: weights in bounds, and the slots and carried state finite
+        slots = [a for s in opt.state.values() for a in s.values()]
+        carried = [s for s in (state if isinstance(state, tuple) else (state,)) if s is not None]
+        if not loadable(model.params) or (averages is not None and not loadable(avg.averages)) or (
+                with_training_state and not all(np.isfinite(a).all() for a in slots + carried)):
+            progress.message(f"the weights or the training state are no longer finite (or the weights beyond "
+                             f"±{MAX_ABS_WEIGHT:g}); {name} is left as it was")
             return
         run.commit()
         meta = {**trainer.counters, "text_fingerprint": fingerprint, "text_source": text_source,

@@ -255,6 +255,27 @@ def test_divergence_never_saves_non_finite_weights(capsys, base, tmp_path):
     assert code in (0, 2), err
 
 
+def test_a_training_state_gone_infinite_is_not_saved(capsys, base, tmp_path, monkeypatch):
+    """Adam's second moment overflowing while the weights stay finite (the update then
+    divides by inf and moves nothing): latest.npz would hold an inf slot its loader
+    refuses. Every checkpoint the run leaves loads, with its training state."""
+    from rnnlab.optim import Adam
+    update = Adam._update
+
+    def overflowing(self, k, p, g):
+        update(self, k, p, g)
+        if self.t >= 6:
+            self.state[k]["exp_avg_sq"][...] = np.inf
+    monkeypatch.setattr(Adam, "_update", overflowing)
+    out = tmp_path / "run"
+    code, _, err = run(capsys, "train", base["text"], *SMALL, "--max-steps", "12", "--eval-every", "4",
+                       "--out", str(out))
+    assert code == 0, err
+    for name in ("latest.npz", "best.npz"):
+        CharLM.load(str(out / name), with_training_state=(name == "latest.npz"))
+    assert CharLM.load(str(out / "latest.npz"), with_training_state=True)[0].meta["step"] == 4
+
+
 # -- run directories ---------------------------------------------------------------------------------
 def test_out_dir_with_user_files_is_refused_without_force(capsys, base, tmp_path):
     mine = tmp_path / "mine"
@@ -357,10 +378,12 @@ def test_sigterm_saves_the_latest_state_and_exits_143(base, tmp_path):
     (["task", "adding", "--max-steps", "2", "--plot", "{dir}/fig.txt"], "--plot"),
     (["ngram", "{text}", "--order", "50"], "--order"),
     (["task", "detect", "--word", "", "--max-steps", "2"], "--word must be a non-empty string"),
+    (["ngram", "{dir}/tiny.txt", "--order", "3", "--eval", "{text}"], "--val-frac 0 learns all of TEXT"),
     (["train", "{text}", "--workers", "100000", "--out", "{dir}/big"], "--workers 100000: at most"),
     (["train", "{text}", "--hidden-size", "100000", "--max-steps", "1", "--out", "{dir}/big"], "--hidden-size"),
 ])
 def test_bad_options_one_line_exit_2(capsys, base, tmp_path, argv, match):
+    (tmp_path / "tiny.txt").write_text("abcabcabcab", encoding="utf-8")
     argv = [a.format(run=base["run"], text=base["text"], dir=str(tmp_path)) for a in argv]
     one_line_exit_2(capsys, *argv, match=match)
     assert not (tmp_path / "big").exists()
@@ -412,6 +435,14 @@ def test_text_that_decodes_to_no_text_is_refused(capsys, tmp_path, content, enco
     one_line_exit_2(capsys, "train", str(path), "--encoding", encoding, "--out", str(tmp_path / "run"),
                     match=match)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_file_name_holding_nul_is_a_data_error():
+    """open() raises ValueError for it (reached through a forged checkpoint's text_source)."""
+    from rnnlab.data.text import read_text
+    from rnnlab.errors import DataError
+    with pytest.raises(DataError, match="NUL"):
+        read_text("corpus\x00.txt")
 
 
 def test_weights_too_large_for_float_arithmetic(capsys, base, tmp_path):

@@ -280,10 +280,15 @@ def cmd_eval(args):
 
 def cmd_ngram(args):
     from ..data.text import read_text, split_train_val
+    from ..errors import DataError
     from ..metrics import describe_lm
     from ..ngram import KneserNeyLM
     text = read_text(args.text, args.encoding)
-    train, held = split_train_val(text, args.val_frac)      # the split `rnnlab train` makes
+    try:
+        train, held = split_train_val(text, args.val_frac)  # the split `rnnlab train` makes
+    except DataError as e:
+        hint = "; --val-frac 0 learns all of TEXT" if 0 < args.val_frac < 1 else ""   # a text too short
+        raise DataError(f"{e}{hint}") from None
     if args.eval is not None:
         held = read_text(args.eval, args.encoding)
     elif not held:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import os
 import re
 
 import numpy as np
@@ -49,6 +50,8 @@ def read_text(path, encoding="utf-8"):
             raise DataError(f"{encoding!r} is not a text encoding")
     except LookupError:
         raise DataError(f"unknown encoding {encoding!r}") from None
+    if "\x00" in os.fsdecode(path):                        # open() would raise ValueError
+        raise DataError(f"{path!r}: not a file name (it contains a NUL character)")
     try:
         with open(path, "rb") as f:
             raw = _read_capped(f, path, available_memory() // BYTES_PER_TEXT_BYTE)

@@ -26,24 +26,25 @@ from .charlm_config import GATES
 KINDS = ("rnn", "lstm", "gru", "tdnn")
 
 
-def memory_needed(kind, input_size, hidden_size, output_size, positions, tdnn_window=1):
+def memory_needed(kind, input_size, hidden_size, output_size, positions, tdnn_window=1, data=0):
     """Bytes a task's SeqNet needs in float64, estimated from above: the parameters five
     times (weights, gradients, Adam's two slots, the float64 draw at initialisation) and,
     per position of the largest batch it reads at once (batch × length), its input and
     output and what the forward pass keeps for the backward (gates, states), 5·G·H + 2·H
-    values (``tdnn_window``: the TDNN's window, which sizes its first layer). Measured peaks
+    values (``tdnn_window``: the TDNN's window, which sizes its first layer), plus ``data``
+    bytes the task holds besides (forecast's windows of the whole series). Measured peaks
     are 0.6-0.7 of it (2026-12-05: order at length 400, 1.5 GB against 2.3; adding with
     hidden 256 at length 200, 2.8 GB against 4.6; detect with hidden 256, 0.19 against 0.29)."""
     G, F, H, O = GATES.get(kind, 1), input_size, hidden_size, output_size
     params = (tdnn_window * F * H + H if kind == "tdnn" else G * H * (F + H + 2)) + O * (H + 1)
-    return 8 * (5 * params + positions * (5 * G * H + 2 * H + F + O))
+    return 8 * (5 * params + positions * (5 * G * H + 2 * H + F + O)) + data
 
 
-def check_fits(kind, input_size, hidden_size, output_size, positions, /, tdnn_window=1, **named):
+def check_fits(kind, input_size, hidden_size, output_size, positions, /, tdnn_window=1, data=0, **named):
     """ConfigError unless ``memory_needed`` fits in ``available_memory``; ``named``: the
     options that set the size (hidden_size=64, length=50), for the message. Tasks call it
     before they allocate anything."""
-    need = memory_needed(kind, input_size, hidden_size, output_size, positions, tdnn_window)
+    need = memory_needed(kind, input_size, hidden_size, output_size, positions, tdnn_window, data)
     have = available_memory()
     if need > have:
         what = ", ".join(f"{k}={v}" for k, v in named.items())

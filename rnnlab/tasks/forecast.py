@@ -36,8 +36,11 @@ def run(model="lstm", seed=0, max_steps=None, time_limit=None, series="sunspots"
         raise ConfigError("test_frac must be in (0, 1)")
     values, name = load(series, csv, column, fill)
     if window >= 1 and horizon >= 1:                # else make_windows says what is wrong
-        check_fits(model, 1, hidden_size, 1, max(1, len(values) - window - horizon + 1) * window,
-                   tdnn_window=window, hidden_size=hidden_size, window=window)
+        # the network reads a batch, or the test windows at once; the windows of the whole
+        # series (X, its scaled copy, the AR design matrix and lstsq's copy) are data
+        n = max(1, len(values) - window - horizon + 1)
+        check_fits(model, 1, hidden_size, 1, max(batch_size, round(n * test_frac) + 1) * window,
+                   tdnn_window=window, data=4 * 8 * n * (window + 1), hidden_size=hidden_size, window=window)
     X, y, target_index = make_windows(values, window, horizon)
     n_test = max(1, int(round(len(y) * test_frac)))
     if len(y) - n_test < 2:
