@@ -33,6 +33,9 @@ from ..errors import CheckpointError, ConfigError, DataError
 from .charlm_config import MAX_VOCAB, CharLMConfig, check_fits, param_shapes
 
 FLOATS = (np.float32, np.float64)
+SLOTS = {"velocity", "sum_sq", "square_avg", "exp_avg", "exp_avg_sq"}
+INT_COUNTERS = ("step", "epoch", "bad_evals", "chars_seen", "last_eval_step", "steps_per_epoch")
+FLOAT_COUNTERS = ("best_val", "initial_loss", "smooth_loss", "elapsed")
 
 
 def weights_digest(params):
@@ -44,9 +47,6 @@ def weights_digest(params):
         h.update(f"{name} {p.dtype.str} {p.shape}\n".encode())
         h.update(np.ascontiguousarray(p).data)
     return h.hexdigest()
-SLOTS = {"velocity", "sum_sq", "square_avg", "exp_avg", "exp_avg_sq"}
-INT_COUNTERS = ("step", "epoch", "bad_evals", "chars_seen", "last_eval_step", "steps_per_epoch")
-FLOAT_COUNTERS = ("best_val", "initial_loss", "smooth_loss", "elapsed")
 
 
 def save_charlm(model, path, *, optimizer=None, state=None, meta=None, averages=None):
