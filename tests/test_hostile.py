@@ -466,6 +466,24 @@ def test_weights_too_large_for_float_arithmetic(capsys, base, tmp_path):
                     base["text"], match="overflow")
 
 
+def test_a_path_that_is_not_utf8_prints_as_its_bytes_on_a_strict_stdout(tmp_path):
+    """Under a strict UTF-8 stdout (PYTHONIOENCODING=utf-8:strict, or a desktop locale)
+    train's closing lines, which name the run directory, raised UnicodeEncodeError after the
+    run was saved; the CLI writes such a path back as the bytes it was."""
+    out = os.path.join(os.fsencode(tmp_path), b"run\xff")
+    try:
+        os.mkdir(out)
+        os.rmdir(out)
+    except OSError:
+        pytest.skip("this file system refuses a file name that is not UTF-8")
+    (tmp_path / "t.txt").write_text(make_text(4000), encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "rnnlab", "train", os.fsencode(tmp_path / "t.txt"), b"--hidden-size",
+                        b"8", b"--seq-len", b"16", b"--batch-size", b"4", b"--max-steps", b"2", b"--out", out],
+                       capture_output=True, env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"}, timeout=120)
+    assert r.returncode == 0, r.stderr.decode("utf-8", "replace")
+    assert r.stdout.rstrip().endswith(b"sample with: rnnlab sample " + out)
+
+
 def test_forecast_csv_with_huge_values(capsys, tmp_path):
     csv = tmp_path / "s.csv"
     csv.write_text("value\n" + "\n".join(["1.0", "2.0", "1e300"] * 30) + "\n")

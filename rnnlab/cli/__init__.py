@@ -36,8 +36,23 @@ def _flag_message(message, command_parser):
                   message[m.end()] == " " else " ") if m.group(1) in flags else m.group(0), message)
 
 
+def _paths_printable(stream):
+    """A path that is not UTF-8 reaches Python as lone surrogates; a strict stdout would
+    fail on printing it (after the work was done). Write those bytes back as they were —
+    on the process's own stdout only: a stream a host put in its place (a notebook, a test's
+    capture) is the host's to configure."""
+    if stream is not sys.__stdout__:
+        return
+    if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+        try:
+            stream.reconfigure(errors="surrogateescape")
+        except (ValueError, OSError):          # a stream that cannot change: leave it
+            pass
+
+
 def main(argv=None):
     from ..errors import RnnlabError
+    _paths_printable(sys.stdout)
     args = None
     try:
         args = build_parser().parse_args(argv)
