@@ -63,10 +63,7 @@ class NgramMixture:
     def refit(self, model):
         """The λs fitted again by EM on the validation tail for ``model`` (static scoring);
         returns self."""
-        known = model.vocab.known(self.val_text)
-        if len(known) >= 2:
-            logp_ng, ctx = self.ngram.logprobs(known)
-            self.tune(static_logprobs(model, model.vocab.encode(known)), logp_ng, ctx)
+        self._tune_on_val(lambda t: static_logprobs(model, model.vocab.encode(t)), adapt=False)
         self.fitted_for = {"text_fingerprint": model.meta.get("text_fingerprint"),
                            "weights": weights_digest(model.params)}
         return self
@@ -108,9 +105,14 @@ class NgramMixture:
         n-gram, the λs refitted on the validation tail against the adapting n-gram and
         ``score`` (known text → the network's per-position ln p under dynamic evaluation).
         Without two known characters of validation text, the same λs."""
+        return NgramMixture(self.ngram, self.lambdas, self.val_text)._tune_on_val(score, adapt=True)
+
+    def _tune_on_val(self, score, adapt):
+        """``tune`` on the validation tail's known characters (the n-gram's vocabulary is
+        the model's): ``score`` gives the network's ln p, ``adapt`` makes the n-gram a
+        cache. Fewer than two such characters leave the λs as they are. Returns self."""
         val = "".join(ch for ch in self.val_text if ch in self.ngram.index)
-        refit = NgramMixture(self.ngram, self.lambdas, self.val_text)
-        return refit.tune(score(val), *self.ngram.logprobs(val, adapt=True)) if len(val) >= 2 else refit
+        return self.tune(score(val), *self.ngram.logprobs(val, adapt=adapt)) if len(val) >= 2 else self
 
     def distribution(self, p_rnn, history):
         """The mixed next-character distribution (V,) for sampling."""
@@ -169,8 +171,7 @@ class NgramMixture:
             val = ck.read("val_text", m["val_text"][1], (m["val_text"][0],))
         # code points first: a value no str can hold (above U+10FFFF, a surrogate) fails in
         # NumPy's conversion itself; then every gram n characters of the vocabulary
-        units = {"vocab": _code_points(arrays["vocab"]), "val_text": _code_points(val)}
-        if not all(_is_text(u) for u in units.values()):
+        if not (_is_text(_code_points(arrays["vocab"])) and _is_text(_code_points(val))):
             raise CheckpointError(f"{path}: damaged n-gram (not text)")
         if str(arrays["vocab"][0]) != "".join(sorted(vocab)):
             raise CheckpointError(f"{path}: the n-gram's vocabulary is not the model's")
