@@ -220,7 +220,8 @@ def _keep_mixture(order, text, out_dir, progress):
     model = CharLM.load(best)
     mix = fit_mixture(model, *split_train_val(text, model.config.val_frac), order)
     mix.save(os.path.join(out_dir, FILE))
-    progress.message(f"{order}-gram mixture saved in {os.path.join(out_dir, FILE)}; λ by context count: "
+    progress.message(f"{order}-gram mixture saved in {os.path.join(out_dir, FILE)}; the network's weight λ "
+                     f"where the n-gram has seen the context 0, 1, 2-3, 4-7, ... times: "
                      + " ".join(f"{v:.2f}" for v in mix.lambdas))
 
 
