@@ -18,14 +18,16 @@ def rng():
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Report the worst relative error seen against torch.nn per layer type."""
+    """Which kernels were tested, and the worst relative errors the torch and
+    finite-difference checks measured (test_recurrent_torch: per layer type against
+    torch.nn; test_regularisation: per regulariser check)."""
     import sys
-    mod = sys.modules.get("test_recurrent_torch")
-    worst = getattr(mod, "WORST", None)
     from rnnlab import kernels as fused
     terminalreporter.write_line("rnnlab LSTM/GRU kernels: " + (
         "compiled (rnnlab._gates) and NumPy both tested" if fused.available()
         else "NumPy only — the optional compiled extension was not built"))
-    if worst:
-        terminalreporter.write_line(
-            "worst relative error vs torch.nn: " + ", ".join(f"{k} {v:.1e}" for k, v in sorted(worst.items())))
+    for module, what in (("test_recurrent_torch", "vs torch.nn"), ("test_regularisation", "of the regularisers")):
+        worst = getattr(sys.modules.get(module), "WORST", None)
+        if worst:
+            terminalreporter.write_line(f"worst relative error {what}: "
+                                        + ", ".join(f"{k} {v:.1e}" for k, v in sorted(worst.items())))

@@ -311,9 +311,20 @@ def test_cli_train_ngram_eval_and_sample_adapted(capsys, tmp_path):
     assert results["mix"] < results["static"]
     code, stdout, err = run(capsys, "sample", out, "--prime", "the cat ", "--length", "30", "--seed", "1",
                             "--dynamic", "--mix-ngram")
-    assert code == 0, err and stdout.startswith("the cat ")
-    code, stdout, err = run(capsys, "ngram", str(text), "--order", "4", "--modified", "--adapt", "--json")
     assert code == 0, err
+    assert stdout.startswith("the cat ") and stdout.endswith("\n") and len(stdout) - 1 == len("the cat ") + 30
+    again = run(capsys, "sample", out, "--prime", "the cat ", "--length", "30", "--seed", "1",
+                "--dynamic", "--mix-ngram")
+    assert again == (0, stdout, "")
+    scores = {}
+    for name, extra in (("static", []), ("adaptive", ["--adapt"])):
+        code, stdout, err = run(capsys, "ngram", str(text), "--order", "4", "--modified", "--json", *extra)
+        assert code == 0, err
+        scores[name] = json.loads(stdout)
+        assert scores[name]["order"] == 4
+    assert (scores["adaptive"]["chars"], scores["adaptive"]["oov"]) == (scores["static"]["chars"], scores["static"]["oov"])
+    assert scores["static"]["chars"] > 0
+    assert scores["adaptive"]["bpc"] != scores["static"]["bpc"]      # --adapt: the cache reads the scored text
     code, _, err = run(capsys, "eval", out, str(text), "--dynamic", "--train-text", str(tmp_path / "nope.txt"))
     assert code == 2 and "nope.txt" in err
     code, stdout, err = run(capsys, "eval", out, str(text), "--dynamic", "--dyn-lr", "1e300", "--json")

@@ -211,14 +211,17 @@ def test_compiled_training_is_reproducible_and_tracks_numpy():
 
 
 def test_switch_and_environment_variable():
-    assert fused.set_compiled(False) in (True, False)
+    previous = fused.set_compiled(False)
     try:
         assert not fused.compiled_active()
+        assert fused.set_compiled(False) is False          # it returns the setting it replaces
         k = rnnlab.kernels.LSTMKernel()
         assert fused.select(k, np.float32) is k
     finally:
-        fused.set_compiled(True)
+        assert fused.set_compiled(previous) is False
+    assert fused.set_compiled(True) is previous
     assert fused.compiled_active() == fused.available()
+    fused.set_compiled(previous)
     env = dict(os.environ, RNNLAB_PURE_NUMPY="1")
     code = "import rnnlab.kernels as f; print(f.compiled_active())"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)

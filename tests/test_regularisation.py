@@ -28,7 +28,7 @@ from helpers import relerr, t64, torch
 from fixed_masks import fixed_masks
 
 MODES = ["RNN", "LSTM", "GRU"]
-WORST = {}          # the largest relative error against torch per check (printed with -s)
+WORST = {}          # the largest relative error per check (in pytest's summary: conftest.py)
 
 
 @pytest.fixture(params=["compiled", "numpy"])
@@ -459,9 +459,3 @@ def test_train_leaves_them_off_for_a_large_text_unless_asked(capsys, tmp_path, t
     assert trained_config(name="edge") == (0.25, 0.25, True, 0.99)
     assert CharLMConfig.for_text(n + 1, locked_dropout=True, seed=3) == CharLMConfig(
         dropout=0.1, weight_drop=0.0, locked_dropout=True, average=0.0, seed=3)
-
-
-def test_report_worst_errors():
-    """Not a check: prints what the torch and finite-difference checks above measured."""
-    if WORST:
-        print("\nworst relative errors: " + ", ".join(f"{k} {v:.1e}" for k, v in sorted(WORST.items())))
