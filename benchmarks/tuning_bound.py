@@ -15,13 +15,12 @@ One JSON line per (lr, decay): dynamic evaluation alone on validation and test, 
 validation λs, and +both with test λs (the oracle).
 """
 import argparse
-import json
 
 from rnnlab.models import CharLM
 from rnnlab.models.mixing import NgramMixture
 from rnnlab.models.scoring import dynamic_logprobs, gradient_stats
 
-from charlm import load_corpus                  # benchmarks/charlm.py, beside this file
+from charlm import emit_row, load_corpus        # benchmarks/charlm.py, beside this file
 from quality import Scorer, bpc, splits          # benchmarks/quality.py
 
 
@@ -53,11 +52,7 @@ def main():
     a = ap.parse_args()
     floats = lambda s: [float(v) for v in s.split(",")]
     for row in bound(a.checkpoint, a.corpus, a.order, floats(a.lrs), floats(a.decays)):
-        line = json.dumps(row)
-        print(line, flush=True)
-        if a.out:
-            with open(a.out, "a") as f:
-                f.write(line + "\n")
+        emit_row(row, a.out)
 
 
 if __name__ == "__main__":
