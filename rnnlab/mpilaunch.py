@@ -72,10 +72,13 @@ _LAUNCHER_LINE = re.compile(r"^\[[^\]]*(:\d+|@[^\]]*)\]")       # "[host:pid] ..
 
 def _filter(stream, out):
     """Copy the job's stderr, dropping the MPI launcher's own banners (blocks between rules
-    of dashes or equals signs) and log lines: rank 0 prints the one line that matters."""
+    of dashes or equals signs), its log lines and the NUL byte Open MPI's prterun ends an
+    aborted job's output with: rank 0 prints the one line that matters."""
     inside = False
     for line in iter(stream.readline, b""):
-        text = line.decode("utf-8", "replace")
+        text = line.decode("utf-8", "replace").replace("\x00", "")
+        if not text:
+            continue
         if _BANNER_RULE.match(text):
             inside = not inside
             continue

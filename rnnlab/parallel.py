@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 
 import numpy as np
 
@@ -101,7 +102,7 @@ class Dist:
         return None
 
     @contextlib.contextmanager
-    def agreeing(self):
+    def agreeing(self, last=True):
         yield
 
 
@@ -114,7 +115,8 @@ class MPIDist(Dist):
         self.comm = comm or MPI.COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self._limit = _limit_threads(self.size)
-        self.settled = False                 # has the setup agreement (``agreeing``) taken place?
+        self.settled = False                 # has the last setup agreement (``agreeing``) taken place?
+        self.started = False                 # ... and found no error: collectives follow
         piddir = os.environ.get(PIDS_VAR)
         if piddir and os.path.isdir(piddir):             # the launcher forwards signals to these
             with open(os.path.join(piddir, f"{self.rank}.pid"), "w") as f:
@@ -163,21 +165,25 @@ class MPIDist(Dist):
         return GradAllreduce(self, model, average)
 
     @contextlib.contextmanager
-    def agreeing(self):
+    def agreeing(self, last=True):
         """Run a setup block on every rank and agree on its outcome before anything else
         is collective: a rank whose block raised re-raises; the others raise WorkerError
-        (rank 0's names the first failing rank and its message; ranks > 0 stay quiet)."""
+        (rank 0's names the first failing rank and its message; ranks > 0 stay quiet).
+        ``last=False``: more agreements follow (every rank passes the same ones, in the same
+        order), and an error before the next one is agreed there (``fail_unsettled``)."""
         try:
             yield
         except Exception as e:
             self._settle(e)
             raise
-        self._settle(None)
+        self._settle(None, last)
 
-    def _settle(self, err):
-        self.settled = True
+    def _settle(self, err, last=True):
+        self.settled = True                          # no second try if this one is interrupted
         msg = None if err is None else (str(err).splitlines() or [type(err).__name__])[0]
         failed = [(r, m) for r, m in enumerate(self.comm.allgather(msg)) if m is not None]
+        self.settled = last or bool(failed)          # a failed agreement ends the job: none follows
+        self.started = last and not failed
         if failed and err is None:
             r, m = failed[0]
             raise WorkerError(f"rank {r}: {m}")
@@ -202,10 +208,25 @@ def get_dist():
 
 
 def fail_unsettled(err):
-    """A user error before this rank reached the setup agreement (the CLI's own checks):
-    take part in it with the error, so the other ranks stop too instead of waiting."""
+    """A user error before this rank reached the (next) setup agreement (the CLI's own
+    checks): take part in it with the error, so the other ranks stop too instead of waiting."""
     if _ACTIVE and not _ACTIVE[0].settled:
         _ACTIVE[0]._settle(err)
+
+
+def started():
+    """True in a job of several ranks once they agreed to start (collectives running)."""
+    return bool(_ACTIVE and _ACTIVE[0].started)
+
+
+def abort_started(code):
+    """An error after the ranks agreed to start: the others wait (or soon will) in a
+    collective this rank never joins, and MPI_Finalize would wait for them. End the whole
+    job (MPI_Abort) with ``code`` instead of hanging; the caller has printed why."""
+    if started():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        _ACTIVE[0].comm.Abort(code)
 
 
 def _limit_threads(size):

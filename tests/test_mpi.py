@@ -98,7 +98,7 @@ def test_workers_without_mpi_is_one_line(monkeypatch, capsys, tmp_path):
 
 def test_the_filter_drops_mpi_banners():
     raw = (b"rnnlab: error: rank 1: x: no such file\n" + b"-" * 74 + b"\nprterun detected that one or more\n"
-           + b"-" * 74 + b"\n[vm:123] PMIX ERROR: UNREACH\n")
+           + b"-" * 74 + b"\n[vm:123] PMIX ERROR: UNREACH\n" + b"\x00")     # prterun ends an abort with a NUL
     out = io.StringIO()
     _filter(io.BytesIO(raw), out)
     assert out.getvalue() == "rnnlab: error: rank 1: x: no such file\n"
@@ -225,6 +225,42 @@ def test_bad_input_on_one_rank_stops_every_rank_with_one_line(tmp_path, text):
     r = _cli([text, *SMALL, "--batch-size", "0", "--out", out, "--workers", "2"], cwd=tmp_path)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not os.path.exists(out)
+
+
+@needs_mpi
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the rank processes through /proc")
+def test_an_error_on_rank_0_during_training_ends_the_job_in_one_line(tmp_path, text):
+    """Rank 0 alone writes the run: its error comes while the others wait in a collective.
+    The job must end (MPI_Abort), not hang, with rank 0's one line and exit 2."""
+    out = str(tmp_path / "run")
+    budget = ["--eval-every", "5", "--quiet"]
+    r = _cli([text, *SMALL, "--batch-size", "4", "--out", out, "--workers", "2", "--max-steps", "10", *budget],
+             cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    os.unlink(os.path.join(out, "metrics.jsonl"))
+    os.mkdir(os.path.join(out, "metrics.jsonl"))                  # appending to it fails on rank 0 only
+    r = _cli(["--resume", out, "--workers", "2", "--max-steps", "20", *budget], cwd=tmp_path, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.splitlines() == [f"rnnlab: error: {os.path.join(out, 'metrics.jsonl')}: Is a directory"]
+    assert not _ranks_of(out)
+    assert CharLM.load(os.path.join(out, "latest.npz")).meta["step"] == 10
+
+
+@needs_mpi
+def test_resume_after_a_killed_write_cleans_up_once(tmp_path, text):
+    """Only rank 0 repairs and cleans the run directory: with every rank removing the same
+    leftovers, one found a file another had just removed and the job was refused."""
+    out = str(tmp_path / "run")
+    budget = ["--eval-every", "5", "--quiet"]
+    r = _cli([text, *SMALL, "--batch-size", "4", "--out", out, "--workers", "2", "--max-steps", "10", *budget],
+             cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    for i in range(3000):                                           # interrupted checkpoint writes
+        open(os.path.join(out, f".tmp-{i:05d}.npz"), "w").close()
+    r = _cli(["--resume", out, "--workers", "2", "--max-steps", "15", *budget], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert not [f for f in os.listdir(out) if f.startswith(".tmp-")]
+    assert CharLM.load(os.path.join(out, "latest.npz")).meta["step"] == 15
 
 
 def _ranks_of(out):

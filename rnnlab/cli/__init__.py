@@ -19,7 +19,7 @@ import sys
 
 from .usage import UsageError
 from .parser import build_parser
-from ..parallel import fail_unsettled, is_quiet_rank
+from ..parallel import abort_started, env_rank, fail_unsettled, is_quiet_rank, started
 
 
 def _flag_message(message, command_parser):
@@ -50,6 +50,20 @@ def _paths_printable(stream):
             pass
 
 
+def _fail(err, line, code):
+    """Print ``line`` and let the other ranks of an MPI job know: before the ranks agreed
+    to start, at that agreement (and only rank 0 speaks for all); after it, this rank's
+    error is its own, so it says it (with its rank) and ends the whole job."""
+    fail_unsettled(err)
+    if started():
+        rank = env_rank() or 0
+        print(f"rnnlab: error: {'' if rank == 0 else f'rank {rank}: '}{line}", file=sys.stderr)
+        abort_started(code)
+    elif not is_quiet_rank():
+        print(f"rnnlab: error: {line}", file=sys.stderr)
+    return code
+
+
 def main(argv=None):
     from ..errors import RnnlabError
     _paths_printable(sys.stdout)
@@ -62,19 +76,21 @@ def main(argv=None):
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         if isinstance(e, RnnlabError) and args is not None:
             msg = _flag_message(msg, args.command_parser)
-        fail_unsettled(e)                   # under MPI: the other ranks stop too
-        if not is_quiet_rank():             # ... and only rank 0 says why
-            print(f"rnnlab: error: {msg}", file=sys.stderr)
-        return 2
+        return _fail(e, msg, 2)
     except OSError as e:
+        return _fail(e, f"{e.filename or ''}: {e.strerror}", 2)
+    except KeyboardInterrupt as e:          # before training's own handler is in place
         fail_unsettled(e)
-        if not is_quiet_rank():
-            print(f"rnnlab: error: {e.filename or ''}: {e.strerror}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
         if not is_quiet_rank():
             print("rnnlab: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:                  # a bug: its traceback, and under MPI no rank left waiting
+        fail_unsettled(e)
+        if started():
+            import traceback
+            traceback.print_exc()
+            abort_started(1)
+        raise
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ def cmd_train(args):
     from ..models.charlm import CharLM
     from ..models.charlm_config import PRESETS, CharLMConfig
     from ..progress import Progress
-    from ..rundir import RunDir, is_run, recover
+    from ..rundir import is_run, recover
     from ..trainer import TrainConfig
     from ..mpilaunch import check_workers, launch, without_workers
     from ..parallel import env_rank, get_dist
@@ -100,8 +100,10 @@ def cmd_train(args):
         raise UsageError(f"--ngram must be an order from 1 to {MAX_ORDER}, got {args.ngram}")
     resume = None
     if args.resume:
-        recover(os.path.dirname(os.path.abspath(args.resume)) if args.resume.endswith(".npz")
-                else args.resume)
+        with dist.agreeing(last=False):       # rank 0 repairs what a killed run left before any rank reads it
+            if dist.rank == 0:
+                recover(os.path.dirname(os.path.abspath(args.resume)) if args.resume.endswith(".npz")
+                        else args.resume)
         ckpt = os.path.join(args.resume, "latest.npz") if os.path.isdir(args.resume) else args.resume
         if os.path.isdir(args.resume) and not is_run(args.resume):
             raise UsageError(f"--resume {args.resume}: not an rnnlab run directory")
@@ -126,7 +128,7 @@ def cmd_train(args):
         same = os.path.abspath(out_dir) == os.path.abspath(run_of_ckpt) and is_run(run_of_ckpt)
         if not same:
             _text_outside(source, out_dir, args.force)
-        run = RunDir.resume(out_dir, step) if same else RunDir.create(out_dir, args.force)
+        run = _run_dir(dist, out_dir, args.force, step if same else None)
     else:
         if args.preset and args.preset not in PRESETS:
             raise UsageError(f"--preset must be one of {sorted(PRESETS)}")
@@ -139,7 +141,7 @@ def cmd_train(args):
         out_dir = args.out or os.path.join("runs", name or "run")
         model = CharLM(Vocab.from_text(text), config)
         _text_outside(source, out_dir, args.force)
-        run = RunDir.create(out_dir, args.force)
+        run = _run_dir(dist, out_dir, args.force)
 
     c = model.config
     if args.ngram:                            # the n-gram is counted after training: refuse it now
@@ -206,6 +208,16 @@ def _text_outside(source, out_dir, force):
     if os.path.commonpath([text, out]) == out:
         raise UsageError(f"the training text {source} lies inside --out {out_dir}, which --force replaces; "
                          f"move it out first")
+
+
+def _run_dir(dist, out_dir, force, resume_step=None):
+    """The RunDir on rank 0, which alone writes it (the rules checked there; an error is
+    agreed with the other ranks before training), None on the others: two ranks cleaning
+    up one directory would race."""
+    from ..rundir import RunDir
+    if dist.rank != 0:
+        return None
+    return RunDir.create(out_dir, force) if resume_step is None else RunDir.resume(out_dir, resume_step)
 
 
 def _keep_mixture(order, text, out_dir, progress):
