@@ -101,6 +101,22 @@ def test_gradflow_shows_vanishing_and_exploding_gradients():
     assert ex["clipped"]["first_update_norm"] <= 0.05 + 1e-12
 
 
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_gradflow_norms_are_per_example_and_batch_averaged(kind):
+    """‖∂E_T/∂h_t‖ of a batch is the mean of each example's own, measured alone (so the
+    batch size does not scale it); at t = T it is ‖(y − d)·W_head‖ per example."""
+    from rnnlab.data.synthetic import adding_problem
+    from rnnlab.models.seq import SeqNet
+    from rnnlab.tasks.gradflow import state_gradient_norms
+    net = SeqNet(kind, 2, 8, 1, seed=0)
+    x, y = adding_problem(np.random.default_rng(1), 5, 12)
+    batch = state_gradient_norms(net, x, y)
+    alone = np.mean([state_gradient_norms(net, x[b:b + 1], y[b:b + 1]) for b in range(5)], axis=0)
+    assert np.allclose(batch, alone, rtol=1e-10, atol=0)
+    last = np.linalg.norm((net.forward(x) - y) @ net.head.params["weight"], axis=-1).mean()
+    assert batch[-1] == pytest.approx(last, rel=1e-10)
+
+
 def test_univariate_two_weight_rnn():
     r = run_task("univariate", series="sunspots", max_steps=300, seed=0)
     assert np.isfinite(r["w"]) and np.isfinite(r["u"])
