@@ -132,8 +132,9 @@ def _add_task(sub):
     k.add_argument("--window", type=int, help="forecast: past values seen (default: 10)")
     k.add_argument("--horizon", type=int, help="forecast: steps ahead (default: 1)")
     k.add_argument("--fill", choices=["none", "ffill", "interpolate", "drop"],
-                   help="missing values: none (error), ffill, interpolate, drop (default: none for "
-                        "forecast, interpolate for univariate)")
+                   help="missing values: none (error), ffill (the last reading: the past only), interpolate "
+                        "(from the readings on both sides: a forecast window may then hold a value drawn from "
+                        "its own target), drop (default: none for forecast, interpolate for univariate)")
     k.add_argument("--test-frac", type=float, help="forecast: held-out tail (default: 0.2)")
     k.add_argument("--length", type=int, help="adding/order/gradflow: sequence length T (default: 50)")
     k.set_defaults(func=cmd_task, command_parser=k)
