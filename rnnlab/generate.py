@@ -70,13 +70,15 @@ def check_sampling(temperature, top_k):
 
 
 def sample_next(logits, temperature, top_k, rng):
+    """One id drawn from softmax(logits / temperature) (temperature 0: the argmax), with
+    ``top_k`` > 0 among exactly the top_k largest logits (of equal ones, the first)."""
     if temperature == 0:
         return int(np.argmax(logits))
-    z = np.asarray(logits, np.float64) / temperature
+    z = np.asarray(logits, np.float64)
+    with np.errstate(over="ignore"):          # ≤ 0: a tiny temperature takes it to −inf, not NaN
+        z = (z - z.max()) / temperature
     if top_k and 0 < top_k < z.size:
-        cut = np.partition(z, -top_k)[-top_k]
-        z = np.where(z >= cut, z, -np.inf)
-    z -= z.max()
+        z[np.argsort(-z, kind="stable")[top_k:]] = -np.inf
     np.exp(z, out=z)
     cdf = z.cumsum()              # array methods: the np.* wrappers cost µs per character
     return int(min(cdf.searchsorted(rng.random() * cdf[-1], side="right"), z.size - 1))

@@ -12,7 +12,9 @@ text), with count c = c_n(h w):
 
 h⁻ is h without its first character. c_N are raw counts; for n < N, c_n(g) is the
 continuation count N1+(• g), the number of distinct characters seen before g
-(Kneser & Ney 1995; Chen & Goodman 1998, "interpolated KN"). c_n(h •) = Σ_w c_n(h w).
+(Kneser & Ney 1995; Chen & Goodman 1998, "interpolated KN"), counted over the suffixes
+of the text's N-grams: a pair x·g that ends before character N−1 of the training text
+is not among them (a few characters once per text). c_n(h •) = Σ_w c_n(h w).
 
 Discounts from the counts-of-counts n_k of c_n (Chen & Goodman), Y = n1 / (n1 + 2·n2):
     ``modified=False``: one discount per order, D_n = Y (0.5 if undefined);
@@ -198,8 +200,9 @@ class KneserNeyLM:
 
     def read(self, text):
         """The cache's update kept: every n-gram of ``text`` (known characters) that ends
-        at its character N−1 or later is counted, as ``logprobs(text, adapt=True)``
-        counts them while scoring. Returns self."""
+        at its character max(1, N−1) or later is counted, as ``logprobs(text, adapt=True)``
+        counts them while scoring (each after the character it ends at is scored; the
+        first character is never scored). Returns self."""
         N = self.order
         for i in range(max(1, N - 1), len(text)):
             self._add(text[i + 1 - N:i + 1])

@@ -347,3 +347,27 @@ def test_a_run_that_saved_nothing_does_not_point_to_sample(capsys, tmp_path):
     assert code == 1 and not (out / "best.npz").exists(), err
     assert stdout.rstrip().endswith("no checkpoint was saved (nothing to sample from)")
     assert "sample with" not in stdout and "e+" in stdout.splitlines()[-3]
+
+
+# -- sample_next: the one draw behind sample, the progress sample and the mixture's sampling ------------
+def test_sample_next_draws_from_the_tempered_softmax():
+    from rnnlab.generate import sample_next
+    rng = np.random.default_rng(0)
+    logits = np.array([0.5, 2.0, -1.0, 1.0])
+    for t in (0.5, 2.0):
+        p = np.exp(logits / t) / np.exp(logits / t).sum()
+        freq = np.bincount([sample_next(logits, t, 0, rng) for _ in range(20000)], minlength=4) / 20000
+        assert np.abs(freq - p).max() < 0.015, (t, freq, p)
+    assert sample_next(logits, 0, 0, rng) == 1                     # temperature 0: the argmax
+    with np.errstate(all="raise"):                                  # a tiny temperature: still the argmax
+        assert all(sample_next(logits, 1e-310, 0, rng) == 1 for _ in range(20))
+
+
+def test_sample_next_top_k_keeps_exactly_k():
+    from rnnlab.generate import sample_next
+    rng = np.random.default_rng(0)
+    assert {sample_next(np.zeros(4), 1.0, 1, rng) for _ in range(200)} == {0}      # ties: the first
+    drawn = {sample_next(np.array([3.0, 2, 2, 2, 0]), 1.0, 2, rng) for _ in range(2000)}
+    assert drawn == {0, 1}
+    drawn = {sample_next(np.array([0.0, 5, 1, 4, 2]), 1.0, 3, rng) for _ in range(2000)}
+    assert drawn == {1, 3, 4}
