@@ -202,3 +202,30 @@ def test_a_character_outside_the_bmp_is_one_character_on_the_page(browser, tmp_p
     capsys.readouterr()
     assert main(["sample", run, "--temperature", "0", "--prime", prime, "--length", str(length)]) == 0
     assert in_page == capsys.readouterr().out[:-1]
+
+
+def test_predictions_of_a_vocabulary_under_five_characters(browser, tmp_path_factory):
+    """A 4-letter alphabet (DNA) has 4 predictions per position: the page reads them with
+    that stride (it read 5 apiece, so past the first character it showed a neighbour's)."""
+    import numpy as np
+    from selenium.webdriver.common.action_chains import ActionChains
+    from rnnlab.data import Vocab
+    from rnnlab.explore import build_page
+    from rnnlab.explore.analysis import analyse
+    from rnnlab.models import CharLM, CharLMConfig
+    text = "ACGTTGCAACGGATCCTAGA" * 3
+    model = CharLM(Vocab.from_text(text), CharLMConfig(model="gru", hidden_size=8, num_layers=1, seed=2))
+    rng = np.random.default_rng(0)
+    for p in model.params.values():                       # predictions far from uniform
+        p += rng.normal(0, 1.0, p.shape).astype(p.dtype)
+    path = tmp_path_factory.mktemp("dna") / "page.html"
+    path.write_text(build_page(model, text)[0], encoding="utf-8")
+    result = analyse(model, text)
+    open_page(browser, str(path))
+    for i in (1, 7, 30):
+        span = css(browser, f'[data-panel="surprisal"] [data-char-index="{i}"]')[0]
+        ActionChains(browser).move_to_element(span).perform()
+        wait(browser, lambda: css(browser, '[data-role="predictions"]')[0].is_displayed())
+        rows = [r.text.split() for r in css(browser, '[data-role="predictions"] [data-role="prediction"]')]
+        assert [r[0] for r in rows] == [model.vocab.chars[k] for k in result["top"][i - 1]], i
+        assert [float(r[-1]) for r in rows] == pytest.approx(list(result["top_p"][i - 1]), abs=1e-3), i

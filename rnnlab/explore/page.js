@@ -81,9 +81,8 @@
     if (i === 0) return "<b>the first character</b>: nothing before it to predict from";
     const actual = D.bits[i];
     let h = "<div>expected at " + i + ": <b>" + esc(visible(TEXT[i])) + "</b> cost " + fmt(actual, 2) + " bits</div><table>";
-    for (let j = 0; j < 5; j++) {
-      const id = D.top[(i - 1) * 5 + j], p = D.top_p[(i - 1) * 5 + j];
-      if (id === undefined) break;
+    for (let j = 0; j < D.top_k; j++) {
+      const id = D.top[(i - 1) * D.top_k + j], p = D.top_p[(i - 1) * D.top_k + j];
       const ch = M.vocab[id];
       h += '<tr class="' + (ch === TEXT[i] ? "actual" : "") + '" data-role="prediction"><td>' + esc(visible(ch)) +
            '</td><td class="p">' + fmt(p, 3) + '</td><td><span class="pbar" style="width:' +
@@ -131,7 +130,9 @@
   let current = null;
   function showUnit() {
     const [si, u] = unitSel.value.split(":").map(Number);
-    const v = unitValues(si, u), scale = SER[si].kind === "c" ? SER[si].scale[u] : 1;
+    // h of tanh units lies in (−1, 1); a cell c and a ReLU unit's h are unbounded: their own scale
+    const bounded = SER[si].kind === "h" && M.nonlinearity !== "relu";
+    const v = unitValues(si, u), scale = bounded ? 1 : SER[si].scale[u];
     for (let t = 0; t < N; t++) uSpans[t].style.backgroundColor = diverge(v[t] / scale);
     current = v;
     document.querySelectorAll(".ranking tr").forEach(tr => tr.classList.toggle("sel", tr.dataset.value === unitSel.value));

@@ -61,8 +61,9 @@ def read_metrics(path):
     only where a restart (--force) appended a second one (steps go down). Read line by
     line; what is not a record (bytes that are not UTF-8, a line of another shape, a step
     that is not an integer, numbers beyond float's range) is skipped, and a file of more
-    than MAX_ROWS records is thinned, so no file can stop the page or fill memory."""
-    rows, stride, seen = [], 1, 0
+    than MAX_ROWS records is thinned to at most MAX_ROWS points (the latest record always
+    one of them), so no file can stop the page or fill memory."""
+    rows, stride, seen, last = [], 1, 0, None
     try:
         f = open(path, encoding="utf-8", errors="replace")
     except OSError:
@@ -77,17 +78,20 @@ def read_metrics(path):
                     or not 0 <= r["step"] < 2 ** 53):
                 continue
             step = r["step"]
-            if rows and step <= rows[-1]["step"]:
+            if last is not None and step <= last["step"]:
                 rows, stride, seen = [], 1, 0
+            train = _num(r.get("train_loss"))
+            last = {"step": step, "elapsed": _num(r.get("elapsed")),
+                    "train_bits": None if train is None else round(train / math.log(2), 4),
+                    "val_bpc": _num(r.get("val_bpc"))}
             seen += 1
             if seen % stride:
                 continue
-            train = _num(r.get("train_loss"))
-            rows.append({"step": step, "elapsed": _num(r.get("elapsed")),
-                         "train_bits": None if train is None else round(train / math.log(2), 4),
-                         "val_bpc": _num(r.get("val_bpc"))})
-            if len(rows) > MAX_ROWS:
+            rows.append(last)
+            if len(rows) >= MAX_ROWS:
                 rows, stride = rows[1::2], stride * 2
+    if last is not None and (not rows or rows[-1] is not last):
+        rows.append(last)                    # the latest record is always a point: the curve ends where the run is
     return rows
 
 
@@ -117,6 +121,7 @@ def page_data(model, text, result, *, metrics=(), source="", checkpoint=""):
         "text": text,
         "bits": [None if not math.isfinite(v) else round(float(v), 2) for v in b],
         "mean_bits": None if result["mean_bits"] is None else round(result["mean_bits"], 4),
+        "top_k": int(result["top"].shape[1]),          # 5, or the vocabulary's size when it is smaller
         "top": result["top"].ravel().tolist(),
         "top_p": [round(float(p), 4) for p in result["top_p"].ravel()],
         "acts": {"bits": bits, "n": n, "series": acts},
