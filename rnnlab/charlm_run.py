@@ -209,7 +209,8 @@ def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, 
             return
         run.commit()
         meta = {**trainer.counters, "text_fingerprint": fingerprint, "text_source": text_source,
-                "steps_per_epoch": trainer.steps_per_epoch, "rngs": rngs, **extra}
+                "steps_per_epoch": trainer.steps_per_epoch, "rngs": rngs,
+                "eval_every": train.eval_every, "patience": train.patience, **extra}
         model.save(run.file(name), optimizer=opt if with_training_state else None,
                    state=state if with_training_state else None, meta=meta,
                    averages=averages)

@@ -192,8 +192,9 @@ class DecaySchedule:
     """char-rnn's learning-rate decay: after each epoch ≥ ``start_epoch`` the rate is
     multiplied by ``decay`` (char-rnn: 0.97 after epoch 10).
 
-    ``lr_at(epoch)`` = base_lr · decay^max(0, epoch − start_epoch + 1) for a 1-based
-    count of completed epochs."""
+    ``lr_at(epochs_done)`` = base_lr · decay^max(0, epochs_done − max(start_epoch, 1) + 1):
+    a decay comes only when an epoch ends, so start_epoch 0 and 1 are the same schedule (as
+    in char-rnn, which checks the epoch count at each epoch's end)."""
 
     def __init__(self, base_lr, decay=0.97, start_epoch=10):
         self.base_lr = _positive("lr", base_lr)
@@ -205,5 +206,5 @@ class DecaySchedule:
         self.decay, self.start_epoch = decay, int(start_epoch)
 
     def lr_at(self, epochs_done):
-        n = max(0, int(epochs_done) - self.start_epoch + 1)
+        n = max(0, int(epochs_done) - max(self.start_epoch, 1) + 1)
         return self.base_lr * self.decay ** n

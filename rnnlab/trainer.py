@@ -197,9 +197,10 @@ class Trainer:
         """Clip in place; the global norm before clipping when it is computed, else None."""
         if self.clip > 0 and self.clip_mode == "norm":
             return clip_grad_norm(grads, self.clip)
+        norm = global_norm(grads) if self.track else None
         if self.clip > 0:
             clip_by_value(grads, self.clip)
-        return global_norm(grads) if self.track else None
+        return norm
 
     def _advance(self, loss, norm, seconds):
         c = self.counters

@@ -95,6 +95,21 @@ def test_seeded_sampling_is_reproducible(capsys, tmp_path, text_file):
     assert two.count("\n\n") >= 1
 
 
+def test_resume_keeps_the_runs_evaluation_cadence_and_patience(capsys, tmp_path, text_file):
+    """--eval-every and --patience are the run's, like its model options: a resume without
+    them evaluates on the same steps and stops as patiently (they fell back to the defaults)."""
+    out = str(tmp_path / "run")
+    assert run(capsys, "train", text_file, *SMALL, "--max-steps", "10", "--eval-every", "5", "--patience", "50",
+               "--out", out)[0] == 0
+    assert run(capsys, "train", "--resume", out, "--max-steps", "20", "--quiet")[0] == 0
+    with open(os.path.join(out, "metrics.jsonl"), encoding="utf-8") as f:
+        assert [json.loads(line)["step"] for line in f] == [5, 10, 15, 20]
+    meta = CharLM.load(os.path.join(out, "latest.npz")).meta
+    assert (meta["eval_every"], meta["patience"]) == (5, 50)
+    assert run(capsys, "train", "--resume", out, "--max-steps", "24", "--eval-every", "2", "--quiet")[0] == 0
+    assert CharLM.load(os.path.join(out, "latest.npz")).meta["eval_every"] == 2     # given again: it wins
+
+
 def test_resume_equals_an_uninterrupted_run(capsys, tmp_path, text_file):
     opts = ["--model", "lstm", "--num-layers", "2", "--dropout", "0.2", *SMALL, "--eval-every", "10",
             "--optimizer", "adam"]

@@ -100,6 +100,20 @@ def test_char_rnn_decay_schedule():
     assert s.lr_at(9) == 2e-3
     assert s.lr_at(10) == pytest.approx(2e-3 * 0.97)
     assert s.lr_at(12) == pytest.approx(2e-3 * 0.97 ** 3)
+    # a decay comes at an epoch's end: starting at epoch 0 is starting at 1 (char-rnn's check)
+    for start in (0, 1):
+        s = optim.DecaySchedule(1.0, decay=0.5, start_epoch=start)
+        assert [s.lr_at(e) for e in range(3)] == [1.0, 0.5, 0.25]
+
+
+def test_clip_by_value_records_the_norm_before_clipping():
+    """Trainer(track=True) keeps the gradient's norm as it came, in both clip modes."""
+    from rnnlab.trainer import TrainConfig, Trainer
+    for mode in ("norm", "value"):
+        trainer = Trainer(None, None, TrainConfig(max_steps=1), clip=0.5, clip_mode=mode, track=True)
+        grads = {"w": np.array([3.0, 4.0, 0.0])}
+        assert trainer._clip(grads) == pytest.approx(5.0)
+        assert np.abs(grads["w"]).max() <= 0.5 + 1e-12
 
 
 @pytest.mark.parametrize("bad", [

@@ -75,6 +75,7 @@ def cmd_train(args):
     from ..data.text import Vocab
     from ..models.charlm import CharLM
     from ..models.charlm_config import PRESETS, CharLMConfig
+    from ..models.charlm_io import saved_cadence
     from ..progress import Progress
     from ..rundir import is_run, recover
     from ..trainer import TrainConfig
@@ -124,6 +125,9 @@ def cmd_train(args):
         run_of_ckpt = args.resume if os.path.isdir(args.resume) else os.path.dirname(os.path.abspath(ckpt))
         out_dir = args.out or run_of_ckpt
         resume = (opt_state, state)
+        every, patience = saved_cadence(model.meta)   # the run's own cadence, unless given again
+        train.eval_every = every if args.eval_every is None else args.eval_every
+        train.patience = patience if args.patience is None else args.patience
         step = model.meta.get("step") if isinstance(model.meta.get("step"), int) else 0
         same = os.path.abspath(out_dir) == os.path.abspath(run_of_ckpt) and is_run(run_of_ckpt)
         if not same:
@@ -211,13 +215,12 @@ def _text_outside(source, out_dir, force):
 
 
 def _run_dir(dist, out_dir, force, resume_step=None):
-    """The RunDir on rank 0, which alone writes it (the rules checked there; an error is
-    agreed with the other ranks before training), None on the others: two ranks cleaning
-    up one directory would race."""
+    """The RunDir on rank 0, which alone writes it (its rules checked there, an error agreed
+    with the other ranks before training); None on the others, which would race it."""
     from ..rundir import RunDir
-    if dist.rank != 0:
-        return None
-    return RunDir.create(out_dir, force) if resume_step is None else RunDir.resume(out_dir, resume_step)
+    if dist.rank == 0:
+        return RunDir.create(out_dir, force) if resume_step is None else RunDir.resume(out_dir, resume_step)
+    return None
 
 
 def _keep_mixture(order, text, out_dir, progress):

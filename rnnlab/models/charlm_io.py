@@ -209,6 +209,18 @@ def _check_members(path, members, shapes, config, with_training_state, workers=1
             expect(f"avg/{k}", shapes[k])
 
 
+def saved_cadence(meta):
+    """(eval_every, patience) the run was trained with, each an int ≥ 1 or None (a run
+    without them, or a checkpoint from before they were kept). CheckpointError otherwise."""
+    out = []
+    for k in ("eval_every", "patience"):
+        v = meta.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 1 <= v < 2 ** 53):
+            raise CheckpointError(f"the checkpoint to resume has damaged training state ({k} = {v!r})")
+        out.append(v)
+    return tuple(out)
+
+
 def check_training_state(meta, steps_per_epoch):
     """The counters of a resumable checkpoint (``model.meta``), type- and range-checked
     against the text being resumed (``steps_per_epoch`` batches per epoch); returns the
