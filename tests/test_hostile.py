@@ -510,6 +510,20 @@ def test_api_arguments_are_checked():
             model.generate(5, temperature=bad)
     with pytest.raises(ConfigError, match="order"):
         rnnlab.KneserNeyLM(50)
+    # the vocabulary and the scoring layout: a DataError/ConfigError, not a raw Python error
+    from rnnlab.data import Vocab
+    from rnnlab.errors import DataError
+    from rnnlab.models.scoring import layout
+    with pytest.raises(DataError, match="single characters"):
+        Vocab(["ab", "c"])
+    with pytest.raises(DataError, match="surrogate"):             # it reached text_fingerprint's encode
+        CharLM(Vocab.from_text("ab\ud800" * 20), rnnlab.CharLMConfig(hidden_size=8, num_layers=1))
+    with pytest.raises(DataError, match="ids"):
+        Vocab("abc").decode([-1])                                   # it decoded as the last character
+    assert Vocab("abc").decode(np.array([2, 0])) == "ca" and Vocab(["b", "a"]).chars == "ba"
+    for bad in (-1, 0, 2.0, True):
+        with pytest.raises(ConfigError, match="streams"):
+            layout(np.arange(5), bad)
 
 
 def test_a_bug_is_not_a_user_error(monkeypatch, capsys, base):

@@ -4,8 +4,10 @@ train/validation split and char-rnn's batching.
 Batching (char-rnn's): the training ids are cut into ``batch_size`` contiguous
 streams of equal length; step k of an epoch takes the k-th window of ``seq_len``
 characters from every stream, so the hidden state can be carried from one step to
-the next (truncated BPTT). Inputs are x[t], targets x[t+1]. The tail that does not
-fill a whole window in every stream is left out of the epoch.
+the next (truncated BPTT). Inputs are x[t], targets x[t+1]. What does not fill a whole
+window is left out of the epoch: the end of each stream past its last full window, and
+the few characters that do not divide into the streams (as many in all as char-rnn
+leaves out, though spread over the streams' ends rather than in one tail).
 """
 from __future__ import annotations
 
@@ -88,9 +90,16 @@ class Vocab:
     """The sorted set of Unicode characters of a text; ids are positions in that order."""
 
     def __init__(self, chars):
+        if isinstance(chars, str):
+            chars = list(chars)
+        if not all(isinstance(c, str) and len(c) == 1 for c in chars):
+            raise DataError("a vocabulary is a sequence of single characters")
         chars = "".join(chars)
         if len(set(chars)) != len(chars) or not chars:
             raise DataError("a vocabulary needs at least one character and no duplicates")
+        bad = _SURROGATE.search(chars)
+        if bad:
+            raise DataError(f"a lone surrogate (U+{ord(bad.group()):04X}) is not a character")
         self.chars = chars
         self.index = {c: i for i, c in enumerate(chars)}
 
@@ -117,7 +126,10 @@ class Vocab:
         return np.fromiter((self.index[c] for c in text), dtype=np.int64, count=len(text))
 
     def decode(self, ids):
-        return "".join(self.chars[int(i)] for i in ids)
+        ids = [int(i) for i in ids]
+        if any(not 0 <= i < len(self.chars) for i in ids):
+            raise DataError(f"ids must be in [0, {len(self.chars)}) to decode")
+        return "".join(self.chars[i] for i in ids)
 
 
 def split_train_val(ids, val_frac):

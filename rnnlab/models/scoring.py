@@ -71,6 +71,9 @@ def layout(ids, streams=None):
     M = len(ids) - 1
     if M < 1:
         raise DataError("need at least two characters to evaluate")
+    if streams is not None and (isinstance(streams, bool) or not isinstance(streams, (int, np.integer))
+                                or streams < 1):
+        raise ConfigError(f"streams must be None or a positive integer, got {streams!r}")
     S = min(streams or min(64, -(-M // 1000)), M)
     L = -(-M // S)
     pad = S * L - M
