@@ -6,8 +6,8 @@ import argparse
 import dataclasses
 
 from .usage import UsageError
-from .commands import (cmd_bench, cmd_demo, cmd_eval, cmd_ngram, cmd_sample,
-                       cmd_task, cmd_train)
+from .commands import cmd_bench, cmd_demo, cmd_eval, cmd_ngram, cmd_sample, cmd_task
+from .train_cmd import cmd_train
 from .explore_cmd import cmd_explore
 
 
