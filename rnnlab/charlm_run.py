@@ -111,8 +111,8 @@ def _resume_partition(model, meta, state, dist):
 
 
 def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, progress=None,
-                 sample_chars=200, text_source=None, smoothed_loss=False, grad_hook=None, stop=None,
-                 dist=None):
+                 sample_chars=200, text_source=None, text_encoding=None, smoothed_loss=False, grad_hook=None,
+                 stop=None, dist=None):
     """Train ``model`` on ``text`` for the budget in ``train`` (a TrainConfig).
     ``out_dir``: a path or a ``RunDir`` (None: nothing is written); a path must be new or
     empty unless ``force`` (see rundir.py), or, with ``resume``, the run being resumed.
@@ -209,7 +209,7 @@ def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, 
             return
         run.commit()
         meta = {**trainer.counters, "text_fingerprint": fingerprint, "text_source": text_source,
-                "steps_per_epoch": trainer.steps_per_epoch, "rngs": rngs,
+                "steps_per_epoch": trainer.steps_per_epoch, "rngs": rngs, "text_encoding": text_encoding,
                 "eval_every": train.eval_every, "patience": train.patience, **extra}
         model.save(run.file(name), optimizer=opt if with_training_state else None,
                    state=state if with_training_state else None, meta=meta,

@@ -110,6 +110,30 @@ def test_resume_keeps_the_runs_evaluation_cadence_and_patience(capsys, tmp_path,
     assert CharLM.load(os.path.join(out, "latest.npz")).meta["eval_every"] == 2     # given again: it wins
 
 
+def test_the_runs_own_text_is_read_in_the_encoding_it_was_trained_in(capsys, tmp_path):
+    """A run trained on a Latin-1 file: --resume, eval --dynamic (whose gradient statistics
+    read the training text) and explore read it as Latin-1 whatever --encoding says about
+    the scored text (eval --dynamic read it with the scored text's encoding: an error, or
+    with --encoding latin-1 on a UTF-8 run, a mis-decoded training text and other scores)."""
+    text = make_text(6000).replace("the", "thé")
+    latin, utf8 = tmp_path / "latin.txt", tmp_path / "tail.txt"
+    latin.write_bytes(text.encode("latin-1"))
+    utf8.write_text(text[-1500:], encoding="utf-8")
+    (tmp_path / "tail-latin.txt").write_bytes(text[-1500:].encode("latin-1"))
+    out = str(tmp_path / "run")
+    assert run(capsys, "train", str(latin), *SMALL, "--max-steps", "10", "--encoding", "latin-1", "--out", out)[0] == 0
+    code, _, err = run(capsys, "train", "--resume", out, "--max-steps", "12", "--quiet")
+    assert code == 0, err
+    scores = []
+    for scored, extra in ((utf8, []), (tmp_path / "tail-latin.txt", ["--encoding", "latin-1"])):
+        code, stdout, err = run(capsys, "eval", out, str(scored), "--dynamic", "--json", *extra)
+        assert code == 0, err
+        scores.append(json.loads(stdout)["bpc"])
+    assert scores[0] == scores[1]
+    code, _, err = run(capsys, "explore", out, "--out", str(tmp_path / "page.html"))
+    assert code == 0, err
+
+
 def test_resume_equals_an_uninterrupted_run(capsys, tmp_path, text_file):
     opts = ["--model", "lstm", "--num-layers", "2", "--dropout", "0.2", *SMALL, "--eval-every", "10",
             "--optimizer", "adam"]
@@ -386,3 +410,26 @@ def test_sample_next_top_k_keeps_exactly_k():
     assert drawn == {0, 1}
     drawn = {sample_next(np.array([0.0, 5, 1, 4, 2]), 1.0, 3, rng) for _ in range(2000)}
     assert drawn == {1, 3, 4}
+
+
+def test_ngram_says_what_it_dropped_and_how_it_scored(capsys, tmp_path):
+    (tmp_path / "ab.txt").write_text("ab" * 200, encoding="utf-8")
+    (tmp_path / "held.txt").write_text("abcab", encoding="utf-8")
+    args = ["ngram", str(tmp_path / "ab.txt"), "--order", "2", "--val-frac", "0", "--eval", str(tmp_path / "held.txt")]
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    assert out.splitlines()[-1] == "1 character(s) outside the vocabulary were dropped before scoring"
+    code, out, err = run(capsys, *args, "--modified", "--json")
+    m = json.loads(out)
+    assert (m["oov"], m["chars"], m["modified"], m["adapt"]) == (1, 3, True, False)
+
+
+def test_sample_encoding_needs_a_prime_file(capsys, tmp_path, text_file):
+    out_dir = str(tmp_path / "run")
+    assert run(capsys, "train", text_file, *SMALL, "--max-steps", "5", "--out", out_dir)[0] == 0
+    code, out, err = run(capsys, "sample", out_dir, "--prime", "the ", "--encoding", "latin-1")
+    assert code == 2 and out == "" and "--prime-file" in err
+    (tmp_path / "prime.txt").write_bytes("the ".encode("utf-16"))
+    code, out, err = run(capsys, "sample", out_dir, "--prime-file", str(tmp_path / "prime.txt"), "--encoding",
+                         "utf-16", "--length", "5", "--seed", "0")
+    assert code == 0 and out.startswith("the ") and len(out) == len("the ") + 5 + 1, err

@@ -214,6 +214,7 @@ def test_the_api_raises_checkpoint_error(variants):
                           "has_uint32": 0, "uinteger": 0}}, "nowhere"),
     ("text_source", 12345, "text_source"), ("steps_per_epoch", 7, "steps_per_epoch"),
     ("eval_every", 0, "eval_every"), ("patience", True, "patience"), ("eval_every", "10", "eval_every"),
+    ("text_encoding", 5, "text_encoding"),
 ])
 def test_damaged_training_state_is_refused(capsys, base, tmp_path, field, value, match):
     run_dir = tmp_path / "run"

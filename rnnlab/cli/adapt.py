@@ -11,16 +11,18 @@ from .usage import UsageError
 
 def training_text(args, model):
     """The text the model was trained on: --train-text, else the file (or the default
-    corpus) its checkpoint names."""
+    corpus) its checkpoint names — read in the encoding the run read it in (--encoding is
+    the scored text's or the prime's)."""
     from ..data.corpus import default_corpus
     from ..data.text import read_text
+    from ..models.charlm_io import training_encoding
     if args.train_text:
-        return read_text(args.train_text, args.encoding)
+        return read_text(args.train_text, training_encoding(model.meta))
     source = model.meta.get("text_source")
     if source and source.startswith("default:"):
         return default_corpus()
     if source and os.path.isfile(source):
-        return read_text(source, args.encoding)
+        return read_text(source, training_encoding(model.meta))
     raise UsageError("--dynamic needs the training text for its gradient statistics and the run's is not "
                      "at hand; pass --train-text FILE")
 

@@ -36,12 +36,14 @@ def cmd_sample(args):
     check_sampling(args.temperature, args.top_k)
     if args.prime is not None and args.prime_file is not None:
         raise UsageError("give --prime or --prime-file, not both")
+    if args.encoding is not None and args.prime_file is None:
+        raise UsageError("--encoding applies to --prime-file: add it, or drop --encoding")
     from .adapt import adapt_to_prime, mixture
     checkpoint = _resolve_checkpoint(args.checkpoint)
     model = CharLM.load(checkpoint)
     prime = args.prime or ""
     if args.prime_file is not None:
-        prime = read_text(args.prime_file, args.encoding)
+        prime = read_text(args.prime_file, args.encoding or "utf-8")
     if prime:
         model.vocab.encode(prime)           # unknown characters → one clear error, before output
     mix = adapt_to_prime(args, model, checkpoint, prime, mixture(args, model, checkpoint))
@@ -73,9 +75,13 @@ def cmd_eval(args):
         how = [w for w, on in (("dynamic evaluation", args.dynamic), ("mixed with the run's n-gram", args.mix_ngram))
                if on]
         print(f"{m['chars']} characters scored{' (' + ', '.join(how) + ')' if how else ''}: {describe_lm(m)}")
-        if m["oov"]:
-            print(f"{m['oov']} character(s) outside the vocabulary were dropped before scoring")
+        _say_dropped(m)
     return 0
+
+
+def _say_dropped(m):
+    if m["oov"]:
+        print(f"{m['oov']} character(s) outside the vocabulary were dropped before scoring")
 
 
 def cmd_ngram(args):
@@ -94,13 +100,14 @@ def cmd_ngram(args):
     elif not held:
         raise UsageError("--val-frac 0 leaves nothing to evaluate; give --eval FILE")
     lm = KneserNeyLM(args.order, modified=args.modified).fit(train)
-    m = lm.evaluate(held, adapt=args.adapt)
+    m = {**lm.evaluate(held, adapt=args.adapt), "modified": args.modified, "adapt": args.adapt}
     if args.json:
         print(json.dumps(m))
     else:
         kind = "modified" if args.modified else "interpolated"
         print(f"{args.order}-gram ({kind} Kneser-Ney{', adapting' if args.adapt else ''}) on {len(train):,} characters; "
               f"{m['chars']} scored: {describe_lm(m)}")
+        _say_dropped(m)
     return 0
 
 

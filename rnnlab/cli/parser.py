@@ -97,7 +97,8 @@ def _add_train(sub):
     t.add_argument("--out", help="run directory (default: runs/<text name>)")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly where it stopped (default: a new run)")
     t.add_argument("--force", action="store_true", help="start over in a run directory that holds a run")
-    t.add_argument("--encoding", default="utf-8", help="encoding of TEXT")
+    t.add_argument("--encoding", help="encoding of TEXT (default: utf-8; with --resume, the one the run "
+                                       "read its text in)")
     t.add_argument("--json", action="store_true", help="print one JSON object with the final metrics")
     t.add_argument("--quiet", action="store_true", help="no progress output")
     t.add_argument("--workers", type=int, metavar="N",
@@ -154,7 +155,7 @@ def build_parser():
     s.add_argument("--prime-file", help="read the prime from this file (default: none)")
     s.add_argument("--seed", type=_seed, help="seed of the sampler (default: fresh randomness)")
     s.add_argument("--num-samples", type=int, default=1, help="independent samples, seeds seed, seed+1, ...")
-    s.add_argument("--encoding", default="utf-8", help="encoding of --prime-file")
+    s.add_argument("--encoding", help="with --prime-file: its encoding (default: utf-8)")
     add_adaptation_options(s, "sample")
     s.set_defaults(func=cmd_sample, command_parser=s)
 
@@ -178,7 +179,8 @@ def build_parser():
     x.add_argument("--out", metavar="FILE.html",
                    help="page to write (default: RUN/explore.html, or <name>-explore.html beside a .npz)")
     x.add_argument("--max-chars", type=int, default=5000, help="characters of TEXT shown, from its start")
-    x.add_argument("--encoding", default="utf-8", help="encoding of TEXT (and of the training text)")
+    x.add_argument("--encoding", help="encoding of TEXT (default: utf-8), or without TEXT of the training "
+                                       "text (default: the one the run read it in)")
     x.add_argument("--json", action="store_true", help="print one JSON object describing the page")
     x.set_defaults(func=cmd_explore, command_parser=x)
 
@@ -231,7 +233,7 @@ def add_adaptation_options(p, verb):
                         f"(default: {DYN_DECAY:g})")
     p.add_argument("--dyn-seg", type=int, help=f"with --dynamic: its segment length (default: {DYN_SEG})")
     p.add_argument("--train-text", metavar="FILE",
-                   help="with --dynamic: the training text, for its gradient statistics (default: the file the "
-                        "run was trained on)")
+                   help="with --dynamic: the training text, for its gradient statistics, read in the encoding "
+                        "the run read its text in (default: the file the run was trained on)")
     p.add_argument("--mix-ngram", action="store_true",
                    help="mix with the run's n-gram (RUN/ngram.npz, from train --ngram N) (default: off)")

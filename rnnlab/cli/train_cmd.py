@@ -60,7 +60,7 @@ def cmd_train(args):
     from ..data.text import Vocab
     from ..models.charlm import CharLM
     from ..models.charlm_config import PRESETS, CharLMConfig
-    from ..models.charlm_io import saved_cadence
+    from ..models.charlm_io import saved_cadence, training_encoding
     from ..progress import Progress
     from ..rundir import is_run, recover
     from ..trainer import TrainConfig
@@ -99,12 +99,13 @@ def cmd_train(args):
             raise UsageError("--resume continues the saved configuration; drop "
                              + ", ".join("--" + o.replace("_", "-") for o in given))
         source = model.meta.get("text_source")
+        encoding = args.encoding or training_encoding(model.meta)     # the run's, unless given
         if args.text is not None:
-            text, source = _load_text(args.text, args.encoding)
+            text, source = _load_text(args.text, encoding)
         elif source and source.startswith("default:"):
-            text, source = _load_text(None, args.encoding)
+            text, source = _load_text(None, encoding)
         elif source:
-            text, source = _load_text(source, args.encoding)
+            text, source = _load_text(source, encoding)
         else:
             raise UsageError("the checkpoint does not say which text it was trained on; pass TEXT")
         run_of_ckpt = args.resume if os.path.isdir(args.resume) else os.path.dirname(os.path.abspath(ckpt))
@@ -124,7 +125,8 @@ def cmd_train(args):
         fields = dict(PRESETS.get(args.preset, {}))
         fields.update({o: getattr(args, o) for o in TRAIN_MODEL_OPTIONS if getattr(args, o) is not None})
         CharLMConfig(**fields).validate()     # a bad option is reported before the text is read
-        text, source = _load_text(args.text, args.encoding)
+        encoding = args.encoding or "utf-8"
+        text, source = _load_text(args.text, encoding)
         config = CharLMConfig.for_text(len(text), **fields).validate()
         name = "stdlib" if args.text is None else os.path.splitext(os.path.basename(args.text))[0]
         out_dir = args.out or os.path.join("runs", name or "run")
@@ -149,7 +151,8 @@ def cmd_train(args):
                          f"vocabulary {len(model.vocab)}; run directory {out_dir}")
     with SignalStop() as stop:
         summary = train_charlm(model, text, train, out_dir=run, progress=progress, resume=resume,
-                               text_source=source, smoothed_loss=model.config.grad_reduction == "sum",
+                               text_source=source,
+                               text_encoding=None if source.startswith("default:") else encoding, smoothed_loss=model.config.grad_reduction == "sum",
                                sample_chars=0 if args.quiet else 200, stop=stop, dist=dist)
     summary["out_dir"] = out_dir
     if summary["stop_reason"] == "interrupted" and dist.size > 1:     # the signal one rank got

@@ -17,15 +17,17 @@ import tempfile
 from ..data.corpus import default_corpus
 from ..data.text import read_text, split_train_val, text_fingerprint
 from ..errors import DataError
+from ..models.charlm_io import training_encoding
 from .analysis import analyse
 from .page import page_data, read_metrics, render
 
 MAX_CHARS = 5000
 
 
-def validation_tail(model, encoding="utf-8"):
+def validation_tail(model, encoding=None):
     """(text, description): the validation tail of the text the model was trained on,
-    read again from ``model.meta["text_source"]`` and split as training split it."""
+    read again from ``model.meta["text_source"]`` (in ``encoding``, default the one the run
+    read it in) and split as training split it."""
     source = model.meta.get("text_source")
     if not source:
         raise DataError("the checkpoint does not say which text it was trained on; pass TEXT")
@@ -33,7 +35,7 @@ def validation_tail(model, encoding="utf-8"):
         text = default_corpus()
     else:
         try:
-            text = read_text(source, encoding)
+            text = read_text(source, encoding or training_encoding(model.meta))
         except DataError as e:
             raise DataError(f"the training text is not available ({e}); pass TEXT") from None
     _, val = split_train_val(text, model.config.val_frac)
@@ -89,7 +91,7 @@ def _check_out(out):
         raise DataError(f"out {out}: no such directory")
 
 
-def explore(run, text_path=None, out=None, *, max_chars=MAX_CHARS, encoding="utf-8"):
+def explore(run, text_path=None, out=None, *, max_chars=MAX_CHARS, encoding=None):
     """Write the page for a run directory (its best.npz and metrics.jsonl) or a .npz
     (metrics.jsonl from its directory, if there). ``out`` defaults to RUN/explore.html,
     or <name>-explore.html beside a .npz. Returns build_page's info plus "out"."""
@@ -110,7 +112,7 @@ def explore(run, text_path=None, out=None, *, max_chars=MAX_CHARS, encoding="utf
     if text_path is None:
         text, source = validation_tail(model, encoding)
     else:
-        text, source = read_text(text_path, encoding), os.path.abspath(text_path)
+        text, source = read_text(text_path, encoding or "utf-8"), os.path.abspath(text_path)
     metrics = read_metrics(os.path.join(run_dir, "metrics.jsonl"))
     html, info = build_page(model, text, metrics=metrics, source=source, checkpoint=ckpt,
                             max_chars=max_chars)

@@ -209,6 +209,17 @@ def _check_members(path, members, shapes, config, with_training_state, workers=1
             expect(f"avg/{k}", shapes[k])
 
 
+def training_encoding(meta):
+    """The encoding the run's training text was read in ("utf-8" for a checkpoint from
+    before it was kept, or a run on the default corpus); CheckpointError for a non-string."""
+    v = meta.get("text_encoding")
+    if v is None:
+        return "utf-8"
+    if not isinstance(v, str) or not v or len(v) > 64:
+        raise CheckpointError(f"the checkpoint's text_encoding is damaged ({v!r})")
+    return v
+
+
 def saved_cadence(meta):
     """(eval_every, patience) the run was trained with, each an int ≥ 1 or None (a run
     without them, or a checkpoint from before they were kept). CheckpointError otherwise."""
