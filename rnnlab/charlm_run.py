@@ -162,6 +162,7 @@ def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, 
                 model.load_rng_states(own)
         except (ConfigError, TypeError, ValueError, KeyError, OverflowError) as e:
             raise CheckpointError(f"the checkpoint to resume has damaged training state ({e})") from None
+        avg = _weight_average(model, resume, (counters or {}).get("step", 0))
         run = out_dir
         if isinstance(out_dir, (str, os.PathLike)):
             run = (RunDir.resume(out_dir, counters["step"]) if resume is not None and is_run(out_dir)
@@ -175,7 +176,6 @@ def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, 
     if note:
         progress.message(note)
     hooks = [h for h in (dist.grad_hook(model, average=c.grad_reduction == "mean"), grad_hook) if h]
-    avg = _weight_average(model, resume, (counters or {}).get("step", 0))
     trainer = Trainer(model, opt, train, steps_per_epoch=X.shape[0], clip=c.clip, clip_mode=c.clip_mode,
                       schedule=DecaySchedule(c.lr, c.lr_decay, c.lr_decay_after),
                       divergence_factor=DIVERGENCE_FACTOR,

@@ -110,6 +110,23 @@ def test_resume_keeps_the_runs_evaluation_cadence_and_patience(capsys, tmp_path,
     assert CharLM.load(os.path.join(out, "latest.npz")).meta["eval_every"] == 2     # given again: it wins
 
 
+def test_a_run_that_stopped_early_goes_on_with_patience_0(capsys, tmp_path, text_file):
+    """The saved patience comes back on a resume, with the count of evaluations that did
+    not improve: it stops again at once, unless --patience is raised or 0 (no early stop)."""
+    out = str(tmp_path / "run")
+    code, stdout, err = run(capsys, "train", text_file, *SMALL, "--max-steps", "400", "--eval-every", "1",
+                            "--patience", "1", "--lr", "1.0", "--optimizer", "sgd", "--out", out, "--json")
+    assert code == 0 and json.loads(stdout)["stop_reason"] == "early_stopping", err
+    step = CharLM.load(os.path.join(out, "latest.npz")).meta["step"]
+    code, stdout, err = run(capsys, "train", "--resume", out, "--max-steps", "400", "--json")
+    assert json.loads(stdout)["stop_reason"] == "early_stopping"
+    assert CharLM.load(os.path.join(out, "latest.npz")).meta["step"] == step
+    code, stdout, err = run(capsys, "train", "--resume", out, "--max-steps", str(step + 6), "--patience", "0", "--json")
+    assert code == 0 and json.loads(stdout)["stop_reason"] == "max_steps", err
+    meta = CharLM.load(os.path.join(out, "latest.npz")).meta
+    assert meta["step"] == step + 6 and meta["patience"] is None
+
+
 def test_the_runs_own_text_is_read_in_the_encoding_it_was_trained_in(capsys, tmp_path):
     """A run trained on a Latin-1 file: --resume, eval --dynamic (whose gradient statistics
     read the training text) and explore read it as Latin-1 whatever --encoding says about

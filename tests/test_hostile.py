@@ -522,6 +522,7 @@ def test_api_arguments_are_checked():
     with pytest.raises(DataError, match="ids"):
         Vocab("abc").decode([-1])                                   # it decoded as the last character
     assert Vocab("abc").decode(np.array([2, 0])) == "ca" and Vocab(["b", "a"]).chars == "ba"
+    assert Vocab(c for c in "ba").chars == "ba"                     # any iterable of characters
     for bad in (-1, 0, 2.0, True):
         with pytest.raises(ConfigError, match="streams"):
             layout(np.arange(5), bad)

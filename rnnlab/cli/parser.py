@@ -88,8 +88,9 @@ def _add_train(sub):
     t.add_argument("--eval-every", type=int,
                    help="steps between evaluations and checkpoints (default: 200, or more when the "
                         "validation text is large, so that evaluating takes about 2.5%% of the time)")
-    t.add_argument("--patience", type=int, help="stop after this many evaluations without improvement "
-                                                "(default: never)")
+    t.add_argument("--patience", type=int, help="stop after this many evaluations without improvement; 0: "
+                                                "never (default: never; with --resume, the run's — a run "
+                                                "that stopped early goes on with a larger one, or 0)")
     t.add_argument("--seed", type=int, help=cfg("seed", "seed of the initialisation, dropout and order"))
     t.add_argument("--ngram", type=int, metavar="N",
                    help="also fit an N-gram (modified Kneser-Ney) on the training split and keep it, "

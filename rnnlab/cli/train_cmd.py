@@ -77,7 +77,7 @@ def cmd_train(args):
             return launch(args.workers, without_workers(args.argv))
     dist = get_dist()                         # under mpiexec: this rank of the job
     train = TrainConfig(max_steps=args.max_steps, max_epochs=args.max_epochs, time_limit=args.time_limit,
-                        eval_every=args.eval_every, patience=args.patience)
+                        eval_every=args.eval_every, patience=args.patience or None)   # 0: no early stop
     if train.max_steps is None and train.max_epochs is None and train.time_limit is None:
         train.time_limit = 300.0
     train.validate()
@@ -113,7 +113,7 @@ def cmd_train(args):
         resume = (opt_state, state)
         every, patience = saved_cadence(model.meta)   # the run's own cadence, unless given again
         train.eval_every = every if args.eval_every is None else args.eval_every
-        train.patience = patience if args.patience is None else args.patience
+        train.patience = patience if args.patience is None else (args.patience or None)
         step = model.meta.get("step") if isinstance(model.meta.get("step"), int) else 0
         same = os.path.abspath(out_dir) == os.path.abspath(run_of_ckpt) and is_run(run_of_ckpt)
         if not same:

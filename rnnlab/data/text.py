@@ -90,8 +90,7 @@ class Vocab:
     """The sorted set of Unicode characters of a text; ids are positions in that order."""
 
     def __init__(self, chars):
-        if isinstance(chars, str):
-            chars = list(chars)
+        chars = list(chars)                  # a string, a list, or any iterable of characters
         if not all(isinstance(c, str) and len(c) == 1 for c in chars):
             raise DataError("a vocabulary is a sequence of single characters")
         chars = "".join(chars)

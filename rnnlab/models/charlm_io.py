@@ -113,8 +113,8 @@ def load_charlm(cls, path, *, with_training_state=False):
             raise CheckpointError(f"{path}: damaged checkpoint metadata (vocab)")
         try:
             vocab = Vocab(chars)
-        except DataError:
-            raise CheckpointError(f"{path}: damaged checkpoint metadata (vocab has duplicates)") from None
+        except DataError as e:
+            raise CheckpointError(f"{path}: damaged checkpoint metadata (vocab: {e})") from None
         if meta.get("dtype", "float32") not in ("float32", "float64"):
             raise CheckpointError(f"{path}: damaged checkpoint metadata (dtype {meta.get('dtype')!r})")
         dtype = np.dtype(meta.get("dtype", "float32"))
