@@ -596,3 +596,13 @@ def test_a_torn_metrics_line_does_not_stop_a_resume(capsys, base, tmp_path):
                "--quiet")[0] == 0
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps == [5, 10, 15]
+
+
+def test_an_unwritable_ngram_file_is_named_in_the_error(capsys, base, tmp_path):
+    """A checkpoint write goes through a temporary file and a rename: the error names the
+    file the user knows (ngram.npz), not the temporary one."""
+    run_dir = str(tmp_path / "run")
+    assert run(capsys, "train", base["text"], *SMALL, "--max-steps", "4", "--out", run_dir)[0] == 0
+    os.mkdir(os.path.join(run_dir, "ngram.npz"))
+    code, _, err = run(capsys, "train", "--resume", run_dir, "--max-steps", "6", "--ngram", "3", "--quiet")
+    assert code == 2 and err.splitlines() == [f"rnnlab: error: {os.path.join(run_dir, 'ngram.npz')}: Is a directory"]

@@ -78,7 +78,7 @@ def main(argv=None):
             msg = _flag_message(msg, args.command_parser)
         return _fail(e, msg, 2)
     except OSError as e:
-        return _fail(e, f"{e.filename or ''}: {e.strerror}", 2)
+        return _fail(e, f"{e.filename2 or e.filename or ''}: {e.strerror}", 2)   # a rename: its target
     except KeyboardInterrupt as e:          # before training's own handler is in place
         fail_unsettled(e)
         if not is_quiet_rank():
