@@ -2,7 +2,9 @@
 
   - rnnlab's min-char-rnn preset,
   - rnnlab's default CharLM configuration,
-  - torch.nn.LSTM with the same configuration, batching, optimizer and budget,
+  - torch.nn in the default's cell (GRU) and shape, with its batching, optimizer, dropout and
+    budget, but without the three small-text regularisers (weight drop, locked dropout,
+    weight averaging), which torch.nn does not have,
   - the interpolated Kneser-Ney n-gram at its best order (orders 2-9 scored on the
     held-out text itself, so this baseline is, if anything, flattered),
 

@@ -251,9 +251,10 @@ def run_torch(text_trainval, config, budgets, scorer, emit, optimizer="adam"):
                 v = evaluate()
                 if best is None or v < best:
                     best, best_sd = v, snapshot()
-        if best_sd is None:
-            best, best_sd = evaluate(), snapshot()
         paused = time.perf_counter()
+        v = evaluate()          # at the mark, as rnnlab's Trainer evaluates where its budget ends (not charged)
+        if best is None or v < best:
+            best, best_sd = v, snapshot()
         probe.load_state_dict(best_sd)
         emit(budget, scorer.score(probe), steps=step)
         start += time.perf_counter() - paused          # scoring is not training time
