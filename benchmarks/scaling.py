@@ -150,7 +150,8 @@ def main():
                     f"{r['chars_per_s'] / base:>8.2f}x {r['step_ms']:>8.1f} "
                     + (f"{t:>13,.0f} {r['chars_per_s'] / t:>8.2f}x" if t else f"{'-':>13} {'-':>9}")
                     + f" {ar:>24}")
-        say("speed-up: against N = 1; vs torch: rnnlab char/s / torch char/s (> 1: rnnlab faster)")
+        say(f"speed-up: against N = {a.ranks[0]} (the first of --ranks); vs torch: rnnlab char/s / torch "
+            f"char/s (> 1: rnnlab faster; rnnlab's rate is its 80 steps' mean, torch's its median step)")
         if a.skip_quality:
             pass
         elif not os.path.exists(TINY):

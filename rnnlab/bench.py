@@ -236,7 +236,8 @@ def _torch_sampler(torch, model, layers, H, V, n_chars):
 
 def peak_memory(make_step, n_steps=20):
     """Memory of training steps as tracemalloc sees NumPy's allocations, from a freshly
-    built model: the peak over the first step (workspace included) and the growth of
+    built model: the peak from before the model is built to the end of its first step
+    (weights, gradients, optimizer slots and the step's workspace) and the growth of
     the bytes held between the end of step 2 and the end of step ``n_steps`` (a leak
     would show here)."""
     gc.collect()
