@@ -46,8 +46,9 @@ class _Cell(Module):
 
     def step(self, x, state=None):
         x = np.asarray(x, self.dtype)
-        if x.ndim != 2 or x.shape[1] != self.input_size:
-            raise ConfigError(f"{type(self).__name__}: expected input (B, {self.input_size}), got {x.shape}")
+        if x.ndim != 2 or x.shape[1] != self.input_size or x.shape[0] < 1:
+            raise ConfigError(f"{type(self).__name__}: expected input (B, {self.input_size}) with B >= 1, "
+                              f"got {x.shape}")
         B, H = x.shape[0], self.hidden_size
         h, c = initial_state(state, (B, H), self.kernel.has_cell, self.dtype)
         p, k = self._params, select(self.kernel, self.dtype)

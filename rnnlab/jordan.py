@@ -78,9 +78,15 @@ class JordanRNN(Module):
         B, T, _ = x.shape
         p, g = self.params, self.grads
         dy = np.zeros((B, T, self.output_size), self.dtype) if dy is None else np.asarray(dy, self.dtype)
+        if dy.shape != (B, T, self.output_size):
+            raise ConfigError(f"JordanRNN.backward: dy must have shape {(B, T, self.output_size)}, got {dy.shape}")
         d_next = np.zeros((B, self.output_size), self.dtype)    # dL/dy_t through the feedback
         if dstate is not None:
-            d_next += np.asarray(dstate, self.dtype).reshape(B, self.output_size)
+            dstate = np.asarray(dstate, self.dtype)
+            if dstate.shape not in ((1, B, self.output_size), (B, self.output_size)):   # as forward's state
+                raise ConfigError(f"JordanRNN.backward: dstate must have shape {(1, B, self.output_size)}, "
+                                  f"got {dstate.shape}")
+            d_next += dstate.reshape(B, self.output_size)
         da = np.empty_like(hs)
         for t in reversed(range(T)):
             dy_t = dy[:, t] + d_next

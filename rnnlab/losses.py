@@ -18,6 +18,13 @@ from .activations import log_softmax, sigmoid
 from .errors import ConfigError
 
 
+def _floats(y):
+    """y as a float array: a model's own dtype kept, anything else (integers, bools) as
+    float64 — a float target is never cut to the prediction's integer dtype."""
+    y = np.asarray(y)
+    return y if np.issubdtype(y.dtype, np.floating) else y.astype(np.float64)
+
+
 def _positions(shape):
     """Number of positions (everything but the last axis) for mean reduction."""
     return int(np.prod(shape[:-1])) if len(shape) > 1 else 1
@@ -28,10 +35,12 @@ def mse(y, d):
 
     y, d: arrays of the same shape (..., K). Returns (E, dE/dy).
     """
-    y = np.asarray(y)
+    y = _floats(y)
     d = np.asarray(d, dtype=y.dtype)
     if y.shape != d.shape:
         raise ConfigError(f"mse: prediction shape {y.shape} != target shape {d.shape}")
+    if y.size == 0:
+        raise ConfigError("mse: an empty batch has no mean")
     n = _positions(y.shape)
     diff = y - d
     loss = 0.5 * float(np.sum(diff * diff)) / n
@@ -80,7 +89,7 @@ def bce_with_logits(logits, targets):
     max(z,0) − z·d + log(1 + e^{−|z|}) so no exp overflows.
     Returns (loss, dloss/dz) with dloss/dz = (σ(z) − d) / N.
     """
-    z = np.asarray(logits)
+    z = _floats(logits)
     d = np.asarray(targets, dtype=z.dtype)
     if z.shape != d.shape:
         raise ConfigError(f"bce_with_logits: logits shape {z.shape} != target shape {d.shape}")

@@ -606,3 +606,23 @@ def test_an_unwritable_ngram_file_is_named_in_the_error(capsys, base, tmp_path):
     os.mkdir(os.path.join(run_dir, "ngram.npz"))
     code, _, err = run(capsys, "train", "--resume", run_dir, "--max-steps", "6", "--ngram", "3", "--quiet")
     assert code == 2 and err.splitlines() == [f"rnnlab: error: {os.path.join(run_dir, 'ngram.npz')}: Is a directory"]
+
+
+def test_losses_cells_and_jordan_check_what_they_are_given():
+    """From a review against torch.nn: an integer prediction cut float targets to integers
+    (mse 1.25 for 0.625); an empty batch divided by zero; a cell at batch 0 and the Jordan
+    net's backward with a wrong-shaped dy gave NumPy errors or broadcast silently."""
+    assert rnnlab.mse(np.array([[1], [2]]), np.array([[0.5], [0.5]]))[0] == pytest.approx(0.625)
+    assert rnnlab.bce_with_logits(np.array([1, 2]), np.array([0.5, 0.5]))[0] == pytest.approx(
+        rnnlab.bce_with_logits(np.array([1.0, 2.0]), np.array([0.5, 0.5]))[0])
+    with pytest.raises(ConfigError, match="empty"):
+        rnnlab.mse(np.zeros((0, 3)), np.zeros((0, 3)))
+    with pytest.raises(ConfigError, match="B >= 1"):
+        rnnlab.GRUCell(4, 6).forward(np.zeros((0, 4)))
+    net = rnnlab.JordanRNN(2, 3, 1, dtype=np.float64, seed=0)
+    net.forward(np.zeros((2, 5, 2)))
+    for bad in (np.zeros((2, 5, 2)), np.zeros((2, 6, 1)), np.zeros((5, 1))):
+        with pytest.raises(ConfigError, match="dy"):
+            net.backward(bad)
+    with pytest.raises(ConfigError, match="dstate"):
+        net.backward(np.zeros((2, 5, 1)), dstate=np.zeros((1, 2)))     # (O, B): reshaped silently before
