@@ -1,7 +1,7 @@
-"""The ``rnnlab`` subcommands but train (train_cmd.py) and explore (explore_cmd.py): each ``cmd_*`` takes the parsed arguments, calls the
-library and prints. ``UsageError`` is a mistake in the command line itself (the
-library's own ``RnnlabError``s are the other kind of user error); both print one line
-and exit with code 2 (``rnnlab.cli.main``)."""
+"""The ``rnnlab`` subcommands other than train (train_cmd.py) and explore (explore_cmd.py):
+each ``cmd_*`` takes the parsed arguments, calls the library and prints. ``UsageError``
+is a mistake in the command line itself (the library's own ``RnnlabError``s are the other
+kind of user error); both print one line and exit with code 2 (``rnnlab.cli.main``)."""
 from __future__ import annotations
 
 import json

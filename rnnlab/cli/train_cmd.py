@@ -151,8 +151,8 @@ def cmd_train(args):
                          f"vocabulary {len(model.vocab)}; run directory {out_dir}")
     with SignalStop() as stop:
         summary = train_charlm(model, text, train, out_dir=run, progress=progress, resume=resume,
-                               text_source=source,
-                               text_encoding=None if source.startswith("default:") else encoding, smoothed_loss=model.config.grad_reduction == "sum",
+                               text_source=source, text_encoding=None if source.startswith("default:") else encoding,
+                               smoothed_loss=model.config.grad_reduction == "sum",
                                sample_chars=0 if args.quiet else 200, stop=stop, dist=dist)
     summary["out_dir"] = out_dir
     if summary["stop_reason"] == "interrupted" and dist.size > 1:     # the signal one rank got
