@@ -250,7 +250,7 @@ RNNLAB_KERNELS(double, f64, tanh)
 /* ---- Transposed copies ------------------------------------------------------------ */
 
 /* dst (cols, rows) = src (rows, cols)ᵀ: the steps' rec_T and dh_T copies, and the
- * loops' W_hhᵀ. The copy goes by 16×16 tiles, so the rows read and the rows written
+ * loops' W_hhᵀ (from COPY_MIN_STEPS steps: kernels/compiled.py). The copy goes by 16×16 tiles, so the rows read and the rows written
  * both stay in cache (NumPy's strided transpose copy of a 768×256 float32 matrix takes
  * ~2.5× as long). */
 #define RNNLAB_TRANSPOSE(T, SUF)                                                          \

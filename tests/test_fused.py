@@ -56,12 +56,16 @@ def _run_layer(compiled, mode, dtype, ids, bidirectional, seed=3):
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
 @pytest.mark.parametrize("ids", [False, True])
 @pytest.mark.parametrize("bidirectional", [False, True])
-@pytest.mark.parametrize("orientation", ["cols", "rows"])
+@pytest.mark.parametrize("orientation", ["cols", "cols, W_hh copied", "rows"])
 def test_compiled_layer_equals_numpy_layer(mode, dtype, tol, ids, bidirectional, orientation, monkeypatch):
     """Both orientations of the recurrent GEMM (W_hh·hᵀ at small batches, h·W_hhᵀ above
-    COLS_MAX_BATCH — here forced by moving the limit below the batch)."""
+    COLS_MAX_BATCH — here forced by moving the limit below the batch), and in the first
+    both forms of W_hhᵀ in the backward loop: a view for these 13 steps, the contiguous
+    copy that loops of COPY_MIN_STEPS or more use (here forced by lowering it)."""
     if orientation == "rows":
         monkeypatch.setattr(compiled, "COLS_MAX_BATCH", 0)
+    if orientation == "cols, W_hh copied":
+        monkeypatch.setattr(compiled, "COPY_MIN_STEPS", 1)
     a = _run_layer(True, mode, dtype, ids, bidirectional)
     b = _run_layer(False, mode, dtype, ids, bidirectional)
     assert a.keys() == b.keys()

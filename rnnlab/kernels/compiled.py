@@ -82,6 +82,12 @@ _enabled = os.environ.get("RNNLAB_PURE_NUMPY", "").strip() in ("", "0")
 # 8% slower (the copy into place outweighs the GEMM's gain).
 COLS_MAX_BATCH = 48
 
+# The shortest backward loop that multiplies by a contiguous copy of W_hhᵀ; shorter ones
+# (dynamic evaluation's segments of 20) use the transposed view of W_hh: the copy costs
+# ~140 µs (G·H = 768, H = 256, float32), the view ~3-6 µs more per step, so the copy pays
+# for itself from 18-52 steps at B = 6-48 in two runs (benchmarks/gemm_orientation.py, "even T").
+COPY_MIN_STEPS = 32
+
 
 def available():
     """True when the compiled extension ``rnnlab._gates`` was built and imports."""
@@ -270,8 +276,9 @@ class FusedKernel(Kernel):
     def backward_loop(self, dh, dc, buf, pre, w_hh, dgx, dgh, d_hs, ids=None, acc=None):
         """Up to COLS_MAX_BATCH, after step t the GEMM writes W_hhᵀ·dgh[t]ᵀ (H, B) into
         dh_T, and step t − 1 starts from dh = dh_Tᵀ (+ the GRU's carry); dh_T starts as
-        the given dhᵀ (and the carry at 0), and after step 0 dh is formed the same way.
-        Above, the GEMM writes dgh[t]·W_hh into dh and the carry is added here."""
+        the given dhᵀ (and the carry at 0), and after step 0 dh is formed the same way;
+        W_hhᵀ is a contiguous copy from COPY_MIN_STEPS steps, a view below. Above
+        COLS_MAX_BATCH, the GEMM writes dgh[t]·W_hh into dh and the carry is added here."""
         args, keep = self._backward_args(dh, dc, buf, dgx, dgh, d_hs, ids, acc)
         p, fused, matmul = args.ctypes.data, getattr(_gates, self.c_backward), np.matmul
         dgh = dgh if self.separate_dgh else dgx    # the gradient that multiplies W_hh
@@ -282,7 +289,7 @@ class FusedKernel(Kernel):
             if self.adds_carry:
                 buf.tmp.fill(0)
             args["dh_T"] = _addr(dh_T)
-            w_hh_T = self.transpose(w_hh)
+            w_hh_T = self.transpose(w_hh) if len(steps) >= COPY_MIN_STEPS else w_hh.T
             for t in steps:
                 fused(p, t)
                 matmul(w_hh_T, dgh[t].T, out=dh_T)
