@@ -21,7 +21,7 @@ import numpy as np
 from .errors import ConfigError
 from .init import uniform
 from .kernels import make_kernel, select
-from .module import Module, check_dtype, check_sizes, make_rng
+from .module import Module, check_dtype, check_sizes, make_rng, real_array
 from .scan import initial_state, scan, scan_backward
 
 
@@ -45,7 +45,7 @@ class _Cell(Module):
             self.add_param("bias_hh", uniform(rng, (G * H,), bound, self.dtype))
 
     def step(self, x, state=None):
-        x = np.asarray(x, self.dtype)
+        x = real_array(x, type(self).__name__, self.dtype)
         if x.ndim != 2 or x.shape[1] != self.input_size or x.shape[0] < 1:
             raise ConfigError(f"{type(self).__name__}: expected input (B, {self.input_size}) with B >= 1, "
                               f"got {x.shape}")

@@ -19,7 +19,7 @@ import numpy as np
 
 from .init import uniform
 from .errors import ConfigError
-from .module import Module, check_dtype, check_sizes, make_rng
+from .module import Module, check_dtype, check_sizes, forward_saved, make_rng, real_array
 
 
 class JordanRNN(Module):
@@ -50,12 +50,12 @@ class JordanRNN(Module):
         return (H * F + H * O + O * H) * int(seq_len)
 
     def forward(self, x, state=None):
-        x = np.asarray(x, self.dtype)
+        x = real_array(x, "JordanRNN", self.dtype)
         if x.ndim != 3 or x.shape[2] != self.input_size:
             raise ConfigError(f"JordanRNN: expected input (B, T, {self.input_size}), got {x.shape}")
         B, T, _ = x.shape
         H, O, p = self.hidden_size, self.output_size, self.params
-        y_prev = np.zeros((B, O), self.dtype) if state is None else np.asarray(state, self.dtype)
+        y_prev = np.zeros((B, O), self.dtype) if state is None else real_array(state, "JordanRNN state", self.dtype)
         if y_prev.shape == (1, B, O):
             y_prev = y_prev[0]
         if y_prev.shape != (B, O):
@@ -72,17 +72,15 @@ class JordanRNN(Module):
         return ys[:, 1:].copy(), ys[:, T][None].copy()
 
     def backward(self, dy, dstate=None):
-        if self._cache is None:
-            raise RuntimeError("JordanRNN.backward called before forward")
-        x, hs, ys = self._cache
+        x, hs, ys = forward_saved(self._cache, "JordanRNN")
         B, T, _ = x.shape
         p, g = self.params, self.grads
-        dy = np.zeros((B, T, self.output_size), self.dtype) if dy is None else np.asarray(dy, self.dtype)
+        dy = np.zeros((B, T, self.output_size), self.dtype) if dy is None else real_array(dy, "JordanRNN.backward", self.dtype)
         if dy.shape != (B, T, self.output_size):
             raise ConfigError(f"JordanRNN.backward: dy must have shape {(B, T, self.output_size)}, got {dy.shape}")
         d_next = np.zeros((B, self.output_size), self.dtype)    # dL/dy_t through the feedback
         if dstate is not None:
-            dstate = np.asarray(dstate, self.dtype)
+            dstate = real_array(dstate, "JordanRNN.backward dstate", self.dtype)
             if dstate.shape not in ((1, B, self.output_size), (B, self.output_size)):   # as forward's state
                 raise ConfigError(f"JordanRNN.backward: dstate must have shape {(1, B, self.output_size)}, "
                                   f"got {dstate.shape}")

@@ -12,7 +12,7 @@ import numpy as np
 from . import activations as act
 from .errors import ConfigError
 from .init import uniform
-from .module import Module, check_dtype, check_sizes, dropout_mask, make_rng
+from .module import Module, check_dtype, check_sizes, dropout_mask, forward_saved, make_rng, real_array
 
 
 class Linear(Module):
@@ -34,7 +34,7 @@ class Linear(Module):
         self._x = None
 
     def forward(self, x):
-        x = np.asarray(x, dtype=self.dtype)
+        x = real_array(x, "Linear", self.dtype)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ConfigError(f"Linear: expected input (..., {self.in_features}), got {x.shape}")
         self._x = x
@@ -44,10 +44,8 @@ class Linear(Module):
         return y
 
     def backward(self, dy):
-        if self._x is None:
-            raise RuntimeError("Linear.backward called before forward")
-        dy = np.asarray(dy, dtype=self.dtype)
-        x2 = self._x.reshape(-1, self.in_features)
+        x2 = forward_saved(self._x, "Linear").reshape(-1, self.in_features)
+        dy = real_array(dy, "Linear.backward", self.dtype)
         dy2 = dy.reshape(-1, self.out_features)
         self.grads["weight"] += dy2.T @ x2
         if "bias" in self.params:
@@ -61,13 +59,15 @@ class Linear(Module):
 class _Activation(Module):
     fn = None
     grad_from_output = None
+    _y = None
 
     def forward(self, x):
-        self._y = type(self).fn(np.asarray(x))
+        self._y = type(self).fn(real_array(x, type(self).__name__))
         return self._y
 
     def backward(self, dy):
-        return dy * type(self).grad_from_output(self._y)
+        y = forward_saved(self._y, type(self).__name__)
+        return real_array(dy, f"{type(self).__name__}.backward") * type(self).grad_from_output(y)
 
 
 class Tanh(_Activation):
@@ -88,12 +88,14 @@ class ReLU(_Activation):
 class Softmax(Module):
     """Softmax over the last axis as a layer (for use with a loss on probabilities)."""
 
+    _y = None
+
     def forward(self, x):
-        self._y = act.softmax(x)
+        self._y = act.softmax(real_array(x, "Softmax"))
         return self._y
 
     def backward(self, dy):
-        return act.softmax_backward(self._y, dy)
+        return act.softmax_backward(forward_saved(self._y, "Softmax"), real_array(dy, "Softmax.backward"))
 
 
 class Dropout(Module):
@@ -119,7 +121,7 @@ class Dropout(Module):
         self._mask = None
 
     def forward(self, x):
-        x = np.asarray(x)
+        x = real_array(x, "Dropout")
         if not self.training or self.p == 0.0:
             self._mask = None
             return x
@@ -140,6 +142,8 @@ class Embedding(Module):
     a row gather. Initialised N(0, 1) as torch.nn.Embedding.
     """
 
+    _ids = None
+
     def __init__(self, num_embeddings, embedding_dim, dtype=np.float32, seed=None):
         super().__init__()
         self.num_embeddings, self.embedding_dim = check_sizes(
@@ -149,7 +153,7 @@ class Embedding(Module):
         self.add_param("weight", rng.standard_normal((num_embeddings, embedding_dim)).astype(self.dtype))
 
     def forward(self, ids):
-        ids = np.asarray(ids)
+        ids = real_array(ids, "Embedding")
         if not np.issubdtype(ids.dtype, np.integer):
             raise ConfigError("Embedding: ids must be integers")
         if ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
@@ -158,7 +162,12 @@ class Embedding(Module):
         return self.params["weight"][ids]
 
     def backward(self, dy):
-        np.add.at(self.grads["weight"], self._ids.reshape(-1), dy.reshape(-1, self.embedding_dim))
+        ids = forward_saved(self._ids, "Embedding").reshape(-1)
+        dy = real_array(dy, "Embedding.backward")
+        if dy.shape != (*self._ids.shape, self.embedding_dim):
+            raise ConfigError(f"Embedding.backward: dy must have shape {(*self._ids.shape, self.embedding_dim)}, "
+                              f"got {dy.shape}")
+        np.add.at(self.grads["weight"], ids, dy.reshape(-1, self.embedding_dim))
         return None
 
 

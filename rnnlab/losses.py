@@ -16,12 +16,13 @@ import numpy as np
 
 from .activations import log_softmax, sigmoid
 from .errors import ConfigError
+from .module import real_array
 
 
-def _floats(y):
+def _floats(y, who):
     """y as a float array: a model's own dtype kept, anything else (integers, bools) as
     float64 — a float target is never cut to the prediction's integer dtype."""
-    y = np.asarray(y)
+    y = real_array(y, who)
     return y if np.issubdtype(y.dtype, np.floating) else y.astype(np.float64)
 
 
@@ -35,8 +36,8 @@ def mse(y, d):
 
     y, d: arrays of the same shape (..., K). Returns (E, dE/dy).
     """
-    y = _floats(y)
-    d = np.asarray(d, dtype=y.dtype)
+    y = _floats(y, "mse")
+    d = real_array(d, "mse target", y.dtype)
     if y.shape != d.shape:
         raise ConfigError(f"mse: prediction shape {y.shape} != target shape {d.shape}")
     if y.size == 0:
@@ -54,8 +55,8 @@ def softmax_cross_entropy(logits, targets, *, reduction="mean"):
     reduction: "mean" (over all positions) or "sum".
     Returns (loss, dloss/dlogits) with dlogits = (softmax(logits) − onehot) / N.
     """
-    logits = np.asarray(logits)
-    targets = np.asarray(targets)
+    logits = real_array(logits, "softmax_cross_entropy")
+    targets = real_array(targets, "softmax_cross_entropy targets")
     if targets.shape != logits.shape[:-1]:
         raise ConfigError(
             f"softmax_cross_entropy: targets shape {targets.shape} does not match logits "
@@ -89,8 +90,8 @@ def bce_with_logits(logits, targets):
     max(z,0) − z·d + log(1 + e^{−|z|}) so no exp overflows.
     Returns (loss, dloss/dz) with dloss/dz = (σ(z) − d) / N.
     """
-    z = _floats(logits)
-    d = np.asarray(targets, dtype=z.dtype)
+    z = _floats(logits, "bce_with_logits")
+    d = real_array(targets, "bce_with_logits targets", z.dtype)
     if z.shape != d.shape:
         raise ConfigError(f"bce_with_logits: logits shape {z.shape} != target shape {d.shape}")
     n = max(z.size, 1)

@@ -181,6 +181,28 @@ def check_dtype(dtype):
     return dtype
 
 
+def real_array(x, who, dtype=None):
+    """``x`` as an array of real numbers (bools, integers or floats), converted to
+    ``dtype`` where given. Anything else — strings, complex numbers, objects, ragged
+    nested lists — is a ConfigError naming ``who``, where NumPy would raise its own error
+    or drop an imaginary part with only a warning."""
+    try:
+        a = np.asarray(x)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{who}: expected an array of numbers, got {type(x).__name__} ({e})") from None
+    if a.dtype.kind not in "biuf":
+        raise ConfigError(f"{who}: expected real numbers, got an array of {a.dtype}")
+    return a if dtype is None else a.astype(dtype, copy=False)
+
+
+def forward_saved(saved, who):
+    """What ``who``'s forward kept for its backward; RuntimeError when forward has not run
+    (``saved`` still None)."""
+    if saved is None:
+        raise RuntimeError(f"{who}.backward called before forward")
+    return saved
+
+
 def check_sizes(who, **sizes):
     """Each size a positive int (bools and floats such as 8.5 refused); returns them."""
     out = []

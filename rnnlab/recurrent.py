@@ -49,7 +49,7 @@ from .init import uniform
 from .backend import get_backend
 from .kernels import make_kernel
 from .kernels.base import workspace
-from .module import Module, check_dtype, check_sizes, dropout_mask, make_rng
+from .module import Module, check_dtype, check_sizes, dropout_mask, forward_saved, make_rng, real_array
 from .scan import initial_state, scan, scan_backward
 
 
@@ -136,7 +136,7 @@ class _Recurrent(Module):
 
     # -- input checking ------------------------------------------------------------
     def _time_major_input(self, x):
-        x = np.asarray(x)
+        x = real_array(x, self.mode)
         if np.issubdtype(x.dtype, np.integer) and x.ndim == 2:
             return np.ascontiguousarray(x.T), True
         if x.ndim != 3 or x.shape[2] != self.input_size:
@@ -193,12 +193,10 @@ class _Recurrent(Module):
 
     # -- backward ---------------------------------------------------------------------
     def backward(self, dout, dstate=None):
-        if self._cache is None:
-            raise RuntimeError(f"{self.mode}.backward called before forward")
-        T, B = self._cache[:2]
+        T, B = forward_saved(self._cache, self.mode)[:2]
         D, H = self.num_directions, self.hidden_size
         if dout is not None:
-            dout = np.asarray(dout, self.dtype)
+            dout = real_array(dout, f"{self.mode}.backward", self.dtype)
             if dout.shape != (B, T, D * H):
                 raise ConfigError(f"{self.mode}.backward: dout must have shape {(B, T, D * H)}, "
                                   f"got {dout.shape}")
@@ -208,9 +206,7 @@ class _Recurrent(Module):
 
     def backward_time_major(self, douts, dstate=None):
         """Backward for ``forward_time_major``: douts (T, B, D·H) or None → (dxs, dstate0)."""
-        if self._cache is None:
-            raise RuntimeError(f"{self.mode}.backward called before forward")
-        T, B, caches, k_ = self._cache
+        T, B, caches, k_ = forward_saved(self._cache, self.mode)
         p, g = self._params, self._grads
         H, D, L = self.hidden_size, self.num_directions, self.num_layers
         dh_n, dc_n = initial_state(dstate, self.state_shape(B), k_.has_cell, self.dtype, "dstate",

@@ -27,6 +27,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .kernels.base import fresh
+from .module import real_array
 
 
 NAMES = {"state": ("h0", "c0"), "dstate": ("dh_n", "dc_n")}
@@ -53,7 +54,7 @@ def initial_state(state, shape, has_cell, dtype, what="state", xp=np):
         elif s is None:
             out.append(xp.zeros(shape, dtype))
         else:
-            s = xp.asarray(s)
+            s = real_array(s, name) if xp is np else xp.asarray(s)
             if s.shape != tuple(shape):
                 raise ConfigError(f"{name} must have shape {tuple(shape)}, got {s.shape}")
             out.append(xp.array(s, dtype))

@@ -1,4 +1,6 @@
 import io
+import re
+import warnings
 
 import numpy as np
 import pytest
@@ -6,6 +8,8 @@ from hypothesis import given, settings, strategies as st
 
 import rnnlab
 from rnnlab import Dropout, Linear, ReLU, Sequential, Sigmoid, Tanh, gradcheck, summary
+from rnnlab.errors import ConfigError
+from rnnlab.models.seq import SeqNet
 from helpers import relerr, t64, torch
 
 
@@ -138,3 +142,61 @@ def test_embedding_gradient_by_finite_differences_and_torch(rng):
     out.backward(t64(w))
     assert relerr(emb.forward(ids), out.detach().numpy()) < 1e-15
     assert relerr(emb.grads["weight"], ref.weight.grad.numpy()) < 1e-12
+
+
+
+def _entry_points():
+    """{name: (what the error names, a call with one input replaced by ``bad``)}: every
+    public forward/backward and loss that takes a user's array, fed through that argument."""
+    def ran(layer, x):
+        layer.forward(x)
+        return layer
+    rnn = lambda: rnnlab.GRU(3, 4, dtype=np.float64)            # noqa: E731
+    jordan = lambda: rnnlab.JordanRNN(3, 4, 2, dtype=np.float64)  # noqa: E731
+    x3 = np.zeros((2, 5, 3))
+    return {
+        "Linear": ("Linear", lambda bad: Linear(3, 2).forward(bad)),
+        "Linear.backward": ("Linear.backward", lambda bad: ran(Linear(3, 2), np.zeros((2, 3))).backward(bad)),
+        "Tanh": ("Tanh", lambda bad: Tanh().forward(bad)),
+        "Tanh.backward": ("Tanh.backward", lambda bad: ran(Tanh(), np.zeros(3)).backward(bad)),
+        "Softmax": ("Softmax", lambda bad: rnnlab.Softmax().forward(bad)),
+        "Dropout": ("Dropout", lambda bad: Dropout(0.5, seed=0).forward(bad)),
+        "Embedding": ("Embedding", lambda bad: rnnlab.Embedding(4, 2).forward(bad)),
+        "Embedding.backward": ("Embedding.backward",
+                               lambda bad: ran(rnnlab.Embedding(4, 2), np.array([1, 2])).backward(bad)),
+        "GRU": ("GRU", lambda bad: rnn().forward(bad)),
+        "GRU state": ("h0", lambda bad: rnn().forward(x3, bad)),
+        "GRU.backward": ("GRU.backward", lambda bad: ran(rnn(), x3).backward(bad)),
+        "GRUCell": ("GRUCell", lambda bad: rnnlab.GRUCell(3, 4).forward(bad)),
+        "JordanRNN": ("JordanRNN", lambda bad: jordan().forward(bad)),
+        "JordanRNN state": ("JordanRNN state", lambda bad: jordan().forward(x3, bad)),
+        "SeqNet": ("SeqNet", lambda bad: SeqNet("gru", 3, 4, 2).forward(bad)),
+        "mse": ("mse", lambda bad: rnnlab.mse(bad, np.zeros(3))),
+        "mse target": ("mse target", lambda bad: rnnlab.mse(np.zeros(3), bad)),
+        "softmax_cross_entropy": ("softmax_cross_entropy",
+                                  lambda bad: rnnlab.softmax_cross_entropy(bad, np.zeros(3, int))),
+        "bce_with_logits targets": ("bce_with_logits targets",
+                                    lambda bad: rnnlab.bce_with_logits(np.zeros(3), bad)),
+    }
+
+
+@pytest.mark.parametrize("bad", [np.array(["a", "b", "c"]), np.array([1 + 2j, 0, 0]),
+                                 np.array([1, None, 2], dtype=object), [[1.0, 2.0], [3.0]]],
+                         ids=["strings", "complex", "objects", "ragged"])
+@pytest.mark.parametrize("entry", list(_entry_points()))
+def test_arrays_that_are_not_real_numbers_are_refused_by_name(entry, bad):
+    """Strings, complex numbers, objects and ragged lists: a ConfigError naming the entry
+    point — not NumPy's own error, and never an imaginary part dropped with a warning."""
+    named, call = _entry_points()[entry]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                    # a ComplexWarning would fail here
+        with pytest.raises(ConfigError, match=rf"^{re.escape(named)}: expected"):
+            call(bad)
+
+
+@pytest.mark.parametrize("module", [Linear(3, 2), Tanh(), Sigmoid(), rnnlab.Softmax(), rnnlab.Embedding(4, 2),
+                                    rnnlab.GRU(3, 4), rnnlab.JordanRNN(3, 4, 2)],
+                         ids=lambda m: type(m).__name__)
+def test_backward_before_forward_says_so(module):
+    with pytest.raises(RuntimeError, match=rf"^{type(module).__name__}\.backward called before forward"):
+        module.backward(np.zeros((2, 2)))

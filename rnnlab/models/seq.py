@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers import Linear, Tanh
-from ..module import Module
+from ..module import Module, real_array
 from ..optim import SGD, Adam
 from ..recurrent import GRU, LSTM, RNN
 from ..trainer import Trainer
@@ -75,7 +75,7 @@ class SeqNet(Module):
         self.head = Linear(hidden_size, output_size, dtype=dtype, seed=seed + 1)
 
     def forward(self, x, state=None):
-        x = np.asarray(x)
+        x = real_array(x, "SeqNet")
         if self.body is None:
             self._shape = x.shape
             return self.head.forward(self.act.forward(self.hidden.forward(x.reshape(x.shape[0], -1))))
