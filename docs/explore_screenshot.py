@@ -6,6 +6,7 @@
 
 Needs chromium, chromium-driver, selenium and Pillow (matplotlib's dependency)."""
 import io
+import pathlib
 import shutil
 import sys
 import tempfile
@@ -25,7 +26,7 @@ for flag in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-s
     opts.add_argument(flag)
 driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
 try:
-    driver.get("file://" + page)
+    driver.get(pathlib.Path(page).resolve().as_uri())          # a relative path too
     while driver.execute_script("return document.body.dataset.ready") != "1":
         time.sleep(0.05)
     driver.execute_script("document.querySelector('[data-role=unit-text]').style.maxHeight = '330px';"

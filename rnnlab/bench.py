@@ -255,8 +255,16 @@ def peak_memory(make_step, n_steps=20):
     return peak, growth
 
 
+def check_rows(rows):
+    """ConfigError unless every name in ``rows`` (None: all) is a row of the benchmark."""
+    known = [r[0] for r, _ in train_rows()] + [r[0] for r in SAMPLE_ROWS]
+    if rows and not set(rows) <= set(known):
+        raise ConfigError(f"row must be one of {known}, got {sorted(set(rows) - set(known))}")
+
+
 def run_bench(repeats=7, warmup=2, rows=None, with_torch=True, memory=True, log=None):
     """Run the benchmark; return {"gemm_peak_gflops", "torch", "rows": [...]}."""
+    check_rows(rows)
     torch = None
     torch_reason = None
     if with_torch:
@@ -276,9 +284,6 @@ def run_bench(repeats=7, warmup=2, rows=None, with_torch=True, memory=True, log=
               "rows": []}
     wanted = set(rows) if rows else None
     rows_now = train_rows()
-    known = [r[0] for r, _ in rows_now] + [r[0] for r in SAMPLE_ROWS]
-    if wanted and not wanted <= set(known):
-        raise ConfigError(f"row must be one of {known}, got {sorted(wanted - set(known))}")
     for (name, model, L, H, T, B, V, opt, drop, inputs), reg in rows_now:
         if wanted and name not in wanted:
             continue

@@ -9,7 +9,9 @@ Layout of the archive (a zip of ``.npy`` members, as ``np.savez`` writes it):
                     "optim/...", carried state "state/..."
 
 ``save`` writes to a temporary file in the target's directory, fsyncs it and renames
-it over the target, so a crash never leaves a half-written checkpoint.
+it over the target, so a crash never leaves a half-written checkpoint; the file gets the
+permissions the umask gives a new file (as ``open`` would), and an error while writing
+names the target.
 
 Reading is two-phase, so that nothing is allocated on the file's word:
 ``open_checkpoint(path)`` reads only the metadata (capped at 4 MB, JSON nesting capped)
@@ -17,7 +19,11 @@ and each member's ``.npy`` header (dtype, shape); the caller checks those agains
 the metadata implies; ``Checkpoint.read(name, shape, dtypes)`` then reads one member,
 at most the bytes its checked header promises (a member that inflates beyond that is
 damage, not data), into an array allocated for exactly that. Every kind of damage —
-zip, header, JSON, sizes — becomes one ``CheckpointError`` line.
+zip, header, JSON, sizes — becomes one ``CheckpointError`` line. The zip's own sizes
+are checked too before anything is allocated on them: every member must lie inside the
+file, a stored member's size is its stored bytes, a deflated one's at most what deflate
+can inflate to (MAX_INFLATION), and a member's .npy header must promise exactly the
+member's size; names are unique and dimensions non-negative.
 """
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ import tempfile
 import tokenize
 import zipfile
 import zlib
+from math import prod
 
 import numpy as np
 
@@ -37,6 +44,7 @@ FORMAT = "rnnlab-checkpoint"
 VERSION = 1
 MAX_META_BYTES = 4 << 20
 MAX_JSON_DEPTH = 32
+MAX_INFLATION = 1032          # deflate's largest expansion: 258 bytes from 2 bits, plus slack
 # what reading a damaged archive can raise, besides CheckpointError (tokenize and syntax
 # errors come from NumPy's parser of .npy header dicts; found by fuzzing the headers)
 DAMAGE = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, KeyError,
@@ -57,16 +65,31 @@ def save(path, arrays, meta):
         payload[k] = v
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)
-            f.flush()
-            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)          # mkstemp's 0600, as a new file would be made
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **payload)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:                   # a full disk: name the file being written
+            raise OSError(e.errno, e.strerror, path) from None
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def _sizes_possible(info, file_size):
+    """Whether a zip member's recorded sizes could be true of a file of ``file_size`` bytes."""
+    if info.header_offset + info.compress_size > file_size:
+        return False
+    if info.compress_type == zipfile.ZIP_STORED:
+        return info.file_size == info.compress_size
+    return info.file_size <= MAX_INFLATION * info.compress_size + 1024
 
 
 def _depth(obj, limit):
@@ -96,9 +119,15 @@ class Checkpoint:
         try:
             self._zip = zipfile.ZipFile(self.path)
             self._infos = {}
+            size = os.path.getsize(self.path)
             for info in self._zip.infolist():
                 if not info.filename.endswith(".npy"):
                     raise CheckpointError(f"{self.path}: damaged or foreign checkpoint (member {info.filename!r} is not an array)")
+                if info.filename[:-4] in self._infos:
+                    raise CheckpointError(f"{self.path}: damaged checkpoint (member {info.filename!r} twice)")
+                if not _sizes_possible(info, size):
+                    raise CheckpointError(f"{self.path}: damaged checkpoint (member {info.filename!r} "
+                                          f"claims more than the file holds)")
                 self._infos[info.filename[:-4]] = info
             if "__meta__" not in self._infos:
                 raise CheckpointError(f"{self.path}: not an rnnlab checkpoint (no metadata)")
@@ -138,6 +167,9 @@ class Checkpoint:
             offset = f.tell()
         if fortran or dtype.hasobject or dtype.fields is not None:
             raise CheckpointError(f"{self.path}: damaged or foreign checkpoint (member {name!r} is not a plain array)")
+        if any(d < 0 for d in shape) or offset + dtype.itemsize * prod(shape) != self._infos[name].file_size:
+            raise CheckpointError(f"{self.path}: damaged checkpoint (member {name!r}: its header's shape "
+                                  f"{tuple(shape)} does not match its size)")
         return dtype, tuple(shape), offset
 
     def _read_meta(self):

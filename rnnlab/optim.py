@@ -41,6 +41,9 @@ def _in_unit(name, value, closed_low=True):
 
 
 class Optimizer:
+    slots = ()                                        # the per-parameter arrays it keeps
+    NON_NEGATIVE = {"sum_sq", "square_avg", "exp_avg_sq"}   # sums and averages of g²
+
     def __init__(self, lr):
         self.lr = _positive("lr", lr)
         self.state: dict[str, dict[str, np.ndarray]] = {}
@@ -67,7 +70,13 @@ class Optimizer:
         d["__lr__"] = np.array(self.lr)
         return d
 
-    def load_state_dict(self, d):
+    def load_state_dict(self, d, params=None):
+        """Restore ``state_dict()``'s output. With ``params`` ({key: array}, the model's),
+        the state is checked first — a step count ≥ 0, a positive rate, after any step
+        exactly this optimizer's slots for every parameter, in its shape, sums and averages of
+        g² ≥ 0 — and ConfigError says what is wrong; nothing is changed unless it passes."""
+        if params is not None:
+            self._check_state(d, params)
         self.state = {}
         for name, v in d.items():
             if name in ("__t__", "__lr__"):
@@ -77,6 +86,24 @@ class Optimizer:
         self.t = int(d["__t__"])
         self.lr = float(d["__lr__"])
 
+    def _check_state(self, d, params):
+        t = d.get("__t__")
+        if t is None or int(t) < 0:
+            raise ConfigError(f"optimizer step count {t!r} is not a count")
+        _positive("the saved lr", d.get("__lr__", float("nan")))
+        want = {f"{k}/{s}" for k in params for s in self.slots} if int(t) > 0 else set()
+        have = set(d) - {"__t__", "__lr__"}
+        if have != want:
+            wrong = sorted(have - want) or sorted(want - have)
+            raise ConfigError(f"optimizer slots {'unexpected' if have - want else 'missing'}: {wrong[:3]}")
+        for name in have:
+            k, slot = name.rsplit("/", 1)
+            v = np.asarray(d[name])
+            if v.shape != params[k].shape:
+                raise ConfigError(f"optimizer slot {name!r} has shape {v.shape}, its parameter {params[k].shape}")
+            if slot in self.NON_NEGATIVE and (v < 0).any():
+                raise ConfigError(f"optimizer slot {name!r} (a sum of squares) has negative values")
+
 
 class SGD(Optimizer):
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False):
@@ -85,6 +112,7 @@ class SGD(Optimizer):
         if nesterov and self.momentum == 0:
             raise ConfigError("nesterov=True needs momentum > 0")
         self.nesterov = bool(nesterov)
+        self.slots = ("velocity",) if self.momentum else ()
 
     def _update(self, k, p, g):
         if self.momentum == 0:
@@ -104,6 +132,8 @@ class Momentum(SGD):
 
 
 class Adagrad(Optimizer):
+    slots = ("sum_sq",)
+
     def __init__(self, lr=0.1, eps=1e-8, eps_inside=True):
         super().__init__(lr)
         self.eps = _positive("eps", eps)
@@ -117,6 +147,8 @@ class Adagrad(Optimizer):
 
 
 class RMSProp(Optimizer):
+    slots = ("square_avg",)
+
     def __init__(self, lr=0.002, alpha=0.99, eps=1e-8):
         super().__init__(lr)
         self.alpha = _in_unit("alpha", alpha)
@@ -130,6 +162,8 @@ class RMSProp(Optimizer):
 
 
 class Adam(Optimizer):
+    slots = ("exp_avg", "exp_avg_sq")
+
     def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8):
         super().__init__(lr)
         self.beta1 = _in_unit("beta1", betas[0])

@@ -42,6 +42,8 @@ this layer calls once per layer and direction. Internally everything is time-maj
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .errors import ConfigError
@@ -76,6 +78,9 @@ class _Recurrent(Module):
         self.bidirectional = bool(bidirectional)
         self.num_directions = 2 if bidirectional else 1
         self.dropout, self.bias = float(dropout), bool(bias)
+        if self.dropout > 0 and self.num_layers == 1:          # as torch.nn warns
+            warnings.warn(f"{self.mode}: dropout acts between stacked layers only, so dropout={dropout} "
+                          "with num_layers=1 changes nothing", UserWarning, stacklevel=2)
         self.nonlinearity = nonlinearity
         self.dtype = check_dtype(dtype)
         self.kernel = make_kernel(self.mode, nonlinearity)

@@ -6,17 +6,20 @@ Crafted checkpoints are built here from a real one, never committed."""
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import warnings
 import zipfile
 
 import numpy as np
 import pytest
 
 import rnnlab
+from rnnlab import checkpoint
 from rnnlab.cli import main
 from rnnlab.errors import ConfigError
 from rnnlab.models import CharLM
@@ -626,3 +629,107 @@ def test_losses_cells_and_jordan_check_what_they_are_given():
             net.backward(bad)
     with pytest.raises(ConfigError, match="dstate"):
         net.backward(np.zeros((2, 5, 1)), dstate=np.zeros((1, 2)))     # (O, B): reshaped silently before
+
+
+# -- the zip's own sizes, duplicate members, the optimizer's slots (a review's findings) -------------
+def _header_only(descr, shape):
+    """A .npy header declaring ``shape``, followed by 64 bytes instead of its data."""
+    h = ("{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (descr, tuple(shape))).encode()
+    h += b" " * (64 - (10 + len(h) + 1) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(h).to_bytes(2, "little") + h + b"\0" * 64
+
+
+def _copy_run(base, tmp_path):
+    run_dir = tmp_path / "run"
+    os.makedirs(run_dir)
+    for f in os.listdir(base["run"]):
+        (run_dir / f).write_bytes(read_bytes(os.path.join(base["run"], f)))
+    return run_dir
+
+
+def _slot(raw, name):
+    return np.load(io.BytesIO(raw[name]))
+
+
+@pytest.mark.parametrize("case,match", [
+    # a forged worker count makes the carried state's expected shape 1.5 TiB, and the header agrees
+    ("workers_huge", "does not match its size"),
+    ("negative_dimension", "does not match its size"),
+    ("t_negative", "step count"),
+    ("lr_negative", "lr"),
+    ("second_moment_negative", "negative values"),
+    ("slot_missing", "missing"),
+    ("slot_of_another_optimizer", "unexpected"),
+])
+def test_damaged_state_is_refused_before_it_allocates_or_trains(capsys, base, tmp_path, case, match):
+    """Each gave a traceback (MemoryError, ZeroDivisionError), a divergence blamed on
+    training, or an inexact resume that said nothing (a missing slot restarted at zero)."""
+    run_dir = _copy_run(base, tmp_path)
+    raw, meta = members(run_dir / "latest.npz")
+    bias = _slot(raw, "optim/head.bias/exp_avg_sq.npy")
+    if case == "workers_huge":
+        W = 1 << 20
+        h = _slot(raw, "state/h.npy")
+        raw["state/h.npy"] = _header_only("<f4", (h.shape[0], h.shape[1] * W, h.shape[2]))
+        meta["workers"] = W
+    elif case == "negative_dimension":
+        raw["optim/head.bias/exp_avg.npy"] = _header_only("<f4", (-5,))
+    elif case == "t_negative":
+        raw["optim/__t__.npy"] = npy(np.array(-1, np.int64))
+    elif case == "lr_negative":
+        raw["optim/__lr__.npy"] = npy(np.array(-5.0))
+    elif case == "second_moment_negative":
+        raw["optim/head.bias/exp_avg_sq.npy"] = npy(-np.ones_like(bias))
+    elif case == "slot_missing":
+        del raw["optim/head.bias/exp_avg_sq.npy"]
+    else:
+        raw["optim/head.bias/velocity.npy"] = npy(np.zeros_like(bias))
+    write_ckpt(run_dir / "latest.npz", raw, meta)
+    before = snapshot(run_dir)
+    one_line_exit_2(capsys, "train", "--resume", str(run_dir), "--max-steps", "30", "--quiet", match=match)
+    assert snapshot(run_dir) == before
+
+
+def test_a_member_named_twice_is_refused(capsys, base, tmp_path):
+    """Zip readers disagree on which copy counts (Python's: the last); rnnlab takes neither."""
+    raw, meta = members(os.path.join(base["run"], "best.npz"))
+    path = write_ckpt(tmp_path / "dup.npz", raw, meta)
+    bias = _slot(raw, "param/head.bias.npy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                          # zipfile: "Duplicate name"
+        with zipfile.ZipFile(path, "a") as z:
+            z.writestr("param/head.bias.npy", npy(np.zeros_like(bias)))
+    one_line_exit_2(capsys, "sample", path, "--length", "5", match="twice")
+
+
+def test_an_lstm_state_without_its_cell_is_refused(capsys, tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text(make_text(3000), encoding="utf-8")
+    assert main(["train", str(text), *SMALL, "--model", "lstm", "--max-steps", "4", "--out",
+                 str(tmp_path / "run")]) == 0
+    raw, meta = members(tmp_path / "run" / "latest.npz")
+    del raw["state/c.npy"]
+    write_ckpt(tmp_path / "run" / "latest.npz", raw, meta)
+    one_line_exit_2(capsys, "train", "--resume", str(tmp_path / "run"), "--max-steps", "8", "--quiet",
+                    match="state/h and state/c")
+
+
+def test_checkpoints_get_the_permissions_of_a_new_file(tmp_path):
+    """mkstemp makes 0600; a checkpoint is made readable as config.json is (the umask)."""
+    old = os.umask(0o022)
+    try:
+        path = checkpoint.save(tmp_path / "c.npz", {"a": np.zeros(2)}, {})
+    finally:
+        os.umask(old)
+    assert os.stat(path).st_mode & 0o777 == 0o644
+
+
+def test_a_write_error_names_the_checkpoint(capsys, monkeypatch, base, tmp_path):
+    """A full disk said ": No space left on device", naming nothing."""
+    import errno
+    def full(f, **arrays):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(np, "savez", full)
+    out = tmp_path / "run"
+    err = one_line_exit_2(capsys, "train", base["text"], *SMALL, "--max-steps", "3", "--out", str(out))
+    assert re.search(r"rnnlab: error: \S*run/\w+\.npz: No space left on device", err), err

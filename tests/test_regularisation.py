@@ -11,6 +11,8 @@ Torch and gradient checks run on the compiled and the NumPy kernels."""
 import json
 import os
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -225,6 +227,23 @@ def test_layer_options_are_checked():
         rnnlab.GRU(3, 4, locked_dropout="yes")
     with pytest.raises(ConfigError, match="locked_axis"):
         Dropout(0.5, locked_axis=True)
+
+
+def test_dropout_on_one_layer_warns_as_torch_does_but_not_from_charlm():
+    """torch.nn warns that dropout with num_layers=1 does nothing; so does rnnlab. A
+    one-layer CharLM still applies its dropout before the head, and does not warn."""
+    with pytest.warns(UserWarning, match="num_layers=1 changes nothing"):
+        rnnlab.GRU(3, 4, dropout=0.2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rnnlab.GRU(3, 4, 2, dropout=0.2)
+        model = CharLM(list("abc"), CharLMConfig(hidden_size=8, num_layers=1, dropout=0.5, **REGULARISERS_OFF))
+    assert model.drop.p == 0.5
+    ids = np.array([[0, 1, 2, 0, 1]])
+    model.train()
+    a = model.forward(ids)[0]
+    model.eval()
+    assert not np.allclose(a, model.forward(ids)[0])       # the head's input was dropped
 
 
 # -- the average ------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
     rnnlab train [TEXT]            train a character model (default text: Python's stdlib sources)
     rnnlab sample RUN_OR_CKPT      stream generated text
     rnnlab eval RUN_OR_CKPT TEXT   nats/char, bits/char, perplexity
-    rnnlab ngram TEXT --order N    the Kneser-Ney n-gram baseline on the same split
+    rnnlab explore RUN_OR_CKPT     one HTML page that shows what the model learned
+    rnnlab ngram TEXT [--order N]  the Kneser-Ney n-gram baseline on the same split
     rnnlab task NAME               the course applications (detect, forecast, classify, ...)
     rnnlab bench                   speed side by side with torch.nn on the CPU
     rnnlab demo                    a tiny Elman RNN learning a delayed echo
@@ -78,7 +79,8 @@ def main(argv=None):
             msg = _flag_message(msg, args.command_parser)
         return _fail(e, msg, 2)
     except OSError as e:
-        return _fail(e, f"{e.filename2 or e.filename or ''}: {e.strerror}", 2)   # a rename: its target
+        name = e.filename2 or e.filename                   # a rename: its target
+        return _fail(e, f"{name}: {e.strerror}" if name else (e.strerror or str(e)), 2)
     except KeyboardInterrupt as e:          # before training's own handler is in place
         fail_unsettled(e)
         if not is_quiet_rank():

@@ -112,9 +112,10 @@ def cmd_ngram(args):
 
 
 def cmd_bench(args):
-    from ..bench import HEADER, run_bench
+    from ..bench import HEADER, check_rows, run_bench
     if args.repeats < 1:
         raise UsageError("--repeats must be >= 1")
+    check_rows(args.row)                         # before the header: an error is the only line
     log = None if args.json else print
     if not args.json:
         print(HEADER)

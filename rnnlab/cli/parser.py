@@ -1,5 +1,5 @@
 """The argument parser of the ``rnnlab`` command line. Every option has a one-line help
-that ends with its default (tests/test_cli_help.py walks every subcommand)."""
+that ends with its default (tests/test_progress_and_help.py walks every subcommand)."""
 from __future__ import annotations
 
 import argparse

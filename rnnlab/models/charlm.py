@@ -48,7 +48,8 @@ class CharLM(Module):
         c, V = self.config, len(self.vocab)
         self.dtype = np.dtype(dtype)
         check_fits(c, V, self.dtype.itemsize)         # refuse before allocating, not after
-        self.rnn = LAYERS[c.model](V, c.hidden_size, c.num_layers, dropout=c.dropout, dtype=dtype, seed=c.seed,
+        between = c.dropout if c.num_layers > 1 else 0.0        # one layer: only self.drop applies it
+        self.rnn = LAYERS[c.model](V, c.hidden_size, c.num_layers, dropout=between, dtype=dtype, seed=c.seed,
                                    weight_drop=c.weight_drop, locked_dropout=c.locked_dropout)
         self.drop = Dropout(c.dropout, seed=self.rnn.rng, locked_axis=0 if c.locked_dropout else None)
         self.head = Linear(c.hidden_size, V, dtype=dtype, seed=c.seed + 1)

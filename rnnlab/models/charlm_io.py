@@ -204,6 +204,8 @@ def _check_members(path, members, shapes, config, with_training_state, workers=1
         for key in ("optim/__t__", "optim/__lr__"):
             if key not in members:
                 raise CheckpointError(f"{path}: array {key!r} is missing")
+    if config.model == "lstm" and ("state/h" in members) != ("state/c" in members):
+        raise CheckpointError(f"{path}: an LSTM's carried state needs both state/h and state/c")
     if any(n.startswith("avg/") for n in members) or (with_training_state and config.average):
         for k in shapes:                      # the averages: all of them or none
             expect(f"avg/{k}", shapes[k])

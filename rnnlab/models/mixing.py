@@ -157,14 +157,14 @@ class NgramMixture:
             _, (vlen,) = header("val_text", "U", 1)
             if vlen > 1:                                      # saved as one string (or none)
                 raise CheckpointError(f"{path}: damaged n-gram (val_text)")
-            total += m["val_text"][0].itemsize * 3
+            vdt = header("ngram/vocab", "U", 1)[0]
+            total += (m["val_text"][0].itemsize + vdt.itemsize) * 3
             if total > available_memory():
                 raise CheckpointError(f"{path}: the n-gram it holds would need {total / 2**30:.1f} GiB")
             for n in range(1, order + 1):
                 dt, shape = m[f"ngram/grams{n}"]
                 arrays[f"grams{n}"] = ck.read(f"ngram/grams{n}", shape, (dt,))
                 arrays[f"counts{n}"] = ck.read(f"ngram/counts{n}", shape, (np.int64,))
-            vdt = header("ngram/vocab", "U", 1)[0]
             arrays["vocab"] = ck.read("ngram/vocab", (1,), (vdt,))
             arrays["discounts"] = ck.read("ngram/discounts", (order, 3), (np.float64,))
             lambdas = ck.read("lambdas", (len(EDGES) + 1,), (np.float64,))
