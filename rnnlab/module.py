@@ -204,11 +204,12 @@ def forward_saved(saved, who):
 
 
 def check_sizes(who, **sizes):
-    """Each size a positive int (bools and floats such as 8.5 refused); returns them."""
+    """Each size a positive int (bools and floats such as 8.5 refused); returns them.
+    ``who`` prefixes the error (None: the size's name comes first, as the CLI's flags do)."""
     out = []
     for name, v in sizes.items():
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ConfigError(f"{who}: {name} must be a positive integer, got {v!r}")
+            raise ConfigError(f"{who + ': ' if who else ''}{name} must be a positive integer, got {v!r}")
         out.append(int(v))
     return out
 

@@ -8,7 +8,7 @@ import pytest
 
 from rnnlab.cli import main
 from rnnlab.data.series import fill_missing, load_series, make_windows, read_csv_column
-from rnnlab.errors import DataError
+from rnnlab.errors import DataError, RnnlabError
 from rnnlab.tasks import public, run_task
 
 
@@ -179,6 +179,12 @@ def test_read_csv_column_errors(csv_files):
     (["--csv", "{good}"], "--csv needs --column"),
     (["--csv", "{good}", "--column", "value", "--word", "abc"], "does not apply"),
     (["--csv", "{missing}", "--column", "value"], "no such file"),
+    # a review's findings: options silently ignored, the wrong error, one found only after training
+    (["--column", "value"], "--column value applies to a CSV file: give --csv too"),
+    (["--series", "co2", "--csv", "{good}", "--column", "value"], "--series and --csv are two sources"),
+    (["--window", "1000000"], "the series has 309 values"),           # not "the task needs 168 GiB"
+    (["--test-frac", "0.999"], "too short for --test-frac 0.999"),
+    (["--plot", "{missing}/f.png"], "--plot: cannot write into"),
 ])
 def test_forecast_bad_inputs_exit_2(capsys, csv_files, tmp_path, argv, match):
     paths = {k: str(v) for k, v in csv_files.items()}
@@ -221,3 +227,43 @@ def test_forecast_memory_check_lets_a_long_csv_through(tmp_path, monkeypatch):
     assert r["metrics"]["lstm"]["rmse"] > 0
     with pytest.raises(ConfigError, match="window=20000"):
         run_task("forecast", csv=str(csv), column="v", window=20_000, max_steps=2)
+
+
+def test_a_csv_with_a_byte_order_mark_or_spaced_header_reads_by_name(tmp_path):
+    """Excel's "CSV UTF-8" starts with a BOM; "a, b" names its second column b."""
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbfa, b\n1,2\n3,4\n")
+    assert read_csv_column(path, "a").tolist() == [1.0, 3.0]
+    assert read_csv_column(path, "b").tolist() == [2.0, 4.0]
+
+
+@pytest.mark.parametrize("task,options,match", [
+    ("forecast", dict(window=2.5), "window must be a positive integer"),
+    ("forecast", dict(horizon=0), "horizon must be a positive integer"),
+    ("detect", dict(batch_size=0), "batch_size must be a positive integer"),
+    ("detect", dict(threshold=None), "threshold must be a number in"),
+    ("detect", dict(word="a" * 65), "word must be at most 64 letters"),
+    ("adding", dict(length=2.5), "length must be a positive integer"),
+    ("classify", dict(test_frac=1.0), "test_frac must be a number in"),
+    ("classify", dict(test_frac=1e-5), "leaves 0 of the 1797 digits"),
+    ("gradflow", dict(explode_radius=float("nan")), "explode_radius must be a finite number"),
+])
+def test_task_api_arguments_are_checked_before_training(task, options, match):
+    """Each gave a traceback (IndexError, ValueError, TypeError), or trained and then
+    failed, or ran to a NaN result."""
+    with pytest.raises(RnnlabError, match=match):
+        run_task(task, max_steps=1, **options)
+
+
+def test_gradflow_json_is_strict_when_gradients_overflow(capsys):
+    """An unclipped RNN on T = 1500 overflows float64: its norms are null in strict JSON
+    (the output had Infinity and NaN), the overflowed steps are counted, no first update is
+    made up, and no NumPy warning reaches stderr."""
+    assert main(["task", "gradflow", "--model", "rnn", "--max-steps", "2", "--length", "1500",
+                 "--hidden-size", "256", "--json"]) == 0
+    out, err = capsys.readouterr()
+    r = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
+    unclipped = r["exploding"]["unclipped"]
+    assert unclipped["overflowed_steps"] >= 1 and None in unclipped["grad_norms"]
+    assert unclipped["first_update_norm"] is None
+    assert "Warning" not in err

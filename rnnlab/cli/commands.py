@@ -5,6 +5,7 @@ kind of user error); both print one line and exit with code 2 (``rnnlab.cli.main
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 
@@ -158,8 +159,8 @@ def cmd_task(args):
             raise UsageError(f"--{name.replace('_', '-')} does not apply to the {args.name} task")
         options[name] = value
     result = public(run_task(args.name, plot=args.plot, **options))
-    if args.json:
-        print(json.dumps(result))
+    if args.json:                             # strict JSON: an overflowed norm is null
+        print(json.dumps(_finite(result), allow_nan=False))
         return 0
     print(f"task {args.name}: " + ", ".join(f"{k}={v}" for k, v in result.items()
                                            if k not in ("task", "metrics", "training", "table", "exploding")))
@@ -174,7 +175,8 @@ def cmd_task(args):
         for name in ("unclipped", "clipped"):
             v = e[name]
             print(f"  {name:<12}max grad norm {_g(v['max_grad_norm'])}  first update norm "
-                  f"{_g(v['first_update_norm'])}  final loss {_g(v['final_loss'])}  steps {v['steps']}")
+                  f"{_g(v['first_update_norm'])}  final loss {_g(v['final_loss'])}  steps {v['steps']}"
+                  + (f"  (gradient overflowed at {v['overflowed_steps']})" if v["overflowed_steps"] else ""))
     if args.plot:
         print(f"plot written to {args.plot}")
     return 0
@@ -182,6 +184,17 @@ def cmd_task(args):
 
 def _g(v):
     return "n/a" if v is None else f"{v:.4g}"
+
+
+def _finite(obj):
+    """``obj`` (JSON-like) with every non-finite float replaced by None."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def cmd_demo(args):

@@ -24,7 +24,7 @@ MAX_ABS = 1e100       # larger values overflow the squared errors the models tra
 def load_series(name):
     """One of the bundled series as float64 values (NaN where a reading is missing)."""
     if name not in BUNDLED:
-        raise DataError(f"unknown series {name!r}; choose one of {sorted(BUNDLED)} or give csv=FILE")
+        raise DataError(f"unknown series {name!r}; choose one of {sorted(BUNDLED)}")
     fname, column = BUNDLED[name]
     return read_csv_column(os.path.join(HERE, fname), column)
 
@@ -33,10 +33,12 @@ def read_csv_column(path, column):
     """A numeric CSV column; empty fields (and NA/NaN) are missing values (NaN).
     Anything else that is not a number is an error naming the row."""
     text = read_text(path)            # read whole, within the memory cap: /dev/zero has no lines
+    text = text[1:] if text.startswith("\ufeff") else text        # a BOM (Excel's "CSV UTF-8")
     try:
         reader = csv.DictReader(io.StringIO(text, newline=""))
         if not reader.fieldnames:
             raise DataError(f"{path}: empty CSV file")
+        reader.fieldnames = [f.strip() for f in reader.fieldnames]          # "a, b" names b
         if column not in reader.fieldnames:
             raise DataError(f"{path}: no column {column!r}; columns are {reader.fieldnames}")
         values = []
@@ -91,17 +93,24 @@ def fill_missing(values, policy="none"):
     return np.interp(x, x[~missing], values[~missing])
 
 
+def window_count(size, window, horizon=1):
+    """How many windows ``make_windows`` cuts from ``size`` values (nothing allocated);
+    DataError when there is not even one."""
+    for name, v in (("window", window), ("horizon", horizon)):
+        if v < 1:
+            raise DataError(f"{name} must be positive, got {v}")
+    n = size - window - horizon + 1
+    if n < 1:
+        raise DataError(f"the series has {size} values; window={window} and horizon={horizon} "
+                        f"need at least {window + horizon}")
+    return n
+
+
 def make_windows(values, window, horizon=1):
     """Sliding windows: X[i] = values[i : i+window], y[i] = values[i+window+horizon−1].
     Returns X (N, window), y (N,), target_index (N,)."""
     values = np.asarray(values, np.float64)
-    for name, v in (("window", window), ("horizon", horizon)):
-        if v < 1:
-            raise DataError(f"{name} must be positive, got {v}")
-    n = values.size - window - horizon + 1
-    if n < 1:
-        raise DataError(f"the series has {values.size} values; window={window} and horizon={horizon} "
-                        f"need at least {window + horizon}")
+    n = window_count(values.size, window, horizon)
     idx = np.arange(n)[:, None] + np.arange(window)[None, :]
     target_index = np.arange(n) + window + horizon - 1
     return values[idx], values[target_index], target_index

@@ -38,6 +38,9 @@ def run_task(name, plot=None, **options):
     if plot:
         if not str(plot).lower().endswith(".png") or os.path.isdir(plot):
             raise ConfigError(f"plot must be the path of a .png file, got {plot!r}")
+        folder = os.path.dirname(os.path.abspath(plot))
+        if not (os.path.isdir(folder) and os.access(folder, os.W_OK)):     # before training, not after
+            raise ConfigError(f"plot: cannot write into {folder!r} (no such folder, or not writable)")
         from .common import pyplot
         pyplot()                      # fail before training if matplotlib is missing
     result = run(**options)

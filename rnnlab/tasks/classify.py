@@ -14,7 +14,7 @@ from ..losses import softmax_cross_entropy
 from ..metrics import accuracy
 from ..models.seq import SeqNet, check_fits, fit
 from ..trainer import TrainConfig
-from .common import budget, pyplot, save
+from .common import budget, check_options, pyplot, save
 from ..errors import ConfigError
 
 
@@ -22,10 +22,13 @@ def run(model="lstm", seed=0, max_steps=None, time_limit=None, hidden_size=64, b
         test_frac=0.25, progress=None):
     if model == "tdnn":
         raise ConfigError("classify compares a recurrent net (model rnn|lstm|gru) with an MLP baseline")
+    check_options(sizes=dict(hidden_size=hidden_size, batch_size=batch_size), fractions=dict(test_frac=test_frac))
     images, labels = load_digits()
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(labels))
     n_test = int(round(len(labels) * test_frac))
+    if not 0 < n_test < len(labels):
+        raise ConfigError(f"test_frac={test_frac} leaves {n_test} of the {len(labels)} digits for testing")
     test, train = order[:n_test], order[n_test:]
     train_cfg = budget(max_steps, time_limit, 400)
 

@@ -1,8 +1,29 @@
 """Helpers shared by the tasks: budgets, plotting (matplotlib, imported lazily)."""
 from __future__ import annotations
 
-from ..errors import RnnlabError
+import math
+import numbers
+
+from ..errors import ConfigError, RnnlabError
+from ..module import check_sizes
 from ..trainer import TrainConfig
+
+
+def check_options(sizes=None, fractions=None, positive=None):
+    """A task's own options, before anything is made: ``sizes`` positive integers,
+    ``fractions`` numbers in (0, 1), ``positive`` finite numbers > 0 — each {name: value},
+    the name first in the error (the CLI says its flag there)."""
+    check_sizes(None, **(sizes or {}))
+    for name, v in (fractions or {}).items():
+        if not _real(v) or not 0 < v < 1:
+            raise ConfigError(f"{name} must be a number in (0, 1), got {v!r}")
+    for name, v in (positive or {}).items():
+        if not _real(v) or not (math.isfinite(v) and v > 0):
+            raise ConfigError(f"{name} must be a finite number > 0, got {v!r}")
+
+
+def _real(v):
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
 def budget(max_steps, time_limit, default_steps):

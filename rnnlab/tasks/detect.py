@@ -17,7 +17,7 @@ from ..losses import bce_with_logits
 from ..activations import sigmoid
 from ..metrics import precision_recall_f1
 from ..models.seq import SeqNet, check_fits, fit
-from .common import budget, pyplot, save
+from .common import budget, check_options, pyplot, save
 from ..errors import ConfigError
 
 
@@ -25,10 +25,13 @@ def run(model="rnn", seed=0, max_steps=None, time_limit=None, word="udacity", th
         hidden_size=32, batch_size=32, seq_len=64, eval_length=20_000, progress=None):
     if model == "tdnn":
         raise ConfigError("detect runs over a stream: model rnn, lstm or gru")
-    if not 0 < threshold < 1:
-        raise ConfigError("threshold must be in (0, 1)")
+    check_options(sizes=dict(hidden_size=hidden_size, batch_size=batch_size, seq_len=seq_len,
+                             eval_length=eval_length), fractions=dict(threshold=threshold))
     if not isinstance(word, str) or not word:
         raise ConfigError(f"word must be a non-empty string, got {word!r}")
+    if len(word) > seq_len:
+        raise ConfigError(f"word must be at most {seq_len} letters (the training windows' length), "
+                          f"got {len(word)}")
     train_cfg = budget(max_steps, time_limit, 600)
     rng = np.random.default_rng(seed)
     check_fits(model, len(set(word)), hidden_size, 1, max(batch_size * seq_len, eval_length),

@@ -12,39 +12,46 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.series import Scaler, fill_missing, load_series, make_windows, read_csv_column
+from ..data.series import Scaler, fill_missing, load_series, make_windows, read_csv_column, window_count
 from ..errors import ConfigError, DataError
 from ..losses import mse
 from ..metrics import mae, rmse
 from ..models.seq import SeqNet, check_fits, fit
-from .common import budget, pyplot, save
+from .common import budget, check_options, pyplot, save
 
 
-def load(series="sunspots", csv=None, column=None, fill="none"):
+def load(series=None, csv=None, column=None, fill="none"):
+    """(values, name): the bundled ``series`` (default sunspots), or ``column`` of the
+    CSV file ``csv`` — one source, and column= only with csv=."""
     if csv is not None:
+        if series is not None:
+            raise ConfigError("series= and csv= are two sources: give one")
         if not column:
             raise DataError("csv= needs column=NAME, the column to read")
         values, name = read_csv_column(csv, column), f"{csv}:{column}"
     else:
+        if column is not None:
+            raise ConfigError(f"column={column} applies to a CSV file: give csv= too")
+        series = "sunspots" if series is None else series
         values, name = load_series(series), series
     return fill_missing(values, fill), name
 
 
-def run(model="lstm", seed=0, max_steps=None, time_limit=None, series="sunspots", csv=None, column=None,
+def run(model="lstm", seed=0, max_steps=None, time_limit=None, series=None, csv=None, column=None,
         window=10, horizon=1, fill="none", test_frac=0.2, hidden_size=32, batch_size=32, progress=None):
-    if not 0 < test_frac < 1:
-        raise ConfigError("test_frac must be in (0, 1)")
+    check_options(sizes=dict(window=window, horizon=horizon, hidden_size=hidden_size, batch_size=batch_size),
+                  fractions=dict(test_frac=test_frac))
     values, name = load(series, csv, column, fill)
-    if window >= 1 and horizon >= 1:                # else make_windows says what is wrong
-        # the network reads a batch, or the test windows at once; the windows of the whole
-        # series (X, its scaled copy, the AR design matrix and lstsq's copy) are data
-        n = max(1, len(values) - window - horizon + 1)
-        check_fits(model, 1, hidden_size, 1, max(batch_size, round(n * test_frac) + 1) * window,
-                   tdnn_window=window, data=4 * 8 * n * (window + 1), hidden_size=hidden_size, window=window)
+    n = window_count(len(values), window, horizon)          # the series' length before the memory
+    # the network reads a batch, or the test windows at once; the windows of the whole
+    # series (X, its scaled copy, the AR design matrix and lstsq's copy) are data
+    check_fits(model, 1, hidden_size, 1, max(batch_size, round(n * test_frac) + 1) * window,
+               tdnn_window=window, data=4 * 8 * n * (window + 1), hidden_size=hidden_size, window=window)
     X, y, target_index = make_windows(values, window, horizon)
     n_test = max(1, int(round(len(y) * test_frac)))
     if len(y) - n_test < 2:
-        raise DataError(f"the series is too short: {len(y)} windows leave fewer than 2 for training")
+        raise DataError(f"the series is too short for test_frac={test_frac}: of its {len(y)} windows "
+                        f"{n_test} are held out, which leaves fewer than 2 for training")
     split = target_index[len(y) - n_test]              # first held-out time index
     scaler = Scaler(values[:split])
     Xs, ys = scaler.transform(X), scaler.transform(y)

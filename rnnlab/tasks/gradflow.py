@@ -13,8 +13,11 @@ Exploding gradients: an Elman RNN whose recurrent matrix is scaled to spectral
 radius ``explode_radius`` (default 3) is trained by plain SGD with and without
 gradient clipping (global norm 1) — SGD, because Adam's step does not grow with the
 gradient, which would hide the explosion. Reported: ‖∂E_T/∂h_t‖ at initialisation
-(it grows backwards in time), and for each run the largest gradient norm, the size
-of the first update and the final loss.
+(at the default sizes it grows backwards in time; how fast depends on the hidden
+size and T, and a small layer can shrink instead), and for each run every step's
+gradient norm as it was (infinite where it overflowed float64: then clipping scales
+the step to nothing, as torch's does), how many overflowed, the largest finite norm,
+the size of the first update (None when it overflowed) and the final loss.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from ..cells import GRUCell, LSTMCell, RNNCell
 from ..data.synthetic import adding_problem
 from ..losses import mse
 from ..models.seq import SeqNet, check_fits, fit
-from .common import budget, pyplot, save
+from .common import budget, check_options, pyplot, save
 from ..errors import ConfigError
 
 CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
@@ -63,6 +66,8 @@ def state_gradient_norms(net, x, y):
 def run(model="all", seed=0, max_steps=None, time_limit=None, length=50, hidden_size=32,
         batch_size=32, explode_radius=3.0, progress=None):
     budget(max_steps, time_limit, 300)           # the options checked as given
+    check_options(sizes=dict(length=length, hidden_size=hidden_size, batch_size=batch_size),
+                  positive=dict(explode_radius=explode_radius))
     kinds = ["rnn", "lstm", "lstm_fb1", "gru"] if model == "all" else [model]
     # a time limit is the whole task's: split among its trainings (each model, then the
     # exploding RNN unclipped and clipped); max_steps is per training
@@ -80,10 +85,11 @@ def run(model="all", seed=0, max_steps=None, time_limit=None, length=50, hidden_
             H = hidden_size
             net.body.params["bias_ih_l0"][H:2 * H] = 1.0
             net.body.params["bias_hh_l0"][H:2 * H] = 0.0
-        at_init = state_gradient_norms(net, x, y)
-        fit(net, lambda s: adding_problem(rng, batch_size, length), mse, train=train_cfg, lr=1e-2,
-            progress=progress)
-        trained = state_gradient_norms(net, x, y)
+        with np.errstate(over="ignore", invalid="ignore"):        # long T: norms may overflow
+            at_init = state_gradient_norms(net, x, y)
+            fit(net, lambda s: adding_problem(rng, batch_size, length), mse, train=train_cfg, lr=1e-2,
+                progress=progress)
+            trained = state_gradient_norms(net, x, y)
         table[kind] = {"init": at_init, "trained": trained,
                        "ratio_first_to_last_init": at_init[0] / max(at_init[-1], 1e-300),
                        "ratio_first_to_last_trained": trained[0] / max(trained[-1], 1e-300)}
@@ -93,18 +99,20 @@ def run(model="all", seed=0, max_steps=None, time_limit=None, length=50, hidden_
         net = SeqNet("rnn", 2, hidden_size, 1, seed=seed)
         w = net.body.params["weight_hh_l0"]
         w *= explode_radius / max(np.abs(np.linalg.eigvals(w)).max(), 1e-12)
-        if clip == 0.0:
-            exploding["state_grad_norms_init"] = state_gradient_norms(net, x, y)
         erng = np.random.default_rng(seed + 2)
         lr = 0.05
         with np.errstate(over="ignore", invalid="ignore"):
+            if clip == 0.0:
+                exploding["state_grad_norms_init"] = state_gradient_norms(net, x, y)
             hist = fit(net, lambda s: adding_problem(erng, batch_size, length), mse, train=train_cfg, lr=lr,
                        clip=clip, optimizer="sgd")
-        norms = [g for g in hist["grad_norms"] if np.isfinite(g)]
+        norms = [float(g) for g in hist["grad_norms"]]
+        finite = [g for g in norms if np.isfinite(g)]
         first = norms[0] if norms else float("nan")
         exploding["clipped" if clip else "unclipped"] = {
-            "max_grad_norm": float(np.max(norms)) if norms else None,
-            "first_update_norm": lr * (min(first, clip) if clip else first),
+            "max_grad_norm": max(finite) if finite else None,
+            "overflowed_steps": len(norms) - len(finite),
+            "first_update_norm": lr * (min(first, clip) if clip else first) if np.isfinite(first) else None,
             "final_loss": float(np.mean(hist["losses"][-20:])) if hist["losses"] else None,
             "steps": hist["steps"], "grad_norms": norms}
     return {"task": "gradflow", "length": length, "table": table, "exploding": exploding,
@@ -127,7 +135,7 @@ def plot(result, path):
     a.legend(fontsize=8)
     for name in ("unclipped", "clipped"):
         v = result["exploding"][name]
-        b.plot(v["grad_norms"], label=f"{name}: final loss {v['final_loss']:.3g}")
+        b.plot(np.where(np.isfinite(v["grad_norms"]), v["grad_norms"], np.nan), label=f"{name}: final loss {v['final_loss']:.3g}")
     b.set_yscale("log")
     b.set_xlabel("training step")
     b.set_ylabel("gradient norm (before clipping)")

@@ -16,7 +16,7 @@ import numpy as np
 from ..data.synthetic import adding_problem, temporal_order
 from ..losses import mse, softmax_cross_entropy
 from ..models.seq import SeqNet, check_fits, fit
-from .common import budget, pyplot, save
+from .common import budget, check_options, pyplot, save
 from ..errors import ConfigError
 
 N_TEST = 2560
@@ -29,6 +29,7 @@ def run(problem, model="lstm", seed=0, max_steps=None, time_limit=None, length=5
         raise ConfigError(f"unknown long-time-lag problem {problem!r}")
     if model == "tdnn":
         raise ConfigError("the long-time-lag problems are for model rnn, lstm or gru")
+    check_options(sizes=dict(length=length, hidden_size=hidden_size, batch_size=batch_size), positive=dict(lr=lr))
     train_cfg = budget(max_steps, time_limit, 2000)
     rng = np.random.default_rng(seed)
     gen = adding_problem if problem == "adding" else temporal_order
