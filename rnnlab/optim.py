@@ -89,7 +89,7 @@ class Optimizer:
     def _check_state(self, d, params):
         t = d.get("__t__")
         if t is None or int(t) < 0:
-            raise ConfigError(f"optimizer step count {t!r} is not a count")
+            raise ConfigError(f"optimizer step count {None if t is None else int(t)} is not a count")
         _positive("the saved lr", d.get("__lr__", float("nan")))
         want = {f"{k}/{s}" for k in params for s in self.slots} if int(t) > 0 else set()
         have = set(d) - {"__t__", "__lr__"}

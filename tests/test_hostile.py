@@ -347,6 +347,20 @@ def test_force_then_crash_before_the_first_checkpoint_keeps_the_old_run(base, tm
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".old.")]
 
 
+def test_resuming_a_checkpoint_copied_elsewhere_leaves_that_folders_files_alone(capsys, base, tmp_path):
+    """Only a run directory (its marker) is cleaned of interrupted writes: a latest.npz
+    copied into a folder of the user's must not cost them files named like rnnlab's."""
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    (folder / "latest.npz").write_bytes(read_bytes(os.path.join(base["run"], "latest.npz")))
+    mine = [folder / ".tmp-draft.npz", folder / "notes.json.tmp", folder / "log.jsonl.tmp"]
+    for f in mine:
+        f.write_text("the user's")
+    assert run(capsys, "train", "--resume", str(folder / "latest.npz"), "--max-steps", "22", "--quiet",
+               "--out", str(tmp_path / "continued"))[0] == 0
+    assert all(f.read_text() == "the user's" for f in mine)
+
+
 def test_resume_cleans_leftovers_and_cuts_metrics_back(capsys, base, tmp_path):
     out = tmp_path / "r"
     assert main(["train", base["text"], *SMALL, "--max-steps", "10", "--eval-every", "5", "--out", str(out)]) == 0

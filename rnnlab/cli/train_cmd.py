@@ -62,7 +62,7 @@ def cmd_train(args):
     from ..models.charlm_config import PRESETS, CharLMConfig
     from ..models.charlm_io import saved_cadence, training_encoding
     from ..progress import Progress
-    from ..rundir import is_run, recover
+    from ..rundir import MARKER, is_run, recover
     from ..trainer import TrainConfig
     from ..mpilaunch import check_workers, launch, without_workers
     from ..parallel import env_rank, get_dist
@@ -87,9 +87,11 @@ def cmd_train(args):
     resume = None
     if args.resume:
         with dist.agreeing(last=False):       # rank 0 repairs what a killed run left before any rank reads it
-            if dist.rank == 0:
-                recover(os.path.dirname(os.path.abspath(args.resume)) if args.resume.endswith(".npz")
-                        else args.resume)
+            folder = os.path.dirname(os.path.abspath(args.resume))
+            if dist.rank == 0 and not args.resume.endswith(".npz"):
+                recover(args.resume)
+            elif dist.rank == 0 and os.path.isfile(os.path.join(folder, MARKER)):
+                recover(folder)               # a run's own .npz; any other folder is the user's
         ckpt = os.path.join(args.resume, "latest.npz") if os.path.isdir(args.resume) else args.resume
         if os.path.isdir(args.resume) and not is_run(args.resume):
             raise UsageError(f"--resume {args.resume}: not an rnnlab run directory")

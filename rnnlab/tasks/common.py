@@ -1,4 +1,10 @@
-"""Helpers shared by the tasks: budgets, plotting (matplotlib, imported lazily)."""
+"""Helpers shared by the tasks: budgets, option checks, plotting (matplotlib, imported lazily).
+
+Every task's ``run`` takes, besides its own options: ``model`` (rnn, lstm, gru, or the
+task's other choices), ``seed`` (the one seed of its initialisation, data and
+batches: the same seed gives the same result), ``max_steps`` (each training's steps),
+``time_limit`` (seconds for the whole task), ``progress`` (a progress.Progress or
+None) — and returns a dict of plain values whose "metrics" hold what it measured."""
 from __future__ import annotations
 
 import math

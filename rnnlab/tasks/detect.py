@@ -23,6 +23,10 @@ from ..errors import ConfigError
 
 def run(model="rnn", seed=0, max_steps=None, time_limit=None, word="udacity", threshold=0.9,
         hidden_size=32, batch_size=32, seq_len=64, eval_length=20_000, progress=None):
+    """``word``: lowercase letters, at most ``seq_len`` of them; ``threshold`` in (0, 1);
+    ``hidden_size`` units; each step trains on ``batch_size`` streams of ``seq_len``
+    letters (inputs (B, seq_len, distinct letters of word), targets (B, seq_len, 1));
+    evaluated on one stream of ``eval_length`` letters."""
     if model == "tdnn":
         raise ConfigError("detect runs over a stream: model rnn, lstm or gru")
     check_options(sizes=dict(hidden_size=hidden_size, batch_size=batch_size, seq_len=seq_len,

@@ -65,6 +65,11 @@ def state_gradient_norms(net, x, y):
 
 def run(model="all", seed=0, max_steps=None, time_limit=None, length=50, hidden_size=32,
         batch_size=32, explode_radius=3.0, progress=None):
+    """``model``: rnn, lstm, gru, or all (the three and lstm_fb1); the adding problem at
+    ``length`` steps (inputs (B, length, 2), B = ``batch_size``), ``hidden_size`` units;
+    ``explode_radius`` > 0: the spectral radius the exploding RNN's W_hh is scaled to.
+    Returns the norms per t (length + 1 values, t = 0 the initial state) at init and
+    trained, and the exploding experiment (see the module docstring)."""
     budget(max_steps, time_limit, 300)           # the options checked as given
     check_options(sizes=dict(length=length, hidden_size=hidden_size, batch_size=batch_size),
                   positive=dict(explode_radius=explode_radius))

@@ -25,6 +25,9 @@ ADDING_TOLERANCE = 0.04
 
 def run(problem, model="lstm", seed=0, max_steps=None, time_limit=None, length=50, hidden_size=64,
         batch_size=32, lr=1e-2, progress=None):
+    """``problem``: "adding" (inputs (B, length, 2), target (B, 1)) or "order" (inputs
+    (B, length, 6), target (B,) one of 4 classes); ``hidden_size`` units, ``batch_size``
+    sequences per step, Adam at ``lr``."""
     if problem not in ("adding", "order"):
         raise ConfigError(f"unknown long-time-lag problem {problem!r}")
     if model == "tdnn":

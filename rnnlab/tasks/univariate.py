@@ -20,6 +20,7 @@ from ..errors import ConfigError
 
 
 def ewma(x, decay):
+    """s_t = decay·s_{t−1} + x_t from s_{−1} = 0, for x (T,) → (T,)."""
     out, acc = np.empty_like(x), 0.0
     for t, v in enumerate(x):
         acc = decay * acc + v
@@ -29,6 +30,9 @@ def ewma(x, decay):
 
 def run(model="rnn", seed=0, max_steps=None, time_limit=None, series="sunspots", fill="interpolate",
         progress=None):
+    """``series``: a bundled series; ``fill``: how its gaps are filled (data/series.py).
+    The whole standardised series is one sequence: inputs (1, T − 1, 1), targets the
+    next values (1, T − 1, 1)."""
     if model != "rnn":
         raise ConfigError("univariate is the one-unit Elman RNN: model rnn")
     values = fill_missing(load_series(series), fill)
