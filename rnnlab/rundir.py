@@ -102,6 +102,9 @@ class RunDir:
         if os.path.exists(path) and not os.path.isdir(path):
             raise ConfigError(f"out {path} exists and is not a directory")
         recover(path)                  # first: a half-done swap is undone
+        if force and os.path.islink(path):
+            raise ConfigError(f"out {path} is a symbolic link: force= would replace the link, not the run it "
+                              f"points to; give {os.path.realpath(path)} itself")
         if os.path.isdir(path) and _user_files(path):
             if not force:
                 what = "already holds a run" if is_run(path) else "is not empty (it is not an rnnlab run)"

@@ -747,3 +747,27 @@ def test_a_write_error_names_the_checkpoint(capsys, monkeypatch, base, tmp_path)
     out = tmp_path / "run"
     err = one_line_exit_2(capsys, "train", base["text"], *SMALL, "--max-steps", "3", "--out", str(out))
     assert re.search(r"rnnlab: error: \S*run/\w+\.npz: No space left on device", err), err
+
+
+def test_an_ngram_counting_a_gram_twice_is_refused(capsys, base, tmp_path):
+    """A dict built from the arrays keeps the last copy: the score silently changed."""
+    run_dir = str(tmp_path / "run")
+    assert run(capsys, "train", base["text"], *SMALL, "--max-steps", "4", "--ngram", "3", "--out", run_dir)[0] == 0
+    raw, meta = members(os.path.join(run_dir, "ngram.npz"))
+    grams, counts = (_slot(raw, f"ngram/{k}3.npy") for k in ("grams", "counts"))
+    raw["ngram/grams3.npy"] = npy(np.concatenate([grams, grams[:1]]))
+    raw["ngram/counts3.npy"] = npy(np.concatenate([counts, counts[:1] + 5]))
+    write_ckpt(os.path.join(run_dir, "ngram.npz"), raw, meta)
+    one_line_exit_2(capsys, "eval", run_dir, base["text"], "--mix-ngram", match="counted twice")
+
+
+def test_force_refuses_a_symlink_to_a_run(capsys, base, tmp_path):
+    """--force replaced the link itself and left the run it pointed to as it was."""
+    real = tmp_path / "real"
+    assert run(capsys, "train", base["text"], *SMALL, "--max-steps", "2", "--out", str(real))[0] == 0
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    before = snapshot(real)
+    one_line_exit_2(capsys, "train", base["text"], *SMALL, "--max-steps", "2", "--out", str(link), "--force",
+                    match="symbolic link")
+    assert link.is_symlink() and snapshot(real) == before

@@ -165,6 +165,8 @@ class NgramMixture:
                 dt, shape = m[f"ngram/grams{n}"]
                 arrays[f"grams{n}"] = ck.read(f"ngram/grams{n}", shape, (dt,))
                 arrays[f"counts{n}"] = ck.read(f"ngram/counts{n}", shape, (np.int64,))
+                if np.unique(arrays[f"grams{n}"]).size != shape[0]:      # a dict would keep the last
+                    raise CheckpointError(f"{path}: damaged n-gram (a gram of order {n} counted twice)")
             arrays["vocab"] = ck.read("ngram/vocab", (1,), (vdt,))
             arrays["discounts"] = ck.read("ngram/discounts", (order, 3), (np.float64,))
             lambdas = ck.read("lambdas", (len(EDGES) + 1,), (np.float64,))
