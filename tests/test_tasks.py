@@ -247,6 +247,8 @@ def test_a_csv_with_a_byte_order_mark_or_spaced_header_reads_by_name(tmp_path):
     ("classify", dict(test_frac=1.0), "test_frac must be a number in"),
     ("classify", dict(test_frac=1e-5), "leaves 0 of the 1797 digits"),
     ("gradflow", dict(explode_radius=float("nan")), "explode_radius must be a finite number"),
+    ("detect", dict(model="all"), "model rnn, lstm or gru"),           # listed tdnn, which detect refuses
+    ("order", dict(model="all"), "model rnn, lstm or gru"),
 ])
 def test_task_api_arguments_are_checked_before_training(task, options, match):
     """Each gave a traceback (IndexError, ValueError, TypeError), or trained and then

@@ -23,7 +23,7 @@ def run(model="lstm", seed=0, max_steps=None, time_limit=None, hidden_size=64, b
     """``hidden_size`` units (the recurrent net's and the MLP's); each step trains on
     ``batch_size`` digits (inputs (B, 8, 8): 8 rows of 8 pixels / 16, targets (B,) class
     ids); ``test_frac`` in (0, 1): the share of the 1,797 digits held out."""
-    if model == "tdnn":
+    if model not in ("rnn", "lstm", "gru"):
         raise ConfigError("classify compares a recurrent net (model rnn|lstm|gru) with an MLP baseline")
     check_options(sizes=dict(hidden_size=hidden_size, batch_size=batch_size), fractions=dict(test_frac=test_frac))
     images, labels = load_digits()

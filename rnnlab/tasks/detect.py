@@ -27,7 +27,7 @@ def run(model="rnn", seed=0, max_steps=None, time_limit=None, word="udacity", th
     ``hidden_size`` units; each step trains on ``batch_size`` streams of ``seq_len``
     letters (inputs (B, seq_len, distinct letters of word), targets (B, seq_len, 1));
     evaluated on one stream of ``eval_length`` letters."""
-    if model == "tdnn":
+    if model not in ("rnn", "lstm", "gru"):
         raise ConfigError("detect runs over a stream: model rnn, lstm or gru")
     check_options(sizes=dict(hidden_size=hidden_size, batch_size=batch_size, seq_len=seq_len,
                              eval_length=eval_length), fractions=dict(threshold=threshold))

@@ -30,7 +30,7 @@ def run(problem, model="lstm", seed=0, max_steps=None, time_limit=None, length=5
     sequences per step, Adam at ``lr``."""
     if problem not in ("adding", "order"):
         raise ConfigError(f"unknown long-time-lag problem {problem!r}")
-    if model == "tdnn":
+    if model not in ("rnn", "lstm", "gru"):
         raise ConfigError("the long-time-lag problems are for model rnn, lstm or gru")
     check_options(sizes=dict(length=length, hidden_size=hidden_size, batch_size=batch_size), positive=dict(lr=lr))
     train_cfg = budget(max_steps, time_limit, 2000)
