@@ -161,9 +161,15 @@ class _Recurrent(Module):
         T, B = xs.shape[0], xs.shape[1]
         if T < 1 or B < 1:
             raise ConfigError(f"{self.mode}: the input needs at least one step and one sequence")
-        if is_ids and (xs.min() < 0 or xs.max() >= self.input_size):
-            raise ConfigError(f"{self.mode}: integer inputs are one-hot ids and must lie in "
-                              f"[0, {self.input_size})")
+        if is_ids:
+            if not np.issubdtype(np.asarray(xs).dtype, np.integer):
+                raise ConfigError(f"{self.mode}: one-hot ids must be integers, got {np.asarray(xs).dtype}")
+            # a copy, checked once: backward reads these ids again (the compiled kernels add into
+            # dW_ih's rows by them), so a caller reusing its batch buffer cannot change them
+            xs = np.array(xs, np.int64)
+            if xs.min() < 0 or xs.max() >= self.input_size:
+                raise ConfigError(f"{self.mode}: integer inputs are one-hot ids and must lie in "
+                                  f"[0, {self.input_size})")
         h0, c0 = initial_state(state, self.state_shape(B), self.kernel.has_cell, self.dtype,
                                xp=self.backend.xp)
         k_, H, D = self.backend.select(self.kernel, self.dtype), self.hidden_size, self.num_directions

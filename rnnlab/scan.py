@@ -57,7 +57,7 @@ def initial_state(state, shape, has_cell, dtype, what="state", xp=np):
             s = real_array(s, name) if xp is np else xp.asarray(s)
             if s.shape != tuple(shape):
                 raise ConfigError(f"{name} must have shape {tuple(shape)}, got {s.shape}")
-            out.append(xp.array(s, dtype))
+            out.append(xp.array(s, dtype, order="C"))        # the compiled kernels read rows
     return out[0], out[1]
 
 

@@ -279,3 +279,41 @@ def test_bench_settles_spinning_blas_threads_before_each_timed_call():
     c0 = time.process_time()
     time.sleep(0.05)
     assert time.process_time() - c0 < 0.01
+
+
+@needs_compiled
+@pytest.mark.parametrize("cell,B", [("LSTMCell", 3), ("GRUCell", 60)])
+def test_a_fortran_ordered_state_gradient_gives_the_numpy_gradients(cell, B):
+    """The C steps read dh, dc as rows: a Fortran-ordered dstate was read scrambled (LSTM
+    dc always, dh above COLS_MAX_BATCH) — off by up to 3.5 against the NumPy kernels."""
+    res = []
+    for compiled_path in (True, False):
+        previous = fused.set_compiled(compiled_path)
+        try:
+            m = getattr(rnnlab, cell)(2, 4, seed=0)
+            _, cache = m.step(np.random.default_rng(1).standard_normal((B, 2)).astype(np.float32))
+            g = np.random.default_rng(2)
+            dh = np.asfortranarray(g.standard_normal((B, 4)).astype(np.float32))
+            dstate = (dh, np.asfortranarray(g.standard_normal((B, 4)).astype(np.float32))) if cell == "LSTMCell" else dh
+            dx, d0 = m.backward_step(dstate, cache)
+            res.append([dx, *(d0 if isinstance(d0, tuple) else (d0,))])
+        finally:
+            fused.set_compiled(previous)
+    assert max(_relerr(a, b) for a, b in zip(*res)) < 2e-5
+
+
+@needs_compiled
+def test_ids_changed_after_forward_do_not_reach_the_backward():
+    """Backward adds into dW_ih's rows by the forward's ids: a caller reusing its batch buffer
+    (here to an id out of range) wrote outside dW_ih from C. The layer keeps its own copy."""
+    layer = rnnlab.GRU(5, 4, seed=0)
+    xs = np.zeros((3, 4), np.int64)
+    out, _ = layer.forward_time_major(xs, is_ids=True)
+    xs[:] = 7
+    layer.backward_time_major(np.ones_like(out))
+    reference = rnnlab.GRU(5, 4, seed=0)
+    out, _ = reference.forward_time_major(np.zeros((3, 4), np.int64), is_ids=True)
+    reference.backward_time_major(np.ones_like(out))
+    assert all(np.array_equal(layer.grads[k], reference.grads[k]) for k in layer.grads)
+    with pytest.raises(rnnlab.errors.ConfigError, match="ids must be integers"):
+        layer.forward_time_major(np.array([[4.5]]), is_ids=True)   # was truncated to 4 in C
