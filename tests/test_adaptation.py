@@ -102,8 +102,28 @@ def test_dynamic_with_zero_step_is_static(trained):
     model, text = trained
     ids = model.vocab.encode(text[:1500])
     stats = gradient_stats(model, model.vocab.encode(text[:3000]))
-    assert np.allclose(dynamic_logprobs(model, ids, stats, lr=0.0, decay=0.0, seg_len=7),
-                       static_logprobs(model, ids), rtol=0, atol=1e-12)
+    for streams in (1, 3):                  # one stream, the default, and side by side
+        assert np.allclose(dynamic_logprobs(model, ids, stats, lr=0.0, decay=0.0, seg_len=7, streams=streams),
+                           static_logprobs(model, ids, streams=streams), rtol=0, atol=1e-12)
+
+
+def test_dynamic_evaluation_never_uses_later_text(trained):
+    """Read as one stream (the default), changing character p changes no prediction before
+    it — not even the distribution of the prediction of p itself. With streams side by side
+    (a review found it) the weights that scored a stream's later segments had stepped on the
+    next stream's start: changing the first character of stream 2 moved earlier scores."""
+    model, text = trained
+    stats = gradient_stats(model, model.vocab.encode(text[:3000]))
+    ids = model.vocab.encode(text[:201])
+    other = ids.copy()
+    p = 100
+    other[p] = (other[p] + 1) % len(model.vocab)
+    a = dynamic_logprobs(model, ids, stats, lr=1e-2, seg_len=7)
+    b = dynamic_logprobs(model, other, stats, lr=1e-2, seg_len=7)
+    assert np.array_equal(a[:p - 1], b[:p - 1]) and not np.array_equal(a[p - 1:], b[p - 1:])
+    a2 = dynamic_logprobs(model, ids, stats, lr=1e-2, seg_len=7, streams=2)
+    b2 = dynamic_logprobs(model, other, stats, lr=1e-2, seg_len=7, streams=2)
+    assert not np.array_equal(a2[:p - 1], b2[:p - 1])           # what the default avoids
 
 
 def test_dynamic_scores_each_segment_before_updating_and_restores_weights(trained):

@@ -6,13 +6,23 @@ streams run as one batch (time-major (L, S), the tail padded and masked), each f
 zero state — ``layout``. ``static_logprobs`` runs them in chunks with the state carried.
 
 Dynamic evaluation (Krause et al. 2018, "Dynamic Evaluation of Neural Sequence Models",
-their RMS variant with a decay toward the trained weights θ₀): the streams are read in
-segments of ``seg_len`` steps; each segment is scored first, then the model takes one
-gradient step on that segment's mean loss (g, averaged over the S streams):
+their RMS variant with a decay toward the trained weights θ₀): the text is read as ONE
+stream by default, in document order, in segments of ``seg_len`` steps; each segment is
+scored first, then the model takes one gradient step on that segment's mean loss, so
+every prediction is made by weights that have read only the text before it:
 
     θ ← θ − lr·√S · g / (rms_S + ε) + decay · (rms_S / mean(rms_S)) · (θ₀ − θ)   (decay factor ≤ 1)
 
-with each tensor's rms_S floored at RMS_FLOOR × its mean (below).
+with each tensor's rms_S floored at RMS_FLOOR × its mean (below), S = 1 by default.
+
+``streams=S`` > 1 reads S contiguous pieces of the text side by side, g averaged over
+them — S times fewer sequential steps, but NOT a sequential evaluation: the weights that
+score stream s's later segments have stepped on the other streams' earlier segments,
+text that comes after it in the document (and on the first input characters of stream
+s + 1, which stream s then predicts). A review found it (2026-12-05); read as one stream
+the story's 180 s models score better (test 1.939 / 1.918 against 1.944 / 1.925 at 6
+streams) at 6.6x static scoring's time instead of 2.8x (benchmarks/results/dynamic_eval.txt).
+It stays available for sweeps that want speed over that guarantee.
 
 rms_S is the root-mean-square of that same gradient on the *training* text, for the same
 number of streams S (``GradientStats``: g averaged over S independent streams has
@@ -29,10 +39,12 @@ streams the best one-stream lr is about 1e-3, 4e-4 and 3e-4); with √S the stor
 6 streams and Shakespeare at its 56 share their best lr, 3e-4, where without it the
 story wanted half Shakespeare's step. The corpora still differ at equal S — read as one
 stream (a text under ~1,000 characters, or ``sample --dynamic``'s prime) the story is
-best at 3e-4 to 6e-4 and hurt from 1e-3, Shakespeare best at 1e-3 — and the default
-keeps the step that is safe on both. What follows is predicted by a model adapted to
-what it has just read, and every character is scored before any update that has seen
-it. The model's weights are restored afterwards.
+best at 3e-4 to 6e-4 and hurt from 1e-3, Shakespeare best at 1e-3 — and the default,
+6e-4 since one stream became the default (the story's two 180 s models on validation:
+1.7663 / 1.7674 at 3e-4, 1.7645 / 1.7653 at 6e-4, 1.7791 / 1.7807 at 1e-3), lies between.
+At one stream what follows is predicted by a model adapted to exactly what it has read,
+and every character is scored before any update that has seen it. The model's weights
+are restored afterwards.
 
 The floor. A weight the training text almost never moved has an RMS near zero — the
 output row of a character the model learned never to predict ('Z' in tiny Shakespeare:
@@ -58,8 +70,8 @@ from ..kernels import decayed_step
 EPS = 1e-8
 # dynamic evaluation's defaults, chosen on the validation text of 300 s runs of the default
 # model, both corpora, two seeds (benchmarks/dynamic_eval.py, benchmarks/results/dynamic_eval.txt;
-# DYN_LR is the step at one stream, √S times that at S streams)
-DYN_LR, DYN_DECAY, DYN_SEG = 3e-4, 0.02, 20
+# DYN_LR is the step at one stream, the default, √S times that at S streams)
+DYN_LR, DYN_DECAY, DYN_SEG = 6e-4, 0.02, 20
 RMS_FLOOR = 0.1          # each tensor's rms_S at least this times its mean (the module docstring)
 STATS_STREAMS, STATS_SEGMENTS = 64, 100   # gradient_stats reads the training text as 64 streams, ≤ 100 segments
 
@@ -231,12 +243,14 @@ def _decayed_step(p, g, step, rate, theta0, work):
         p += np.multiply(rate, work, out=work)
 
 
-def dynamic_logprobs(model, ids, stats, *, lr=DYN_LR, decay=DYN_DECAY, seg_len=DYN_SEG, streams=None,
+def dynamic_logprobs(model, ids, stats, *, lr=DYN_LR, decay=DYN_DECAY, seg_len=DYN_SEG, streams=1,
                      restore=True):
     """ln p of every prediction (M,) under dynamic evaluation (see the module docstring),
-    ``stats`` the GradientStats of the training text; the model's weights are the trained
-    ones again afterwards — unless ``restore`` is False (``rnnlab sample --dynamic`` keeps
-    the weights adapted to the prime)."""
+    ``stats`` the GradientStats of the training text; ``streams``: 1 (sequential, the
+    default), or S > 1 pieces read side by side (faster, not sequential: the module
+    docstring). The model's weights are the trained ones again afterwards — unless
+    ``restore`` is False (``rnnlab sample --dynamic`` keeps the weights adapted to the
+    prime); an exception on the way restores them too."""
     check_dynamic(lr, decay, seg_len)
     inp, tgt, valid, S, L = layout(ids, streams)
     rms = stats.step_rms(S)
@@ -261,6 +275,9 @@ def dynamic_logprobs(model, ids, stats, *, lr=DYN_LR, decay=DYN_DECAY, seg_len=D
                     _decayed_step(p, grads[k], step[k], rate[k], theta0[k], work[k])
             diverged = not (np.isfinite(out[valid]).all()          # the scores, and the weights the
                             and all(np.isfinite(p).all() for p in params.values()))   # last update left
+        except BaseException:                         # interrupted half-way: the trained weights
+            diverged = True
+            raise
         finally:
             if restore or diverged:
                 for k, p in params.items():
