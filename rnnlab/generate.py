@@ -13,6 +13,7 @@ largest logits when top_k > 0, sampled by inverse CDF with one uniform draw.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -63,10 +64,11 @@ class Stepper:
 
 def check_sampling(temperature, top_k):
     """Raise ConfigError unless temperature is a finite number >= 0 and top_k an int >= 0."""
-    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
-        raise ConfigError(f"temperature must be a finite number >= 0, got {temperature}")
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
-        raise ConfigError(f"top_k must be an integer >= 0, got {top_k}")
+    if (isinstance(temperature, bool) or not isinstance(temperature, numbers.Real)
+            or not math.isfinite(temperature) or temperature < 0):
+        raise ConfigError(f"temperature must be a finite number >= 0, got {temperature!r}")
+    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 0:
+        raise ConfigError(f"top_k must be an integer >= 0, got {top_k!r}")
 
 
 def sample_next(logits, temperature, top_k, rng):

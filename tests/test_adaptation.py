@@ -486,3 +486,58 @@ def test_a_forged_ngram_file_is_refused_before_its_contents_are_used(trained, tm
         checkpoint.save(path, {**good, **change}, meta)
         with pytest.raises(CheckpointError):
             NgramMixture.load(path, model.vocab.chars)
+
+
+def _tiny():
+    text = "the quick brown fox jumps over the lazy dog. " * 40
+    return CharLM(sorted(set(text)), CharLMConfig(hidden_size=16, num_layers=1, dropout=0.0)), text
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda m, t: m.evaluate_ids([0.7, 1.9, 2.2]), "ids must be a 1-D array of integer"),   # were truncated
+    (lambda m, t: m.evaluate_ids(np.zeros((2, 3), int)), "ids must be a 1-D array"),
+    (lambda m, t: m.evaluate_ids([1, 2, 3], chunk=-1), "chunk must be a positive integer"),   # mean of empty
+    (lambda m, t: m.gradient_stats(t, seg_len=0), "dyn_seg must be a positive integer"),
+    (lambda m, t: m.gradient_stats(np.arange(5)), "train_text"),
+    (lambda m, t: m.evaluate(t, mixture="x"), "mixture must be an NgramMixture"),
+    (lambda m, t: m.evaluate(None), "text must be a str"),
+    (lambda m, t: CharLMConfig.for_text("abc"), "n_chars must be an integer"),
+    (lambda m, t: CharLMConfig.for_text(10, hiden_size=3), "unknown CharLMConfig field"),
+    (lambda m, t: CharLMConfig.for_text(10, hidden_size=-3), "hidden_size must be a positive integer"),
+    (lambda m, t: CharLMConfig(num_layers=10 ** 9).validate(), "num_layers must be at most"),   # 60 s, GBs
+])
+def test_the_scoring_api_refuses_what_it_cannot_use(call, match):
+    """A review's findings: each gave a NumPy error, a silent wrong number, or (num_layers)
+    per-layer work before the refusal."""
+    model, text = _tiny()
+    with pytest.raises(ConfigError, match=match):
+        call(model, text)
+
+
+def test_a_mixture_of_another_vocabulary_is_refused_and_length_zero_is_empty():
+    model, text = _tiny()
+    other = CharLM(sorted(set(text.upper())), CharLMConfig(hidden_size=16, num_layers=1, dropout=0.0))
+    mix = fit_mixture(model, text[:1500], text[1500:], 3)
+    for call in (lambda: other.generate(5, mixture=mix), lambda: other.evaluate(text.upper(), mixture=mix)):
+        with pytest.raises(ConfigError, match="vocabulary is not this model's"):
+            call()                        # mixed positions meant other characters, silently
+    assert model.generate(0, seed=1) == "" and model.generate(0, prime="the") == ""
+    assert len(model.generate(3, seed=1, temperature=np.float32(0.5), top_k=np.int64(2))) == 3   # NumPy scalars
+
+
+def test_an_interrupted_adaptation_leaves_the_trained_weights(monkeypatch):
+    """adapt_to keeps its adapted weights; interrupted half-way it left them half-adapted."""
+    model, text = _tiny()
+    before = {k: v.copy() for k, v in model.params.items()}
+    calls = {"n": 0}
+    real = scoring._decayed_step
+
+    def interrupted(*args):
+        calls["n"] += 1
+        if calls["n"] == 30:
+            raise KeyboardInterrupt
+        return real(*args)
+    monkeypatch.setattr(scoring, "_decayed_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        model.adapt_to(text[:300], train_text=text, dyn_lr=1e-2)
+    assert all(np.array_equal(before[k], v) for k, v in model.params.items())

@@ -228,8 +228,8 @@ def add_adaptation_options(p, verb):
                    help=f"dynamic evaluation: {what}; the gradient statistics it gathers on the training "
                         "text are kept beside the checkpoint (NAME-gradstats.npz) for later calls (default: off)")
     p.add_argument("--dyn-lr", type=float,
-                   help="with --dynamic: its step size for a text read as one stream (a text read as "
-                        f"S streams steps √S times as far; default: {DYN_LR:g})")
+                   help="with --dynamic: its step size (the text is read as one stream, in order; "
+                        f"default: {DYN_LR:g})")
     p.add_argument("--dyn-decay", type=float,
                    help=f"with --dynamic: its pull back toward the trained weights per segment, in [0, 1] "
                         f"(default: {DYN_DECAY:g})")

@@ -15,6 +15,8 @@ Python API: ``CharLM.fit`` (charlm_run.py sets up the run, trainer.py is the loo
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from ..activations import log_softmax
@@ -106,8 +108,8 @@ class CharLM(Module):
         """Metrics over a text: loss (nats/char), bpc, perplexity, chars scored, and
         ``oov``: characters outside the vocabulary, which are dropped before scoring.
 
-        dynamic: dynamic evaluation (models/scoring.py) with step ``dyn_lr`` (for one
-        stream; √S times that for a text read as S streams), decay
+        dynamic: dynamic evaluation (models/scoring.py: the text read as one stream, in
+        order) with step ``dyn_lr``, decay
         ``dyn_decay`` toward the trained weights and segments of ``dyn_seg`` characters;
         the gradient statistics come from ``train_text`` (the training split of it,
         ``config.val_frac`` held out), which it always needs — ``stats_cache``, a file
@@ -115,6 +117,9 @@ class CharLM(Module):
         that text (``gradient_stats``). mixture: an NgramMixture
         (models/mixing.py) mixed in; with ``dynamic`` its n-gram adapts too (a cache) and
         its λs are refitted on its validation tail under the same regime."""
+        if not isinstance(text, str):
+            raise ConfigError(f"text must be a str, got {type(text).__name__}")
+        self._check_mixture(mixture)
         known = self.vocab.known(text)
         oov = len(text) - len(known)
         if len(known) < 2:
@@ -127,6 +132,17 @@ class CharLM(Module):
                 mixture = mixture.adaptive(score)
             logp = mixture.mix(logp, logp_ng, ctx)
         return {**lm_metrics(float(-logp.mean()), len(known) - 1), "oov": oov}
+
+    def _check_mixture(self, mixture):
+        """ConfigError unless ``mixture`` is None or an NgramMixture over this model's
+        characters (the n-gram's distributions are indexed by the same vocabulary)."""
+        from .mixing import NgramMixture
+        if mixture is None:
+            return
+        if not isinstance(mixture, NgramMixture):
+            raise ConfigError(f"mixture must be an NgramMixture, got {type(mixture).__name__}")
+        if "".join(mixture.ngram.vocab) != "".join(sorted(self.vocab.chars)):
+            raise ConfigError("mixture: its n-gram's vocabulary is not this model's")
 
     def _scorer(self, dynamic, train_text, dyn_lr, dyn_decay, dyn_seg, stats_cache=None):
         """text (known characters) → per-position ln p, static or dynamic."""
@@ -152,6 +168,7 @@ class CharLM(Module):
         with: λs refitted on the validation tail under dynamic evaluation (from the
         trained weights) and an adapting n-gram, and a copy of the n-gram that has read
         the prime; the caller's mixture is unchanged. Without one it returns None."""
+        self._check_mixture(mixture)
         if len(prime) < 2:
             raise DataError("dynamic evaluation adapts to the prime: it needs two characters or more")
         ids = self.vocab.encode(prime)
@@ -168,9 +185,10 @@ class CharLM(Module):
         in training). ``cache``: a file path (stats_cache.path_for gives the one beside a
         checkpoint) that serves them when it holds them for exactly these weights, that
         text and ``seg_len``, and otherwise receives them (stats_cache.py)."""
-        if not train_text:
-            raise ConfigError("train_text: dynamic evaluation needs the training text "
+        if not isinstance(train_text, str) or not train_text:
+            raise ConfigError("train_text: dynamic evaluation needs the training text, a str "
                               "(it scales each step by the gradient statistics gathered there)")
+        check_dynamic(DYN_LR, DYN_DECAY, seg_len)
         train = split_train_val(self.vocab.known(train_text), self.config.val_frac)[0]
         if len(train) < 2:
             raise DataError("the training text has fewer than two characters the model knows")
@@ -187,8 +205,9 @@ class CharLM(Module):
         ``stream(ch)`` is called for every generated character. ``mixture``: sample from
         the NgramMixture of this model and its n-gram (temperature and top-k then apply
         to the mixed distribution's log-probabilities). Returns the new text."""
-        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+        if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 0:
             raise ConfigError(f"length must be an integer >= 0, got {length!r}")
+        self._check_mixture(mixture)
         check_sampling(temperature, top_k)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ConfigError(f"seed must be None or an integer >= 0, got {seed!r}")
@@ -196,6 +215,8 @@ class CharLM(Module):
         rng = np.random.default_rng(seed)
         stepper = Stepper(self.rnn, self.head)
         V = len(self.vocab)
+        if length == 0:
+            return ""
         if prime_ids is None:
             nxt = int(rng.integers(V))
             out = [nxt]
@@ -241,7 +262,10 @@ class CharLM(Module):
         """Train on ``text``. ``train``: a TrainConfig, or its fields as keywords
         (max_steps, max_epochs, time_limit, eval_every, patience); the other keywords are
         ``rnnlab.charlm_run.train_charlm``'s (out_dir, resume, progress, sample_chars...).
-        Returns the training summary dict."""
+        Returns the training summary dict. Afterwards the model holds the last step's
+        weights; with ``config.average`` the averaged ones — what was evaluated, and what
+        best.npz and ``rnnlab eval``/``sample`` use — are ``model.averaged``, and
+        ``CharLM.load(out_dir + "/best.npz")`` gives the best evaluated model."""
         from ..charlm_run import train_charlm
         from ..trainer import TrainConfig
         if train is None:

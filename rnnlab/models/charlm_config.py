@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 
 from ..errors import ConfigError
@@ -16,6 +17,7 @@ from ..optim import make_optimizer
 MODELS = ("rnn", "lstm", "gru")
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 MAX_VOCAB = 1 << 20          # distinct characters (Unicode has about 1.1 million code points)
+MAX_LAYERS = 1024            # stacked layers: far beyond any char model, checked before per-layer work
 
 
 @dataclass
@@ -73,6 +75,8 @@ class CharLMConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 bad(f"{name} must be a positive integer, got {v!r}")
+        if self.num_layers > MAX_LAYERS:            # before anything is built per layer
+            bad(f"num_layers must be at most {MAX_LAYERS}, got {self.num_layers}")
         for name in ("lr_decay_after", "seed"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
@@ -112,8 +116,13 @@ class CharLMConfig:
         and where they do not name them, LARGE_TEXT_SETTING (the three regularisers off,
         dropout 0.1) for a text of more than LARGE_TEXT characters. ``rnnlab train``
         builds its config this way (see LARGE_TEXT for the measurements behind it)."""
+        if isinstance(n_chars, bool) or not isinstance(n_chars, numbers.Integral) or n_chars < 0:
+            raise ConfigError(f"n_chars must be an integer >= 0, got {n_chars!r}")
+        unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown CharLMConfig field(s) {unknown}")
         auto = LARGE_TEXT_SETTING if n_chars > LARGE_TEXT else {}
-        return cls(**{**auto, **fields})
+        return cls(**{**auto, **fields}).validate()
 
     def optimizer_kwargs(self):
         kw = {"lr": self.lr}

@@ -59,6 +59,7 @@ not diverged by at most 0.0004.
 """
 from __future__ import annotations
 
+import numbers
 from contextlib import contextmanager
 
 import numpy as np
@@ -78,8 +79,11 @@ STATS_STREAMS, STATS_SEGMENTS = 64, 100   # gradient_stats reads the training te
 
 def layout(ids, streams=None):
     """(inp, tgt, valid, S, L): (L, S) inputs, targets and mask of the M predictions in
-    S streams (S = min(64, ⌈M/1000⌉) unless given)."""
-    ids = np.asarray(ids, np.int64)
+    S streams (S = min(64, ⌈M/1000⌉) unless given); ``ids`` a 1-D integer array."""
+    ids = np.asarray(ids)
+    if ids.ndim != 1 or not (np.issubdtype(ids.dtype, np.integer) or ids.size == 0):
+        raise ConfigError(f"ids must be a 1-D array of integer ids, got {ids.dtype} {ids.shape}")
+    ids = ids.astype(np.int64, copy=False)
     M = len(ids) - 1
     if M < 1:
         raise DataError("need at least two characters to evaluate")
@@ -120,7 +124,10 @@ def _evaluating(model):
 
 
 def static_logprobs(model, ids, streams=None, chunk=256):
-    """ln p of every prediction (M,), dropout off, weights unchanged."""
+    """ln p of every prediction (M,), dropout off, weights unchanged; ``chunk`` steps run
+    at a time."""
+    if isinstance(chunk, bool) or not isinstance(chunk, numbers.Integral) or chunk < 1:
+        raise ConfigError(f"chunk must be a positive integer, got {chunk!r}")
     inp, tgt, valid, S, L = layout(ids, streams)
     out = np.empty((L, S))
     state = None
@@ -227,10 +234,10 @@ def gradient_stats(model, ids, seg_len=DYN_SEG, wide=STATS_STREAMS, max_segments
 
 def check_dynamic(lr, decay, seg_len):
     for name, v, top in (("dyn_lr", lr, np.inf), ("dyn_decay", decay, 1.0)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (np.isfinite(v) and 0 <= v <= top):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (np.isfinite(v) and 0 <= v <= top):
             raise ConfigError(f"{name} must be a finite number >= 0{'' if top == np.inf else f' and <= {top:g}'}"
                               f", got {v!r}")
-    if isinstance(seg_len, bool) or not isinstance(seg_len, int) or seg_len < 1:
+    if isinstance(seg_len, bool) or not isinstance(seg_len, numbers.Integral) or seg_len < 1:
         raise ConfigError(f"dyn_seg must be a positive integer, got {seg_len!r}")
 
 
