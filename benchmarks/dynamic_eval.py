@@ -1,7 +1,10 @@
 """The sweep behind dynamic evaluation's defaults (rnnlab.models.scoring.DYN_LR,
 DYN_DECAY, DYN_SEG): validation bits/char of trained runs under dynamic evaluation for
-a grid of segment lengths, step sizes, decays and stream counts (the default layout's
-divided by --stream-div), with the time against static scoring of the same text.
+a grid of segment lengths, step sizes, decays and stream counts (static scoring's
+layout's divided by --stream-div; a count above one reads the streams side by side,
+which is not a sequential evaluation — rnnlab reads one stream since 2026-12-05, and
+--stream-div large enough gives that: see models/scoring.py), with the time against
+static scoring of the same text.
 
     python benchmarks/dynamic_eval.py CORPUS RUN [RUN ...] [--piece N] [--out FILE]
 
