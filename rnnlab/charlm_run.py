@@ -152,13 +152,11 @@ def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, 
             if note is not None and isinstance(m.get("pos"), int) and m["pos"] >= 0:
                 counters = model.meta = {**m, "pos": min(m["pos"], X.shape[0] - 1), "steps_per_epoch": X.shape[0]}
             rngs = model.check_training_state(X.shape[0])
-            try:
-                opt.load_state_dict(opt_state, params=model.params)
-            except ConfigError as e:
-                raise CheckpointError(f"the checkpoint to resume has damaged training state ({e})") from None
         own = rank_rngs(model, dist, model.meta if resume is not None else None, c.seed,
                         counters.get("step", 0) if counters else 0)
         try:
+            if resume is not None:
+                opt.load_state_dict(opt_state, params=model.params)
             if resume is not None and own is None:
                 model.load_rng_states(rngs)
             if own is not None:

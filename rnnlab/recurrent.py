@@ -162,8 +162,8 @@ class _Recurrent(Module):
         if T < 1 or B < 1:
             raise ConfigError(f"{self.mode}: the input needs at least one step and one sequence")
         if is_ids:
-            if not np.issubdtype(np.asarray(xs).dtype, np.integer):
-                raise ConfigError(f"{self.mode}: one-hot ids must be integers, got {np.asarray(xs).dtype}")
+            if not np.issubdtype(xs.dtype, np.integer):
+                raise ConfigError(f"{self.mode}: one-hot ids must be integers, got {xs.dtype}")
             # a copy, checked once: backward reads these ids again (the compiled kernels add into
             # dW_ih's rows by them), so a caller reusing its batch buffer cannot change them
             xs = np.array(xs, np.int64)

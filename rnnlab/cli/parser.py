@@ -137,7 +137,8 @@ def _add_task(sub):
                    help="missing values: none (error), ffill (the last reading: the past only), interpolate "
                         "(from the readings on both sides, over the whole series before it is split: a filled "
                         "value may be drawn from a later reading — a window's own target, or a held-out "
-                        "reading for a gap just before the test tail), drop (default: none for forecast, interpolate for univariate)")
+                        "reading for a gap just before the test tail), drop "
+                        "(default: none for forecast, interpolate for univariate)")
     k.add_argument("--test-frac", type=float, help="forecast: held-out tail (default: 0.2)")
     k.add_argument("--length", type=int, help="adding/order/gradflow: sequence length T (default: 50)")
     k.set_defaults(func=cmd_task, command_parser=k)

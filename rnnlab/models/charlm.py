@@ -176,7 +176,7 @@ class CharLM(Module):
         if mixture is not None:
             mixture = mixture.adaptive(lambda t: run(self.vocab.encode(t)))
             mixture.ngram = mixture.ngram.copy().read(prime)
-        run(ids, streams=1, restore=False)
+        run(ids, restore=False)                       # one stream, the default
         return mixture
 
     def gradient_stats(self, train_text, seg_len=DYN_SEG, cache=None):

@@ -283,7 +283,7 @@ def dynamic_logprobs(model, ids, stats, *, lr=DYN_LR, decay=DYN_DECAY, seg_len=D
             diverged = not (np.isfinite(out[valid]).all()          # the scores, and the weights the
                             and all(np.isfinite(p).all() for p in params.values()))   # last update left
         except BaseException:                         # interrupted half-way: the trained weights
-            diverged = True
+            restore = True
             raise
         finally:
             if restore or diverged:

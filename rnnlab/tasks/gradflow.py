@@ -140,7 +140,8 @@ def plot(result, path):
     a.legend(fontsize=8)
     for name in ("unclipped", "clipped"):
         v = result["exploding"][name]
-        b.plot(np.where(np.isfinite(v["grad_norms"]), v["grad_norms"], np.nan), label=f"{name}: final loss {v['final_loss']:.3g}")
+        finite = np.where(np.isfinite(v["grad_norms"]), v["grad_norms"], np.nan)     # log axis: no inf
+        b.plot(finite, label=f"{name}: final loss {v['final_loss']:.3g}")
     b.set_yscale("log")
     b.set_xlabel("training step")
     b.set_ylabel("gradient norm (before clipping)")
