@@ -489,6 +489,11 @@ static PyObject *py_decayed_step(PyObject *self, PyObject *const *args, Py_ssize
     Py_RETURN_NONE;
 }
 
+/* The calling convention's version: raised whenever an entry point's arguments or their
+ * meaning change; kernels/compiled.py refuses a build whose ABI is not its own (a stale
+ * extension left by an older install would read the arguments wrongly). */
+#define RNNLAB_GATES_ABI 2
+
 static PyMethodDef methods[] = {
     {"lstm_forward", (PyCFunction)(void (*)(void))py_lstm_forward, METH_FASTCALL,
      "lstm_forward(args, t): fused LSTM step t; args = address of a step_args record"},
@@ -523,6 +528,9 @@ PyMODINIT_FUNC PyInit__gates(void)
         PyTuple_SET_ITEM(names, k, s);
     }
     if (PyModule_AddObject(m, "STEP_ARGS", names) < 0)
+        goto fail;
+    names = NULL;                            /* the module holds it now */
+    if (PyModule_AddIntConstant(m, "ABI", RNNLAB_GATES_ABI) < 0)
         goto fail;
     return m;
 fail:

@@ -23,6 +23,8 @@ from .module import Module, check_dtype, check_sizes, forward_saved, make_rng, r
 
 
 class JordanRNN(Module):
+    saved = ("_cache",)
+
     def __init__(self, input_size, hidden_size, output_size, *, nonlinearity="tanh",
                  dtype=np.float32, seed=None):
         super().__init__()

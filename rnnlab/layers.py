@@ -21,6 +21,8 @@ class Linear(Module):
     Initialised as torch.nn.Linear: W, b ~ U(±1/√in_features).
     """
 
+    saved = ("_x",)
+
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32, seed=None):
         super().__init__()
         self.in_features, self.out_features = check_sizes("Linear", in_features=in_features,
@@ -57,6 +59,7 @@ class Linear(Module):
 
 
 class _Activation(Module):
+    saved = ("_y",)
     fn = None
     grad_from_output = None
     _y = None
@@ -88,6 +91,7 @@ class ReLU(_Activation):
 class Softmax(Module):
     """Softmax over the last axis as a layer (for use with a loss on probabilities)."""
 
+    saved = ("_y",)
     _y = None
 
     def forward(self, x):
@@ -142,6 +146,7 @@ class Embedding(Module):
     a row gather. Initialised N(0, 1) as torch.nn.Embedding.
     """
 
+    saved = ("_ids",)
     _ids = None
 
     def __init__(self, num_embeddings, embedding_dim, dtype=np.float32, seed=None):

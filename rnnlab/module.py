@@ -29,6 +29,8 @@ from .errors import ConfigError
 class Module:
     """Base class: a node of the module tree (see the module docstring)."""
 
+    saved = ()      # the attributes in which forward keeps what backward needs (forget_forward)
+
     def __init__(self):
         object.__setattr__(self, "_params", {})
         object.__setattr__(self, "_grads", {})
@@ -84,6 +86,15 @@ class Module:
     @property
     def grads(self):
         return self._collect("_grads")
+
+    def forget_forward(self):
+        """Drop what every forward in the tree kept for its backward, so that a backward
+        raises until the next forward: an evaluation runs forwards of its own, and a
+        backward after it would otherwise pair the caller's output gradient with the
+        evaluation's activations."""
+        for _, m in self.named_modules():
+            for name in m.saved:
+                setattr(m, name, None)
 
     def zero_grad(self):
         for _, m in self.named_modules():
@@ -197,9 +208,10 @@ def real_array(x, who, dtype=None):
 
 def forward_saved(saved, who):
     """What ``who``'s forward kept for its backward; RuntimeError when forward has not run
-    (``saved`` still None)."""
+    (``saved`` still None) or ``forget_forward`` dropped it."""
     if saved is None:
-        raise RuntimeError(f"{who}.backward called before forward")
+        raise RuntimeError(f"{who}.backward called before forward (or after an evaluation, which keeps "
+                           f"nothing for backward: run forward again)")
     return saved
 
 

@@ -56,6 +56,7 @@ from .scan import initial_state, scan, scan_backward
 
 
 class _Recurrent(Module):
+    saved = ("_cache",)
     mode = None
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, nonlinearity="tanh",

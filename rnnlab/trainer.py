@@ -19,7 +19,8 @@ Stops at the first of: ``max_steps``, ``max_epochs``, ``time_limit`` seconds (th
 wall clock), early stopping, or divergence — a NaN/Inf loss, or (with
 ``divergence_factor``) a loss above that multiple of the first step's — which stops
 *before* the bad update is applied. A final evaluation runs when steps were taken since
-the last one (not after a divergence), then a final ``save()``.
+the last one (not after a divergence), then a final ``save()`` — none when the last
+evaluation step's ``save()`` already wrote this step's state.
 
 The summary says where this run's wall clock went: ``run_seconds`` in all,
 ``eval_seconds`` in ``evaluate`` and ``report_seconds`` in ``on_eval`` and ``save`` (the
@@ -146,7 +147,7 @@ class Trainer:
         c, model, opt = self.counters, self.model, self.optimizer
         start = time.perf_counter()
         base_elapsed = c["elapsed"]
-        reason = None
+        reason, saved_at = None, None       # saved_at: the step the last save() wrote
         model.train()
         while True:
             reason = self._stop_reason(start)
@@ -185,9 +186,11 @@ class Trainer:
                 self._evaluate(evaluate, on_eval, count_patience=True)
                 if save:
                     self._timed("report_seconds", save)
+                    saved_at = c["step"]
         if reason not in ("diverged", "interrupted") and c["step"] > c["last_eval_step"]:
             self._evaluate(evaluate, on_eval, count_patience=False)
-        if save and (reason != "diverged" or c["step"] > 0):
+        # the final save, unless the last evaluation step's save already wrote this state
+        if save and (reason != "diverged" or c["step"] > 0) and saved_at != c["step"]:
             self._timed("report_seconds", save)
         self.overhead["run_seconds"] = time.perf_counter() - start
         self.progress.close()

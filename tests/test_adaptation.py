@@ -541,3 +541,58 @@ def test_an_interrupted_adaptation_leaves_the_trained_weights(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         model.adapt_to(text[:300], train_text=text, dyn_lr=1e-2)
     assert all(np.array_equal(before[k], v) for k, v in model.params.items())
+
+
+@pytest.mark.parametrize("arg", [dict(train_text="abc"), dict(dyn_lr=1e-3), dict(dyn_decay=0.1), dict(dyn_seg=5),
+                                 dict(stats_cache="x.npz")])
+def test_static_evaluation_refuses_the_dynamic_options(arg):
+    """They changed nothing without dynamic=True, silently (a user asking for a step size
+    got static scores)."""
+    model, text = _tiny()
+    with pytest.raises(ConfigError, match=f"^{next(iter(arg))} applies to dynamic evaluation"):
+        model.evaluate(text, **arg)
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_an_evaluation_between_two_batches_keeps_the_accumulated_gradients(dynamic):
+    """Gradient accumulation over two batches with an evaluation between them: the sum is
+    the same as without it (evaluation zeroed model.grads), and a backward after the
+    evaluation raises instead of pairing its gradient with the evaluation's activations."""
+    text = _tiny()[1]                   # no weight drop: no masks drawn per batch
+    model = CharLM(sorted(set(text)), CharLMConfig(hidden_size=16, num_layers=1, dropout=0.0, weight_drop=0.0))
+    ids = model.vocab.encode(text)
+    x, y = ids[:160].reshape(16, 10), ids[1:161].reshape(16, 10)
+    model.zero_grad()
+    model.loss_and_grad(x, y)
+    model.loss_and_grad(x[:, ::-1].copy(), y[:, ::-1].copy())
+    want = {k: g.copy() for k, g in model.grads.items()}
+    model.zero_grad()
+    model.loss_and_grad(x, y)
+    model.evaluate(text[:400], **(dict(dynamic=True, train_text=text) if dynamic else {}))
+    model.loss_and_grad(x[:, ::-1].copy(), y[:, ::-1].copy())
+    assert all(np.array_equal(want[k], g) for k, g in model.grads.items())
+    logits, _ = model.forward(x)
+    model.evaluate(text[:400], **(dict(dynamic=True, train_text=text) if dynamic else {}))
+    with pytest.raises(RuntimeError, match="after an evaluation"):
+        model.backward(np.ones_like(logits))
+
+
+def test_each_adaptation_starts_from_the_trained_weights():
+    """adapt_to twice: the second prime adapts the trained weights, not the first
+    prime's (it stacked both, and decayed toward the first one's weights); weights
+    trained on in between count as the trained ones."""
+    model, text = _tiny()
+    trained = {k: v.copy() for k, v in model.params.items()}
+    model.adapt_to(text[:200], train_text=text, dyn_lr=1e-2)
+    model.adapt_to(text[300:500], train_text=text, dyn_lr=1e-2)
+    twice = {k: v.copy() for k, v in model.params.items()}
+    for k, p in model.params.items():
+        p[...] = trained[k]
+    model._adapted = None
+    model.adapt_to(text[300:500], train_text=text, dyn_lr=1e-2)
+    assert all(np.array_equal(twice[k], p) for k, p in model.params.items())
+    assert not all(np.array_equal(trained[k], p) for k, p in model.params.items())
+    model.params["head.weight"][0, 0] += 0.5             # trained on since: these are the weights now
+    changed = {k: v.copy() for k, v in model.params.items()}
+    model.adapt_to(text[300:500], train_text=text, dyn_lr=0.0, dyn_decay=0.0)
+    assert all(np.array_equal(changed[k], p) for k, p in model.params.items())

@@ -317,3 +317,16 @@ def test_ids_changed_after_forward_do_not_reach_the_backward():
     assert all(np.array_equal(layer.grads[k], reference.grads[k]) for k in layer.grads)
     with pytest.raises(rnnlab.errors.ConfigError, match="ids must be integers"):
         layer.forward_time_major(np.array([[4.5]]), is_ids=True)   # was truncated to 4 in C
+
+
+def test_a_build_of_another_calling_convention_is_not_used():
+    """A stale extension (an older install's) with the same step_args names but entry
+    points that read their arguments differently was used; the ABI number refuses it."""
+    from types import SimpleNamespace
+    same = SimpleNamespace(ABI=compiled.ABI, STEP_ARGS=compiled.FIELDS)
+    assert compiled.mismatch(same) is None
+    assert "calling convention 1" in compiled.mismatch(SimpleNamespace(ABI=1, STEP_ARGS=compiled.FIELDS))
+    assert "unnumbered" in compiled.mismatch(SimpleNamespace(STEP_ARGS=compiled.FIELDS))
+    assert "step_args" in compiled.mismatch(SimpleNamespace(ABI=compiled.ABI, STEP_ARGS=compiled.FIELDS[:-1]))
+    if compiled.available():                                   # this build is its own
+        assert compiled.mismatch(compiled._gates) is None

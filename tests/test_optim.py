@@ -132,3 +132,25 @@ def test_make_optimizer_names():
     assert isinstance(optim.make_optimizer("Adam", lr=0.1), optim.Adam)
     with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'"):
         optim.make_optimizer("lbfgs")
+
+
+@pytest.mark.parametrize("max_steps,saves", [(6, [3, 6]), (7, [3, 6, 7])])
+def test_a_run_ending_on_an_evaluation_step_saves_that_state_once(max_steps, saves):
+    """The evaluation step's save already wrote the last state: the final save wrote the
+    same checkpoint again (latest.npz twice)."""
+    from rnnlab.layers import Linear
+    from rnnlab.trainer import TrainConfig, Trainer
+    model = Linear(2, 1, dtype=np.float64, seed=0)
+
+    class Objective:
+        def loss_and_grad(self, pos):
+            y = model.forward(np.ones((1, 2)))
+            model.backward(y)
+            return float(0.5 * (y ** 2).sum())
+
+        def commit(self):
+            pass
+    trainer = Trainer(model, optim.SGD(lr=0.1), TrainConfig(max_steps=max_steps, eval_every=3))
+    written = []
+    trainer.run(Objective(), evaluate=lambda: 1.0, save=lambda: written.append(trainer.counters["step"]))
+    assert written == saves

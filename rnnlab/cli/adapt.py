@@ -55,9 +55,9 @@ def evaluate(args, model, checkpoint, text):
     """model.evaluate with the adaptation options."""
     from ..models.stats_cache import path_for
     lr, decay, seg = dynamic_options(args)
-    train = training_text(args, model) if args.dynamic else None
-    return model.evaluate(text, dynamic=args.dynamic, train_text=train, mixture=mixture(args, model, checkpoint),
-                          dyn_lr=lr, dyn_decay=decay, dyn_seg=seg, stats_cache=path_for(checkpoint))
+    dyn = dict(train_text=training_text(args, model), dyn_lr=lr, dyn_decay=decay, dyn_seg=seg,
+               stats_cache=path_for(checkpoint)) if args.dynamic else {}
+    return model.evaluate(text, dynamic=args.dynamic, mixture=mixture(args, model, checkpoint), **dyn)
 
 
 def adapt_to_prime(args, model, checkpoint, prime, mix):

@@ -67,11 +67,25 @@ FIELDS = ("dbl", "B", "H", "act", "gate_step", "h", "c", "ghn", "state_step",
           "dh", "dc", "carry", "dhs", "dhs_step", "dhs_row", "dgx", "dgh", "acc", "rec_T", "dh_T")
 STEP_ARGS = np.dtype([(name, np.int64) for name in FIELDS])
 
-if _gates is not None and (tuple(getattr(_gates, "STEP_ARGS", ())) != FIELDS
-                          or not hasattr(_gates, "transpose") or not hasattr(_gates, "decayed_step")):
-    warnings.warn("rnnlab._gates was built from a different _gates.c (its step_args fields or entry "
-                  "points differ from kernels/compiled.py); rebuild it with pip install. Using the NumPy "
-                  "kernels.", RuntimeWarning)
+# The calling convention's version (RNNLAB_GATES_ABI in _gates.c): a build of another
+# version — an extension left by an older install — is not used.
+ABI = 2
+
+
+
+def mismatch(ext):
+    """Why the built extension ``ext`` cannot serve this code — another calling convention,
+    or another step_args layout — or None."""
+    if getattr(ext, "ABI", None) != ABI:
+        return f"calling convention {getattr(ext, 'ABI', 'unnumbered')}, this rnnlab's is {ABI}"
+    if tuple(getattr(ext, "STEP_ARGS", ())) != FIELDS:
+        return "its step_args fields differ from kernels/compiled.py's"
+    return None
+
+
+if _gates is not None and mismatch(_gates):
+    warnings.warn(f"rnnlab._gates was built from a different _gates.c ({mismatch(_gates)}); rebuild it "
+                  f"with pip install. Using the NumPy kernels.", RuntimeWarning)
     _gates = None
 
 _enabled = os.environ.get("RNNLAB_PURE_NUMPY", "").strip() in ("", "0")

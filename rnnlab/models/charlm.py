@@ -33,7 +33,7 @@ from .charlm_config import CharLMConfig, check_fits
 from .mixing import NgramMixture
 from .scoring import (DYN_DECAY, DYN_LR, DYN_SEG, check_dynamic, dynamic_logprobs, gradient_stats,
                       static_logprobs)
-from .charlm_io import check_training_state, load_charlm, save_charlm
+from .charlm_io import check_training_state, load_charlm, save_charlm, weights_digest
 from .stats_cache import cached_gradient_stats
 
 LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
@@ -103,23 +103,33 @@ class CharLM(Module):
         run in chunks of ``chunk`` steps with the state carried). Dropout is off."""
         return float(-static_logprobs(self, ids, streams, chunk).mean())
 
-    def evaluate(self, text, *, dynamic=False, train_text=None, mixture=None, dyn_lr=DYN_LR,
-                 dyn_decay=DYN_DECAY, dyn_seg=DYN_SEG, stats_cache=None):
+    def evaluate(self, text, *, dynamic=False, train_text=None, mixture=None, dyn_lr=None,
+                 dyn_decay=None, dyn_seg=None, stats_cache=None):
         """Metrics over a text: loss (nats/char), bpc, perplexity, chars scored, and
         ``oov``: characters outside the vocabulary, which are dropped before scoring.
 
         dynamic: dynamic evaluation (models/scoring.py: the text read as one stream, in
-        order) with step ``dyn_lr``, decay
-        ``dyn_decay`` toward the trained weights and segments of ``dyn_seg`` characters;
-        the gradient statistics come from ``train_text`` (the training split of it,
-        ``config.val_frac`` held out), which it always needs — ``stats_cache``, a file
+        order) with step ``dyn_lr``, decay ``dyn_decay`` toward the trained weights and
+        segments of ``dyn_seg`` characters (None: scoring.py's DYN_LR, DYN_DECAY,
+        DYN_SEG); the gradient statistics come from ``train_text`` (the training split of
+        it, ``config.val_frac`` held out), which it always needs — ``stats_cache``, a file
         path, only saves gathering them again when it holds them for these weights and
-        that text (``gradient_stats``). mixture: an NgramMixture
-        (models/mixing.py) mixed in; with ``dynamic`` its n-gram adapts too (a cache) and
-        its λs are refitted on its validation tail under the same regime."""
+        that text (``gradient_stats``). Without ``dynamic`` those five are refused, not
+        ignored. mixture: an NgramMixture (models/mixing.py) mixed in; with ``dynamic``
+        its n-gram adapts too (a cache) and its λs are refitted on its validation tail
+        under the same regime.
+
+        The weights, the gradients and the train/eval mode are as they were afterwards;
+        what the last forward kept for backward is not (a backward needs a new forward)."""
         if not isinstance(text, str):
             raise ConfigError(f"text must be a str, got {type(text).__name__}")
         self._check_mixture(mixture)
+        given = [name for name, v in (("train_text", train_text), ("dyn_lr", dyn_lr), ("dyn_decay", dyn_decay),
+                                      ("dyn_seg", dyn_seg), ("stats_cache", stats_cache)) if v is not None]
+        if given and not dynamic:
+            raise ConfigError(f"{given[0]} applies to dynamic evaluation: pass dynamic=True, or drop it")
+        dyn_lr, dyn_decay, dyn_seg = (default if v is None else v for v, default in
+                                      ((dyn_lr, DYN_LR), (dyn_decay, DYN_DECAY), (dyn_seg, DYN_SEG)))
         known = self.vocab.known(text)
         oov = len(text) - len(known)
         if len(known) < 2:
@@ -167,17 +177,32 @@ class CharLM(Module):
         mixture to sample from, the one ``evaluate(dynamic=True, mixture=...)`` scores
         with: λs refitted on the validation tail under dynamic evaluation (from the
         trained weights) and an adapting n-gram, and a copy of the n-gram that has read
-        the prime; the caller's mixture is unchanged. Without one it returns None."""
+        the prime; the caller's mixture is unchanged. Without one it returns None.
+
+        Each call adapts the trained weights: a second call first puts back the weights
+        the first one started from — unless they were changed since (``fit``, an
+        optimizer step), when the weights as they are count as the trained ones."""
         self._check_mixture(mixture)
         if len(prime) < 2:
             raise DataError("dynamic evaluation adapts to the prime: it needs two characters or more")
         ids = self.vocab.encode(prime)
+        self._undo_adaptation()
         run = self._dynamic(train_text, dyn_lr, dyn_decay, dyn_seg, stats_cache)
         if mixture is not None:
             mixture = mixture.adaptive(lambda t: run(self.vocab.encode(t)))
             mixture.ngram = mixture.ngram.copy().read(prime)
+        trained = {k: p.copy() for k, p in self.params.items()}
         run(ids, restore=False)                       # one stream, the default
+        self._adapted = (weights_digest(self.params), trained)
         return mixture
+
+    def _undo_adaptation(self):
+        """The weights the last ``adapt_to`` started from, put back if the model still
+        holds exactly the weights it left (else they were trained on since: kept)."""
+        adapted, self._adapted = getattr(self, "_adapted", None), None
+        if adapted is not None and weights_digest(self.params) == adapted[0]:
+            for k, p in self.params.items():
+                p[...] = adapted[1][k]
 
     def gradient_stats(self, train_text, seg_len=DYN_SEG, cache=None):
         """Dynamic evaluation's per-weight gradient statistics (scoring.GradientStats),

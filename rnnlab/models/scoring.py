@@ -112,14 +112,23 @@ def _picked(model, inp, tgt, state):
 
 
 @contextmanager
-def _evaluating(model):
-    """Eval mode (no dropout) inside, the previous mode and no gradients left after."""
+def _evaluating(model, uses_grads=False):
+    """Eval mode (no dropout) inside; after, the previous mode, and the model's gradients
+    as they were before (``uses_grads``: the block runs backward passes — a caller
+    accumulating gradients over several batches loses nothing to an evaluation between
+    them). What the evaluation's forwards kept for backward is dropped
+    (Module.forget_forward): a backward after it raises instead of pairing the caller's
+    gradient with the evaluation's activations."""
     was_training = model.training
+    kept = {k: g.copy() for k, g in model.grads.items()} if uses_grads else None
     model.eval()
     try:
         yield
     finally:
-        model.zero_grad()
+        if kept is not None:
+            for k, g in model.grads.items():
+                g[...] = kept[k]
+        model.forget_forward()
         model.train(was_training)
 
 
@@ -185,7 +194,7 @@ def _mean_squares(model, ids, seg_len, wide, max_segments):
     starts = range(0, min(L, seg_len * max_segments), seg_len)
     columns = []                                        # (segment, stream, its state) for m₁
     state = None
-    with _evaluating(model):
+    with _evaluating(model, uses_grads=True):
         for n, s in enumerate(starts):
             seg, j = slice(s, s + seg_len), n % W           # the first W streams hold the text
             if valid[seg, j].any():
@@ -267,7 +276,7 @@ def dynamic_logprobs(model, ids, stats, *, lr=DYN_LR, decay=DYN_DECAY, seg_len=D
     out = np.empty((L, S))
     state, diverged = None, False
     # a step size far too large overflows the weights; that is reported below, not warned about
-    with _evaluating(model), np.errstate(over="ignore", invalid="ignore"):
+    with _evaluating(model, uses_grads=True), np.errstate(over="ignore", invalid="ignore"):
         rate = {k: np.minimum(decay * rms[k] / max(mean_rms, EPS), 1.0).astype(params[k].dtype) for k in params}
         step = {k: (lr * np.sqrt(S) / (rms[k] + EPS)).astype(params[k].dtype) for k in params}
         work = {k: np.empty_like(p) for k, p in params.items()}        # the update without temporaries
