@@ -71,7 +71,7 @@ def scan(kernel, w, xs, h0, c0=None, *, ids=False, empty=None, buf=None):
     if ids:                                   # one-hot input: rows of the table (a gather)
         gx = getattr(w, "table", None)
         if gx is None:
-            gx = w.table = w.w_ih_T + w.bias
+            gx = w.table = np.add(w.w_ih_T, w.bias, order="C")    # rows contiguous: read by row
         idx = xs
     else:
         gx, idx = buf.empty("gx", (T, B, w.w_hh_T.shape[1])), None
