@@ -9,7 +9,7 @@ import pytest
 
 from rnnlab import checkpoint, kernels
 from rnnlab.models import stats_cache
-from rnnlab.models.scoring import gradient_stats
+from rnnlab.models.scoring import DYN_SEG, gradient_stats
 from test_adaptation import trained  # noqa: F401  (the module's small trained model, a fixture)
 from test_charlm_cli import SMALL, make_text, run
 
@@ -73,7 +73,7 @@ def _train_split(model, text):
 
 
 def _key(model, text):
-    return stats_cache.stats_key(model, model.vocab.encode(_train_split(model, text)), 20)
+    return stats_cache.stats_key(model, model.vocab.encode(_train_split(model, text)), DYN_SEG)
 
 
 def _forged(path, model, text, tamper):

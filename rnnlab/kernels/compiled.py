@@ -97,7 +97,7 @@ _enabled = os.environ.get("RNNLAB_PURE_NUMPY", "").strip() in ("", "0")
 COLS_MAX_BATCH = 48
 
 # The shortest backward loop that multiplies by a contiguous copy of W_hhᵀ; shorter ones
-# (dynamic evaluation's segments of 20) use the transposed view of W_hh: the copy costs
+# (dynamic evaluation with segments under 32; its default is 64) use the transposed view of W_hh: the copy costs
 # ~140 µs (G·H = 768, H = 256, float32), the view ~3-6 µs more per step, so the copy pays
 # for itself from 18-52 steps at B = 6-48 in two runs (benchmarks/gemm_orientation.py, "even T").
 COPY_MIN_STEPS = 32

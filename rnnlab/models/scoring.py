@@ -38,10 +38,13 @@ Shakespeare the best step does grow with S, if more slowly than √S (at 1, 6 an
 streams the best one-stream lr is about 1e-3, 4e-4 and 3e-4); with √S the story at its
 6 streams and Shakespeare at its 56 share their best lr, 3e-4, where without it the
 story wanted half Shakespeare's step. The corpora still differ at equal S — read as one
-stream (a text under ~1,000 characters, or ``sample --dynamic``'s prime) the story is
-best at 3e-4 to 6e-4 and hurt from 1e-3, Shakespeare best at 1e-3 — and the default,
-6e-4 since one stream became the default (the story's two 180 s models on validation:
-1.7663 / 1.7674 at 3e-4, 1.7645 / 1.7653 at 6e-4, 1.7791 / 1.7807 at 1e-3), lies between.
+stream at segments of 20 the story is best at 3e-4 to 6e-4 and hurt from 1e-3,
+Shakespeare best at 1e-3. Longer segments move the story's best step up to Shakespeare's:
+the defaults, segments of 64 at 1e-3 since 2026-12-05 (one stream), were chosen by the
+lowest mean validation bits/char over both corpora's two 180 s models — 1.8667 against
+1.8695 for segments of 20 at 6e-4 (story 1.7633 / 1.7668 against 1.7645 / 1.7653,
+Shakespeare 1.9689 / 1.9679 against 1.9739 / 1.9744), in about two thirds of the time
+(fewer updates; benchmarks/results/dynamic_eval.txt, sweep 8).
 At one stream what follows is predicted by a model adapted to exactly what it has read,
 and every character is scored before any update that has seen it. The model's weights
 are restored afterwards.
@@ -69,10 +72,11 @@ from ..errors import ConfigError, DataError
 from ..kernels import decayed_step
 
 EPS = 1e-8
-# dynamic evaluation's defaults, chosen on the validation text of 300 s runs of the default
-# model, both corpora, two seeds (benchmarks/dynamic_eval.py, benchmarks/results/dynamic_eval.txt;
-# DYN_LR is the step at one stream, the default, √S times that at S streams)
-DYN_LR, DYN_DECAY, DYN_SEG = 6e-4, 0.02, 20
+# dynamic evaluation's defaults, chosen on the validation text of trained runs of the default
+# model, both corpora, two seeds (the decay on 300 s runs, the segment length and step on 180 s
+# ones: benchmarks/dynamic_eval.py, benchmarks/results/dynamic_eval.txt; DYN_LR is the step at
+# one stream, the default, √S times that at S streams)
+DYN_LR, DYN_DECAY, DYN_SEG = 1e-3, 0.02, 64
 RMS_FLOOR = 0.1          # each tensor's rms_S at least this times its mean (the module docstring)
 STATS_STREAMS, STATS_SEGMENTS = 64, 100   # gradient_stats reads the training text as 64 streams, ≤ 100 segments
 
