@@ -91,7 +91,8 @@ class Module:
         """Drop what every forward in the tree kept for its backward, so that a backward
         raises until the next forward: an evaluation runs forwards of its own, and a
         backward after it would otherwise pair the caller's output gradient with the
-        evaluation's activations."""
+        evaluation's activations. (Dropout keeps no activations: after an eval-mode
+        forward its backward is the identity, as it should be, and it lists nothing.)"""
         for _, m in self.named_modules():
             for name in m.saved:
                 setattr(m, name, None)

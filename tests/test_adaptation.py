@@ -149,13 +149,13 @@ def test_gradient_stats_give_the_rms_at_any_stream_count(trained):
     model, text = trained
     ids = model.vocab.encode(text)
     stats = gradient_stats(model, ids, seg_len=10, wide=32)
-    m1, mw, W = scoring._mean_squares(model, ids, 10, 32, 100)
+    m1, mw, W = scoring._mean_squares(model, ids, 10, 32, scoring.STATS_STEPS)
     assert W == 32
     for S, measured in ((1, m1), (W, mw)):
         for k, ms in measured.items():
             kept = (stats.var[k] > 0) & (stats.mu2[k] > 0)
             assert np.allclose(stats.rms(S)[k][kept] ** 2, ms[kept], rtol=1e-9), (S, k)
-    batched = {S: scoring._mean_squares(model, ids, 10, S, 100)[1] for S in (6, 1)}
+    batched = {S: scoring._mean_squares(model, ids, 10, S, scoring.STATS_STEPS)[1] for S in (6, 1)}
 
     def median_ratio(S, measured):             # over the weights that have a gradient at all
         return np.median(np.concatenate([stats.rms(S)[k][ms > 0] / np.sqrt(ms[ms > 0])
@@ -189,7 +189,7 @@ def test_one_stream_passes_run_after_the_batched_ones_from_the_states_the_batch_
     finally:
         model.zero_grad()
         model.train()
-    got = scoring._mean_squares(model, ids, seg, wide, 30)[0]
+    got = scoring._mean_squares(model, ids, seg, wide, seg * 30)[0]     # the first 30 segments' steps
     assert n1 > 20 and all(np.array_equal(got[k], m1[k] / n1) for k in m1)
 
 
@@ -586,6 +586,10 @@ def test_each_adaptation_starts_from_the_trained_weights():
     model.adapt_to(text[:200], train_text=text, dyn_lr=1e-2)
     model.adapt_to(text[300:500], train_text=text, dyn_lr=1e-2)
     twice = {k: v.copy() for k, v in model.params.items()}
+    for bad in (dict(train_text=text, dyn_lr=-1.0), dict(train_text="")):     # refused: nothing undone
+        with pytest.raises(ConfigError):
+            model.adapt_to(text[:200], **bad)
+        assert all(np.array_equal(twice[k], p) for k, p in model.params.items())
     for k, p in model.params.items():
         p[...] = trained[k]
     model._adapted = None
@@ -596,3 +600,22 @@ def test_each_adaptation_starts_from_the_trained_weights():
     changed = {k: v.copy() for k, v in model.params.items()}
     model.adapt_to(text[300:500], train_text=text, dyn_lr=0.0, dyn_decay=0.0)
     assert all(np.array_equal(changed[k], p) for k, p in model.params.items())
+
+
+def test_gradient_statistics_read_a_bounded_number_of_steps_whatever_the_segment_length(trained, monkeypatch):
+    """A bound on segments (100) made segments of 64 read 3.2x the steps of segments of 20:
+    tiny Shakespeare's first dynamic evaluation went from 6.7 s to 17.6 s. The bound is on
+    steps: the segments that start in the first max_steps steps, batched and one-stream."""
+    model, text = trained
+    ids = model.vocab.encode(text * 4)                  # 24k characters: 750 steps at 32 streams
+    lengths = []
+    real = scoring._segment_grad
+
+    def counted(model, inp, *args):
+        lengths.append(inp.shape[0])
+        return real(model, inp, *args)
+    monkeypatch.setattr(scoring, "_segment_grad", counted)
+    for seg in (20, 64):
+        lengths.clear()
+        gradient_stats(model, ids, seg_len=seg, wide=32, max_steps=300)
+        assert len(lengths) == 2 * -(-300 // seg) and sum(lengths) <= 2 * (300 + seg), seg

@@ -72,7 +72,6 @@ STEP_ARGS = np.dtype([(name, np.int64) for name in FIELDS])
 ABI = 2
 
 
-
 def mismatch(ext):
     """Why the built extension ``ext`` cannot serve this code — another calling convention,
     or another step_args layout — or None."""

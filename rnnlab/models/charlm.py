@@ -31,8 +31,8 @@ from ..optim import make_optimizer
 from ..recurrent import GRU, LSTM, RNN
 from .charlm_config import CharLMConfig, check_fits
 from .mixing import NgramMixture
-from .scoring import (DYN_DECAY, DYN_LR, DYN_SEG, check_dynamic, dynamic_logprobs, gradient_stats,
-                      static_logprobs)
+from .scoring import (DYN_DECAY, DYN_LR, DYN_SEG, check_dynamic, check_train_text, dynamic_logprobs,
+                      gradient_stats, static_logprobs)
 from .charlm_io import check_training_state, load_charlm, save_charlm, weights_digest
 from .stats_cache import cached_gradient_stats
 
@@ -181,11 +181,14 @@ class CharLM(Module):
 
         Each call adapts the trained weights: a second call first puts back the weights
         the first one started from — unless they were changed since (``fit``, an
-        optimizer step), when the weights as they are count as the trained ones."""
+        optimizer step), when the weights as they are count as the trained ones. (The
+        model keeps that copy of the weights until the next call.)"""
         self._check_mixture(mixture)
         if len(prime) < 2:
             raise DataError("dynamic evaluation adapts to the prime: it needs two characters or more")
         ids = self.vocab.encode(prime)
+        check_dynamic(dyn_lr, dyn_decay, dyn_seg)     # a refused call leaves the weights as they are
+        check_train_text(train_text)
         self._undo_adaptation()
         run = self._dynamic(train_text, dyn_lr, dyn_decay, dyn_seg, stats_cache)
         if mixture is not None:
@@ -210,9 +213,7 @@ class CharLM(Module):
         in training). ``cache``: a file path (stats_cache.path_for gives the one beside a
         checkpoint) that serves them when it holds them for exactly these weights, that
         text and ``seg_len``, and otherwise receives them (stats_cache.py)."""
-        if not isinstance(train_text, str) or not train_text:
-            raise ConfigError("train_text: dynamic evaluation needs the training text, a str "
-                              "(it scales each step by the gradient statistics gathered there)")
+        check_train_text(train_text)
         check_dynamic(DYN_LR, DYN_DECAY, seg_len)
         train = split_train_val(self.vocab.known(train_text), self.config.val_frac)[0]
         if len(train) < 2:

@@ -21,7 +21,8 @@ score stream s's later segments have stepped on the other streams' earlier segme
 text that comes after it in the document (and on the first input characters of stream
 s + 1, which stream s then predicts). A review found it (2026-12-05); read as one stream
 the story's 180 s models score better (test 1.939 / 1.918 against 1.944 / 1.925 at 6
-streams) at 6.6x static scoring's time instead of 2.8x (benchmarks/results/dynamic_eval.txt).
+streams) at 6.6x static scoring's time instead of 2.8x, at segments of 20 (the default
+since, 64, costs 4.2-5.7x on the story; benchmarks/results/dynamic_eval.txt).
 It stays available for sweeps that want speed over that guarantee.
 
 rms_S is the root-mean-square of that same gradient on the *training* text, for the same
@@ -78,7 +79,11 @@ EPS = 1e-8
 # one stream, the default, √S times that at S streams)
 DYN_LR, DYN_DECAY, DYN_SEG = 1e-3, 0.02, 64
 RMS_FLOOR = 0.1          # each tensor's rms_S at least this times its mean (the module docstring)
-STATS_STREAMS, STATS_SEGMENTS = 64, 100   # gradient_stats reads the training text as 64 streams, ≤ 100 segments
+# gradient_stats reads the training text as 64 streams, in the segments that start in their first 2,000
+# steps (100 segments of 20, 32 of 64): a bound on the steps, not on the segments, so that longer segments
+# do not multiply the first dynamic evaluation's cost (tiny Shakespeare at segments of 64: 17.6 s for 100
+# segments, against 6.7 s at 20)
+STATS_STREAMS, STATS_STEPS = 64, 2000
 
 
 def layout(ids, streams=None):
@@ -177,9 +182,9 @@ def _column(state, j):
     return state[:, j:j + 1].copy()
 
 
-def _mean_squares(model, ids, seg_len, wide, max_segments):
-    """Mean g² per parameter over up to ``max_segments`` segments of ``ids`` read as
-    ``wide`` streams: m_W of the gradient averaged over the W streams that hold text
+def _mean_squares(model, ids, seg_len, wide, max_steps):
+    """Mean g² per parameter over the segments of ``ids`` read as
+    ``wide`` streams that start in the first ``max_steps`` steps: m_W of the gradient averaged over the W streams that hold text
     (W = min(wide, len(ids) − 1) less any stream the layout left as padding only), and m₁
     of one stream's gradient alone — the streams taken in turn, each at a segment and
     from a state the batched pass also has. Returns (m₁, m_W, W). (The one-stream
@@ -195,7 +200,7 @@ def _mean_squares(model, ids, seg_len, wide, max_segments):
         for k, g in model.grads.items():
             into[k] += np.square(g, out=square[k], dtype=np.float64)
 
-    starts = range(0, min(L, seg_len * max_segments), seg_len)
+    starts = range(0, min(L, max_steps), seg_len)
     columns = []                                        # (segment, stream, its state) for m₁
     state = None
     with _evaluating(model, uses_grads=True):
@@ -232,17 +237,24 @@ class GradientStats:
         return {k: np.maximum(r, RMS_FLOOR * (r.mean() if r.mean() > 0 else overall)) for k, r in rms.items()}
 
 
-def gradient_stats(model, ids, seg_len=DYN_SEG, wide=STATS_STREAMS, max_segments=STATS_SEGMENTS):
+def gradient_stats(model, ids, seg_len=DYN_SEG, wide=STATS_STREAMS, max_steps=STATS_STEPS):
     """GradientStats from the training ``ids`` (``_mean_squares``): σ² = (m₁ − m_W)·W/(W − 1),
     μ² = m_W − σ²/W, both clipped at 0 (a text read as one stream, W = 1, gives σ² = 0)."""
     with np.errstate(all="ignore"):           # overflow is checked below, once, not warned per array
-        m1, mw, W = _mean_squares(model, ids, seg_len, wide, max_segments)
+        m1, mw, W = _mean_squares(model, ids, seg_len, wide, max_steps)
     if not all(np.isfinite(m).all() for m in (*m1.values(), *mw.values())):
         raise ConfigError("the model's gradients on the training text overflow (weights too large for "
                           "float arithmetic): dynamic evaluation cannot scale its steps by them")
     var = {k: np.maximum((m1[k] - mw[k]) * W / (W - 1), 0.0) if W > 1 else np.zeros_like(m1[k]) for k in m1}
     mu2 = {k: np.maximum(mw[k] - var[k] / W, 0.0) for k in m1}
     return GradientStats(mu2, var)
+
+
+def check_train_text(train_text):
+    """ConfigError unless ``train_text`` is a non-empty str (the gradient statistics' text)."""
+    if not isinstance(train_text, str) or not train_text:
+        raise ConfigError("train_text: dynamic evaluation needs the training text, a str "
+                          "(it scales each step by the gradient statistics gathered there)")
 
 
 def check_dynamic(lr, decay, seg_len):

@@ -1,7 +1,7 @@
 """Dynamic evaluation's gradient statistics kept beside a checkpoint, so that they are
 gathered once per model rather than on every ``rnnlab eval --dynamic`` or ``sample
---dynamic``: gathering them runs forward and backward passes over up to 100 segments of
-the training text at 64 streams and at one (``scoring.gradient_stats``) — seconds, where
+--dynamic``: gathering them runs forward and backward passes over the segments in the
+first 2,000 steps of the training text at 64 streams and at one (``scoring.gradient_stats``) — seconds, where
 scoring a short text takes a fraction of one.
 
 The file, ``<checkpoint>-gradstats.npz`` (``path_for``), is a checkpoint-format archive
@@ -27,7 +27,7 @@ from .. import checkpoint
 from ..errors import CheckpointError
 from ..kernels import compiled_active
 from .charlm_io import weights_digest
-from .scoring import STATS_SEGMENTS, STATS_STREAMS, GradientStats, gradient_stats
+from .scoring import STATS_STEPS, STATS_STREAMS, GradientStats, gradient_stats
 
 KIND = "GradientStats"
 SUFFIX = "-gradstats.npz"
@@ -42,7 +42,7 @@ def path_for(checkpoint_path):
 
 def stats_key(model, ids, seg_len):
     """SHA-256 (hex) of what ``gradient_stats(model, ids, seg_len)`` depends on."""
-    h = hashlib.sha256(json.dumps({"seg_len": seg_len, "streams": STATS_STREAMS, "segments": STATS_SEGMENTS,
+    h = hashlib.sha256(json.dumps({"seg_len": seg_len, "streams": STATS_STREAMS, "steps": STATS_STEPS,
                                    "compiled": compiled_active()}).encode())
     h.update(weights_digest(model.params).encode())
     h.update(np.ascontiguousarray(ids, np.int64).data)
