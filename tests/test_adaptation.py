@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rnnlab import CharLM, CharLMConfig, KneserNeyLM
-from rnnlab.errors import CheckpointError, ConfigError
+from rnnlab.errors import CheckpointError, ConfigError, DataError
 from rnnlab.models.mixing import NgramMixture, fit_mixture
 from rnnlab.models import scoring
 from rnnlab.models.scoring import dynamic_logprobs, gradient_stats, layout, static_logprobs
@@ -498,6 +498,7 @@ def _tiny():
     (lambda m, t: m.evaluate_ids(np.zeros((2, 3), int)), "ids must be a 1-D array"),
     (lambda m, t: m.evaluate_ids([1, 2, 3], chunk=-1), "chunk must be a positive integer"),   # mean of empty
     (lambda m, t: m.gradient_stats(t, seg_len=0), "dyn_seg must be a positive integer"),
+    (lambda m, t: gradient_stats(m, m.vocab.encode(t), max_steps=0), "max_steps must be a positive integer"),
     (lambda m, t: m.gradient_stats(np.arange(5)), "train_text"),
     (lambda m, t: m.evaluate(t, mixture="x"), "mixture must be an NgramMixture"),
     (lambda m, t: m.evaluate(None), "text must be a str"),
@@ -586,10 +587,11 @@ def test_each_adaptation_starts_from_the_trained_weights():
     model.adapt_to(text[:200], train_text=text, dyn_lr=1e-2)
     model.adapt_to(text[300:500], train_text=text, dyn_lr=1e-2)
     twice = {k: v.copy() for k, v in model.params.items()}
-    for bad in (dict(train_text=text, dyn_lr=-1.0), dict(train_text="")):     # refused: nothing undone
-        with pytest.raises(ConfigError):
+    for bad in (dict(train_text=text, dyn_lr=-1.0), dict(train_text=""), dict(train_text="ab"),
+                dict(train_text=text, dyn_lr=1e300)):          # refused or diverged: nothing undone
+        with pytest.raises((ConfigError, DataError)):
             model.adapt_to(text[:200], **bad)
-        assert all(np.array_equal(twice[k], p) for k, p in model.params.items())
+        assert all(np.array_equal(twice[k], p) for k, p in model.params.items()), bad
     for k, p in model.params.items():
         p[...] = trained[k]
     model._adapted = None

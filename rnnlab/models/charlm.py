@@ -182,20 +182,26 @@ class CharLM(Module):
         Each call adapts the trained weights: a second call first puts back the weights
         the first one started from — unless they were changed since (``fit``, an
         optimizer step), when the weights as they are count as the trained ones. (The
-        model keeps that copy of the weights until the next call.)"""
+        model keeps that copy of the weights until the next call.) A call that raises —
+        refused, diverged or interrupted — leaves the weights as they were before it."""
         self._check_mixture(mixture)
         if len(prime) < 2:
             raise DataError("dynamic evaluation adapts to the prime: it needs two characters or more")
         ids = self.vocab.encode(prime)
-        check_dynamic(dyn_lr, dyn_decay, dyn_seg)     # a refused call leaves the weights as they are
-        check_train_text(train_text)
-        self._undo_adaptation()
-        run = self._dynamic(train_text, dyn_lr, dyn_decay, dyn_seg, stats_cache)
-        if mixture is not None:
-            mixture = mixture.adaptive(lambda t: run(self.vocab.encode(t)))
-            mixture.ngram = mixture.ngram.copy().read(prime)
-        trained = {k: p.copy() for k, p in self.params.items()}
-        run(ids, restore=False)                       # one stream, the default
+        before, adapted = {k: p.copy() for k, p in self.params.items()}, getattr(self, "_adapted", None)
+        try:
+            self._undo_adaptation()
+            run = self._dynamic(train_text, dyn_lr, dyn_decay, dyn_seg, stats_cache)
+            if mixture is not None:
+                mixture = mixture.adaptive(lambda t: run(self.vocab.encode(t)))
+                mixture.ngram = mixture.ngram.copy().read(prime)
+            trained = {k: p.copy() for k, p in self.params.items()}
+            run(ids, restore=False)                   # one stream, the default
+        except BaseException:
+            for k, p in self.params.items():
+                p[...] = before[k]
+            self._adapted = adapted
+            raise
         self._adapted = (weights_digest(self.params), trained)
         return mixture
 

@@ -21,8 +21,9 @@ score stream s's later segments have stepped on the other streams' earlier segme
 text that comes after it in the document (and on the first input characters of stream
 s + 1, which stream s then predicts). A review found it (2026-12-05); read as one stream
 the story's 180 s models score better (test 1.939 / 1.918 against 1.944 / 1.925 at 6
-streams) at 6.6x static scoring's time instead of 2.8x, at segments of 20 (the default
-since, 64, costs 4.2-5.7x on the story; benchmarks/results/dynamic_eval.txt).
+streams) at 6.6x static scoring's time instead of 2.8x, both at segments of 20
+(benchmarks/results/dynamic_eval.txt); at the segments of 64 chosen since, the story's
+test text costs 4.2-5.7x (benchmarks/results/quality.txt).
 It stays available for sweeps that want speed over that guarantee.
 
 rms_S is the root-mean-square of that same gradient on the *training* text, for the same
@@ -44,8 +45,9 @@ Shakespeare best at 1e-3. Longer segments move the story's best step up to Shake
 the defaults, segments of 64 at 1e-3 since 2026-12-05 (one stream), were chosen by the
 lowest mean validation bits/char over both corpora's two 180 s models — 1.8667 against
 1.8695 for segments of 20 at 6e-4 (story 1.7633 / 1.7668 against 1.7645 / 1.7653,
-Shakespeare 1.9689 / 1.9679 against 1.9739 / 1.9744), in about two thirds of the time
-(fewer updates; benchmarks/results/dynamic_eval.txt, sweep 8).
+Shakespeare 1.9689 / 1.9679 against 1.9739 / 1.9744; 1.9702 / 1.9643 with the statistics
+bounded by steps, STATS_STEPS below), in about two thirds of the time (fewer updates;
+benchmarks/results/dynamic_eval.txt, sweep 8).
 At one stream what follows is predicted by a model adapted to exactly what it has read,
 and every character is scored before any update that has seen it. The model's weights
 are restored afterwards.
@@ -183,11 +185,11 @@ def _column(state, j):
 
 
 def _mean_squares(model, ids, seg_len, wide, max_steps):
-    """Mean g² per parameter over the segments of ``ids`` read as
-    ``wide`` streams that start in the first ``max_steps`` steps: m_W of the gradient averaged over the W streams that hold text
-    (W = min(wide, len(ids) − 1) less any stream the layout left as padding only), and m₁
-    of one stream's gradient alone — the streams taken in turn, each at a segment and
-    from a state the batched pass also has. Returns (m₁, m_W, W). (The one-stream
+    """Mean g² per parameter over the segments of ``ids`` read as ``wide`` streams that
+    start in the first ``max_steps`` steps: m_W of the gradient averaged over the W streams
+    that hold text (W = min(wide, len(ids) − 1) less any stream the layout left as padding
+    only), and m₁ of one stream's gradient alone — the streams taken in turn, each at a
+    segment and from a state the batched pass also has. Returns (m₁, m_W, W). (The one-stream
     passes run after the batched ones, from the states kept for them: alternating batch
     sizes would make the layers reallocate their work arrays at every call.)"""
     inp, tgt, valid, _, L = layout(ids, wide)
@@ -240,6 +242,9 @@ class GradientStats:
 def gradient_stats(model, ids, seg_len=DYN_SEG, wide=STATS_STREAMS, max_steps=STATS_STEPS):
     """GradientStats from the training ``ids`` (``_mean_squares``): σ² = (m₁ − m_W)·W/(W − 1),
     μ² = m_W − σ²/W, both clipped at 0 (a text read as one stream, W = 1, gives σ² = 0)."""
+    for name, v in (("seg_len", seg_len), ("wide", wide), ("max_steps", max_steps)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+            raise ConfigError(f"gradient_stats: {name} must be a positive integer, got {v!r}")
     with np.errstate(all="ignore"):           # overflow is checked below, once, not warned per array
         m1, mw, W = _mean_squares(model, ids, seg_len, wide, max_steps)
     if not all(np.isfinite(m).all() for m in (*m1.values(), *mw.values())):

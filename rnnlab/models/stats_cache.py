@@ -8,8 +8,9 @@ The file, ``<checkpoint>-gradstats.npz`` (``path_for``), is a checkpoint-format 
 (written atomically by checkpoint.save, read without pickle) holding μ² and σ² of every
 parameter as float64 arrays, ``mu2/<name>`` and ``var/<name>``, and in its metadata a
 key: the SHA-256 of everything the statistics depend on — every weight (names, dtypes,
-shapes, bytes), the training ids, the segment length, the sampling (streams, segments)
-and whether the compiled kernels ran (their tanh differs from NumPy's in the last place). It is used only when its key is the one computed now and every array is
+shapes, bytes), the training ids, the segment length, the sampling (streams, steps)
+and whether the compiled kernels ran (their tanh differs from NumPy's in the last place).
+It is used only when its key is the one computed now and every array is
 float64 of its parameter's shape, finite and ≥ 0; anything else — other weights (a run
 trained on), another text or ``seg_len``, a damaged or foreign file — is a miss: the
 statistics are gathered again and the file replaced. Where it cannot be written (a
