@@ -85,8 +85,9 @@ class Trainer:
     smoothing(prev, loss) -> new: a smoothed loss shown and kept in the counters.
     track: keep every loss and gradient norm in ``history`` (the tasks plot them).
     stop: a callable polled before each step; a true result stops the run ("interrupted":
-    no final evaluation; the final ``save`` still runs, unless that step's evaluation saved) — the CLI sets it from SIGINT and
-    SIGTERM, so a signal never lands in the middle of an update.
+    no final evaluation; the final ``save`` still runs, unless that step's evaluation
+    saved) — the CLI sets it from SIGINT and SIGTERM, so a signal never lands in the
+    middle of an update.
     comm: for data-parallel training (parallel.py), an object with ``agree_stop(reason)``
     (the stop reason every process takes) and ``mean(loss)`` (the loss over all processes),
     so that every process stops, diverges and reports at the same step."""

@@ -28,16 +28,14 @@ def training_text(args, model):
 
 
 def dynamic_options(args):
-    """(dyn_lr, dyn_decay, dyn_seg): the options given, scoring.py's defaults for the rest;
-    UsageError for one of them or --train-text given without --dynamic (it would change
-    nothing, silently)."""
-    from ..models.scoring import DYN_DECAY, DYN_LR, DYN_SEG
+    """(dyn_lr, dyn_decay, dyn_seg) as given, None where not (CharLM takes scoring.py's
+    defaults there); UsageError for one of them or --train-text given without --dynamic
+    (it would change nothing, silently)."""
     given = [flag for flag, v in (("--dyn-lr", args.dyn_lr), ("--dyn-decay", args.dyn_decay),
                                   ("--dyn-seg", args.dyn_seg), ("--train-text", args.train_text)) if v is not None]
     if given and not args.dynamic:
         raise UsageError(f"{given[0]} applies to dynamic evaluation: add --dynamic, or drop it")
-    return tuple(default if v is None else v for v, default in
-                 ((args.dyn_lr, DYN_LR), (args.dyn_decay, DYN_DECAY), (args.dyn_seg, DYN_SEG)))
+    return args.dyn_lr, args.dyn_decay, args.dyn_seg
 
 
 def mixture(args, model, checkpoint):

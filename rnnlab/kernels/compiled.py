@@ -82,8 +82,9 @@ def mismatch(ext):
     return None
 
 
-if _gates is not None and mismatch(_gates):
-    warnings.warn(f"rnnlab._gates was built from a different _gates.c ({mismatch(_gates)}); rebuild it "
+_why = None if _gates is None else mismatch(_gates)
+if _why:
+    warnings.warn(f"rnnlab._gates was built from a different _gates.c ({_why}); rebuild it "
                   f"with pip install. Using the NumPy kernels.", RuntimeWarning)
     _gates = None
 

@@ -128,8 +128,6 @@ class CharLM(Module):
                                       ("dyn_seg", dyn_seg), ("stats_cache", stats_cache)) if v is not None]
         if given and not dynamic:
             raise ConfigError(f"{given[0]} applies to dynamic evaluation: pass dynamic=True, or drop it")
-        dyn_lr, dyn_decay, dyn_seg = (default if v is None else v for v, default in
-                                      ((dyn_lr, DYN_LR), (dyn_decay, DYN_DECAY), (dyn_seg, DYN_SEG)))
         known = self.vocab.known(text)
         oov = len(text) - len(known)
         if len(known) < 2:
@@ -162,14 +160,17 @@ class CharLM(Module):
         return lambda t: run(self.vocab.encode(t))
 
     def _dynamic(self, train_text, dyn_lr, dyn_decay, dyn_seg, stats_cache):
-        """ids → dynamic_logprobs(self, ids, ...) with these settings and the statistics
-        gathered (or kept) for them; keyword arguments pass through (streams, restore)."""
+        """ids → dynamic_logprobs(self, ids, ...) with these settings (None: scoring.py's
+        DYN_LR, DYN_DECAY, DYN_SEG) and the statistics gathered (or kept) for them; keyword
+        arguments pass through (streams, restore)."""
+        dyn_lr, dyn_decay, dyn_seg = (default if v is None else v for v, default in
+                                      ((dyn_lr, DYN_LR), (dyn_decay, DYN_DECAY), (dyn_seg, DYN_SEG)))
         check_dynamic(dyn_lr, dyn_decay, dyn_seg)
         stats = self.gradient_stats(train_text, dyn_seg, cache=stats_cache)
         return lambda ids, **kw: dynamic_logprobs(self, ids, stats, lr=dyn_lr, decay=dyn_decay, seg_len=dyn_seg,
                                                   **kw)
 
-    def adapt_to(self, prime, *, train_text, mixture=None, dyn_lr=DYN_LR, dyn_decay=DYN_DECAY, dyn_seg=DYN_SEG,
+    def adapt_to(self, prime, *, train_text, mixture=None, dyn_lr=None, dyn_decay=None, dyn_seg=None,
                  stats_cache=None):
         """Dynamic evaluation over ``prime`` (at least two known characters, read as one
         stream), the adapted weights kept: what ``rnnlab sample --dynamic`` does before

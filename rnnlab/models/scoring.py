@@ -73,6 +73,7 @@ import numpy as np
 from ..activations import log_softmax
 from ..errors import ConfigError, DataError
 from ..kernels import decayed_step
+from ..module import check_sizes
 
 EPS = 1e-8
 # dynamic evaluation's defaults, chosen on the validation text of trained runs of the default
@@ -146,8 +147,7 @@ def _evaluating(model, uses_grads=False):
 def static_logprobs(model, ids, streams=None, chunk=256):
     """ln p of every prediction (M,), dropout off, weights unchanged; ``chunk`` steps run
     at a time."""
-    if isinstance(chunk, bool) or not isinstance(chunk, numbers.Integral) or chunk < 1:
-        raise ConfigError(f"chunk must be a positive integer, got {chunk!r}")
+    check_sizes(None, chunk=chunk)
     inp, tgt, valid, S, L = layout(ids, streams)
     out = np.empty((L, S))
     state = None
@@ -242,9 +242,7 @@ class GradientStats:
 def gradient_stats(model, ids, seg_len=DYN_SEG, wide=STATS_STREAMS, max_steps=STATS_STEPS):
     """GradientStats from the training ``ids`` (``_mean_squares``): σ² = (m₁ − m_W)·W/(W − 1),
     μ² = m_W − σ²/W, both clipped at 0 (a text read as one stream, W = 1, gives σ² = 0)."""
-    for name, v in (("seg_len", seg_len), ("wide", wide), ("max_steps", max_steps)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-            raise ConfigError(f"gradient_stats: {name} must be a positive integer, got {v!r}")
+    check_sizes("gradient_stats", seg_len=seg_len, wide=wide, max_steps=max_steps)
     with np.errstate(all="ignore"):           # overflow is checked below, once, not warned per array
         m1, mw, W = _mean_squares(model, ids, seg_len, wide, max_steps)
     if not all(np.isfinite(m).all() for m in (*m1.values(), *mw.values())):
@@ -267,8 +265,7 @@ def check_dynamic(lr, decay, seg_len):
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (np.isfinite(v) and 0 <= v <= top):
             raise ConfigError(f"{name} must be a finite number >= 0{'' if top == np.inf else f' and <= {top:g}'}"
                               f", got {v!r}")
-    if isinstance(seg_len, bool) or not isinstance(seg_len, numbers.Integral) or seg_len < 1:
-        raise ConfigError(f"dyn_seg must be a positive integer, got {seg_len!r}")
+    check_sizes(None, dyn_seg=seg_len)
 
 
 def _decayed_step(p, g, step, rate, theta0, work):
