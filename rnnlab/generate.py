@@ -12,13 +12,13 @@ largest logits when top_k > 0, sampled by inverse CDF with one uniform draw.
 """
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
 
 from .errors import ConfigError
 from .kernels.base import workspace
+from .module import finite_real
 from .scan import initial_state, scan
 
 
@@ -64,8 +64,7 @@ class Stepper:
 
 def check_sampling(temperature, top_k):
     """Raise ConfigError unless temperature is a finite number >= 0 and top_k an int >= 0."""
-    if (isinstance(temperature, bool) or not isinstance(temperature, numbers.Real)
-            or not math.isfinite(temperature) or temperature < 0):
+    if not finite_real(temperature) or temperature < 0:
         raise ConfigError(f"temperature must be a finite number >= 0, got {temperature!r}")
     if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 0:
         raise ConfigError(f"top_k must be an integer >= 0, got {top_k!r}")

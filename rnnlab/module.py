@@ -21,6 +21,9 @@ Modules that draw random numbers (dropout) keep their Generator in ``self.rng``;
 """
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
 from .errors import ConfigError
@@ -214,6 +217,12 @@ def forward_saved(saved, who):
         raise RuntimeError(f"{who}.backward called before forward (or after an evaluation, which keeps "
                            f"nothing for backward: run forward again)")
     return saved
+
+
+def finite_real(v):
+    """True for a finite real number (an int, a float, a NumPy scalar; not a bool, not a
+    string): what every numeric option outside a saved configuration is checked with."""
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def check_sizes(who, **sizes):

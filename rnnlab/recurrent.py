@@ -144,7 +144,7 @@ class _Recurrent(Module):
     def _time_major_input(self, x):
         x = real_array(x, self.mode)
         if np.issubdtype(x.dtype, np.integer) and x.ndim == 2:
-            return np.ascontiguousarray(x.T), True
+            return x.T, True                  # a view: forward_time_major copies ids once
         if x.ndim != 3 or x.shape[2] != self.input_size:
             raise ConfigError(f"{self.mode}: expected input (B, T, {self.input_size}) or integer ids "
                               f"(B, T), got shape {x.shape}")
@@ -167,7 +167,7 @@ class _Recurrent(Module):
                 raise ConfigError(f"{self.mode}: one-hot ids must be integers, got {xs.dtype}")
             # a copy, checked once: backward reads these ids again (the compiled kernels add into
             # dW_ih's rows by them), so a caller reusing its batch buffer cannot change them
-            xs = np.array(xs, np.int64)
+            xs = np.array(xs, np.int64, order="C")
             if xs.min() < 0 or xs.max() >= self.input_size:
                 raise ConfigError(f"{self.mode}: integer inputs are one-hot ids and must lie in "
                                   f"[0, {self.input_size})")

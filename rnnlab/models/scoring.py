@@ -65,7 +65,6 @@ not diverged by at most 0.0004.
 """
 from __future__ import annotations
 
-import numbers
 from contextlib import contextmanager
 
 import numpy as np
@@ -73,7 +72,7 @@ import numpy as np
 from ..activations import log_softmax
 from ..errors import ConfigError, DataError
 from ..kernels import decayed_step
-from ..module import check_sizes
+from ..module import check_sizes, finite_real
 
 EPS = 1e-8
 # dynamic evaluation's defaults, chosen on the validation text of trained runs of the default
@@ -189,7 +188,9 @@ def _mean_squares(model, ids, seg_len, wide, max_steps):
     start in the first ``max_steps`` steps: m_W of the gradient averaged over the W streams
     that hold text (W = min(wide, len(ids) − 1) less any stream the layout left as padding
     only), and m₁ of one stream's gradient alone — the streams taken in turn, each at a
-    segment and from a state the batched pass also has. Returns (m₁, m_W, W). (The one-stream
+    segment and from a state the batched pass also has: segment n of N from stream ⌊n·W/N⌋,
+so that the samples spread over the whole text (stream n mod W, before 2026-12-06, read
+only the streams of the text's first half once N ≤ W/2). Returns (m₁, m_W, W). (The one-stream
     passes run after the batched ones, from the states kept for them: alternating batch
     sizes would make the layers reallocate their work arrays at every call.)"""
     inp, tgt, valid, _, L = layout(ids, wide)
@@ -207,7 +208,7 @@ def _mean_squares(model, ids, seg_len, wide, max_steps):
     state = None
     with _evaluating(model, uses_grads=True):
         for n, s in enumerate(starts):
-            seg, j = slice(s, s + seg_len), n % W           # the first W streams hold the text
+            seg, j = slice(s, s + seg_len), n * W // len(starts)    # spread over the W streams of text
             if valid[seg, j].any():
                 columns.append((seg, j, _column(state, j)))
             _, state = _segment_grad(model, inp[seg], tgt[seg], valid[seg], state)
@@ -262,7 +263,7 @@ def check_train_text(train_text):
 
 def check_dynamic(lr, decay, seg_len):
     for name, v, top in (("dyn_lr", lr, np.inf), ("dyn_decay", decay, 1.0)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (np.isfinite(v) and 0 <= v <= top):
+        if not finite_real(v) or not 0 <= v <= top:
             raise ConfigError(f"{name} must be a finite number >= 0{'' if top == np.inf else f' and <= {top:g}'}"
                               f", got {v!r}")
     check_sizes(None, dyn_seg=seg_len)

@@ -8,7 +8,7 @@ The file, ``<checkpoint>-gradstats.npz`` (``path_for``), is a checkpoint-format 
 (written atomically by checkpoint.save, read without pickle) holding μ² and σ² of every
 parameter as float64 arrays, ``mu2/<name>`` and ``var/<name>``, and in its metadata a
 key: the SHA-256 of everything the statistics depend on — every weight (names, dtypes,
-shapes, bytes), the training ids, the segment length, the sampling (streams, steps)
+shapes, bytes), the training ids, the segment length, the sampling (streams, steps, which streams the one-stream samples take)
 and whether the compiled kernels ran (their tanh differs from NumPy's in the last place).
 It is used only when its key is the one computed now and every array is
 float64 of its parameter's shape, finite and ≥ 0; anything else — other weights (a run
@@ -44,7 +44,7 @@ def path_for(checkpoint_path):
 def stats_key(model, ids, seg_len):
     """SHA-256 (hex) of what ``gradient_stats(model, ids, seg_len)`` depends on."""
     h = hashlib.sha256(json.dumps({"seg_len": seg_len, "streams": STATS_STREAMS, "steps": STATS_STEPS,
-                                   "compiled": compiled_active()}).encode())
+                                   "columns": "spread", "compiled": compiled_active()}).encode())
     h.update(weights_digest(model.params).encode())
     h.update(np.ascontiguousarray(ids, np.int64).data)
     return h.hexdigest()

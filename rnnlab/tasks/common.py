@@ -7,11 +7,8 @@ batches: the same seed gives the same result), ``max_steps`` (each training's st
 None) — and returns a dict of plain values whose "metrics" hold what it measured."""
 from __future__ import annotations
 
-import math
-import numbers
-
 from ..errors import ConfigError, RnnlabError
-from ..module import check_sizes
+from ..module import check_sizes, finite_real
 from ..trainer import TrainConfig
 
 
@@ -21,15 +18,11 @@ def check_options(sizes=None, fractions=None, positive=None):
     the name first in the error (the CLI says its flag there)."""
     check_sizes(None, **(sizes or {}))
     for name, v in (fractions or {}).items():
-        if not _real(v) or not 0 < v < 1:
+        if not finite_real(v) or not 0 < v < 1:
             raise ConfigError(f"{name} must be a number in (0, 1), got {v!r}")
     for name, v in (positive or {}).items():
-        if not _real(v) or not (math.isfinite(v) and v > 0):
+        if not finite_real(v) or not v > 0:
             raise ConfigError(f"{name} must be a finite number > 0, got {v!r}")
-
-
-def _real(v):
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
 def budget(max_steps, time_limit, default_steps):
