@@ -47,7 +47,10 @@ lowest mean validation bits/char over both corpora's two 180 s models — 1.8667
 1.8695 for segments of 20 at 6e-4 (story 1.7633 / 1.7668 against 1.7645 / 1.7653,
 Shakespeare 1.9689 / 1.9679 against 1.9739 / 1.9744; 1.9702 / 1.9643 with the statistics
 bounded by steps, STATS_STEPS below), in about two thirds of the time (fewer updates;
-benchmarks/results/dynamic_eval.txt, sweep 8).
+benchmarks/results/dynamic_eval.txt, sweep 8). With the statistics' one-stream samples
+spread over the whole training text (``_mean_squares``, 2026-12-06) the mean is 1.8588
+(story 1.7605 / 1.7457, Shakespeare 1.9670 / 1.9621), and 1e-3 with decay 0.02 stayed
+best among 7e-4, 1e-3, 1.4e-3 and decays 0.02, 0.05 (sweep 9).
 At one stream what follows is predicted by a model adapted to exactly what it has read,
 and every character is scored before any update that has seen it. The model's weights
 are restored afterwards.
@@ -84,7 +87,7 @@ RMS_FLOOR = 0.1          # each tensor's rms_S at least this times its mean (the
 # gradient_stats reads the training text as 64 streams, in the segments that start in their first 2,000
 # steps (100 segments of 20, 32 of 64): a bound on the steps, not on the segments, so that longer segments
 # do not multiply the first dynamic evaluation's cost (tiny Shakespeare at segments of 64: 17.6 s for 100
-# segments, against 6.7 s at 20)
+# segments, against 6.7 s at 20); the one-stream samples of those segments are spread over all 64 streams
 STATS_STREAMS, STATS_STEPS = 64, 2000
 
 

@@ -1,7 +1,8 @@
 """Dynamic evaluation's gradient statistics kept beside a checkpoint, so that they are
 gathered once per model rather than on every ``rnnlab eval --dynamic`` or ``sample
 --dynamic``: gathering them runs forward and backward passes over the segments in the
-first 2,000 steps of the training text at 64 streams and at one (``scoring.gradient_stats``) — seconds, where
+first 2,000 steps of the training text at 64 streams and at one, taken from streams spread over the 64
+(``scoring.gradient_stats``) — seconds, where
 scoring a short text takes a fraction of one.
 
 The file, ``<checkpoint>-gradstats.npz`` (``path_for``), is a checkpoint-format archive
