@@ -31,7 +31,7 @@ from ..optim import make_optimizer
 from ..recurrent import GRU, LSTM, RNN
 from .charlm_config import CharLMConfig, check_fits
 from .mixing import NgramMixture
-from .scoring import (DYN_DECAY, DYN_LR, DYN_SEG, check_dynamic, check_train_text, dynamic_logprobs,
+from .scoring import (CHUNK, DYN_DECAY, DYN_LR, DYN_SEG, check_dynamic, check_train_text, dynamic_logprobs,
                       gradient_stats, static_logprobs)
 from .charlm_io import check_training_state, load_charlm, save_charlm, weights_digest
 from .stats_cache import cached_gradient_stats
@@ -97,7 +97,7 @@ class CharLM(Module):
         return make_optimizer(self.config.optimizer, **self.config.optimizer_kwargs())
 
     # -- evaluation -----------------------------------------------------------------------
-    def evaluate_ids(self, ids, streams=None, chunk=256):
+    def evaluate_ids(self, ids, streams=None, chunk=CHUNK):
         """Mean nats/char of predicting ids[1:] from their prefixes (scoring.static_logprobs:
         S = min(64, ⌈(N−1)/1000⌉) contiguous streams unless given, each from a zero state,
         run in chunks of ``chunk`` steps with the state carried). Dropout is off."""
@@ -144,7 +144,6 @@ class CharLM(Module):
     def _check_mixture(self, mixture):
         """ConfigError unless ``mixture`` is None or an NgramMixture over this model's
         characters (the n-gram's distributions are indexed by the same vocabulary)."""
-        from .mixing import NgramMixture
         if mixture is None:
             return
         if not isinstance(mixture, NgramMixture):
