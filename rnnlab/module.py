@@ -220,9 +220,15 @@ def forward_saved(saved, who):
 
 
 def finite_real(v):
-    """True for a finite real number (an int, a float, a NumPy scalar; not a bool, not a
-    string): what every numeric option outside a saved configuration is checked with."""
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+    """True for a finite real number (an int, a float, a NumPy scalar, a Fraction; not a
+    bool, not a string; an int too large for a float is not finite): the check of the
+    tasks' options and of scoring's and sampling's numbers."""
+    if not isinstance(v, numbers.Real) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
 
 
 def check_sizes(who, **sizes):

@@ -114,10 +114,13 @@ def test_static_scoring_holds_one_chunk_of_activations_at_a_time():
     model is fresh, so its work arrays are allocated inside the measurement; chunks scored
     in pieces give the same log-probabilities as one pass."""
     import tracemalloc
+    if tracemalloc.is_tracing():
+        pytest.skip("tracemalloc is already tracing (PYTHONTRACEMALLOC or -X tracemalloc): the peak would "
+                    "include what was allocated before")
     text = make_text(3000, seed=3)
 
     def peak(steps, chunk):
-        model = CharLM(sorted(set(text)), CharLMConfig(hidden_size=64))
+        model = CharLM(sorted(set(text)), CharLMConfig(model="gru", hidden_size=64))
         ids = model.vocab.encode(text)[:16 * steps + 1]
         tracemalloc.start()
         try:
@@ -188,7 +191,9 @@ def test_gradient_stats_give_the_rms_at_any_stream_count(trained):
     assert median_ratio(6, batched[1]) < 0.7       # and 6 streams are not one
 
 
-def test_one_stream_passes_run_after_the_batched_ones_from_the_states_the_batch_had(trained):
+@pytest.mark.parametrize("segments, streams_taken", [(3, {0, 1, 3}), (30, {0, 1, 2, 3, 4})])
+def test_one_stream_passes_run_after_the_batched_ones_from_the_states_the_batch_had(trained, segments,
+                                                                                   streams_taken):
     """_mean_squares runs its one-stream segments after the batched pass: m₁ is bit for
     bit what interleaving them gives — segment n of N's stream ⌊n·W/N⌋ (spread over every
     stream of the text, not only the first N), from the batched state at that segment's
@@ -199,7 +204,7 @@ def test_one_stream_passes_run_after_the_batched_ones_from_the_states_the_batch_
     inp, tgt, valid, _, L = scoring.layout(ids, wide)
     m1 = {k: np.zeros(p.shape) for k, p in model.params.items()}
     state, n1, taken = None, 0, set()
-    starts = range(0, min(L, seg * 3), seg)
+    starts = range(0, min(L, seg * segments), seg)
     model.eval()
     try:
         for n, s in enumerate(starts):
@@ -215,8 +220,8 @@ def test_one_stream_passes_run_after_the_batched_ones_from_the_states_the_batch_
     finally:
         model.zero_grad()
         model.train()
-    got = scoring._mean_squares(model, ids, seg, wide, seg * 3)[0]     # the first 3 segments' steps
-    assert taken == {0, 1, 3} and all(np.array_equal(got[k], m1[k] / n1) for k in m1)
+    got = scoring._mean_squares(model, ids, seg, wide, seg * segments)[0]     # the first segments' steps
+    assert taken == streams_taken and n1 == len(starts) and all(np.array_equal(got[k], m1[k] / n1) for k in m1)
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
@@ -336,6 +341,35 @@ def test_mixture_storage_and_damage(trained, tmp_path):
     (tmp_path / "bad.npz").write_bytes(bytes(data))
     with pytest.raises(CheckpointError):
         NgramMixture.load(str(tmp_path / "bad.npz"), model.vocab.chars)
+
+
+def test_a_segment_too_large_for_memory_is_refused_before_anything_runs(trained, monkeypatch, capsys, tmp_path):
+    """--dyn-seg is bounded by the text, not the machine: a segment whose forward and
+    backward would not fit is refused with the sizes named, before a single pass runs —
+    for the gradient statistics (64 streams at once) and for the scored text (one stream),
+    in Python and as the CLI's one-line error, exit 2. The default segment still runs."""
+    from rnnlab.models import charlm_config
+    model, text = trained
+    need = charlm_config.memory_needed(model.config, len(model.vocab), model.dtype.itemsize, training=False,
+                                       window=64 * scoring.DYN_SEG)
+    monkeypatch.setattr(charlm_config, "available_memory", lambda: need)
+    ids = model.vocab.encode(text)
+    real_pass = scoring._segment_grad
+    monkeypatch.setattr(scoring, "_segment_grad", lambda *a: pytest.fail("a pass ran before the check"))
+    with pytest.raises(ConfigError, match=r"dyn_seg=5000 \(the gradient statistics .*64 streams × 94 steps"):
+        gradient_stats(model, ids, seg_len=5000)
+    with pytest.raises(ConfigError, match=r"dyn_seg=5000 \(dynamic evaluation of the text: 1 stream × 5,000 steps"):
+        dynamic_logprobs(model, ids[:5001], None, seg_len=5000)
+    monkeypatch.setattr(scoring, "_segment_grad", real_pass)
+    stats = gradient_stats(model, ids[:3000])                       # the default segment fits
+    assert np.isfinite(dynamic_logprobs(model, ids[:1500], stats)).all()
+    path = tmp_path / "m.npz"
+    model.save(str(path))
+    (tmp_path / "t.txt").write_text(text, encoding="utf-8")
+    code, out, err = run(capsys, "eval", str(path), str(tmp_path / "t.txt"), "--dynamic", "--dyn-seg", "5000",
+                         "--train-text", str(tmp_path / "t.txt"))
+    assert (code, out) == (2, "") and err.count("\n") == 1 and "--dyn-seg 5000 (" in err and "MiB" in err
+    assert not os.path.exists(tmp_path / "m-gradstats.npz")
 
 
 # -- the command line -----------------------------------------------------------------------------------

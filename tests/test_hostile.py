@@ -523,9 +523,15 @@ def test_api_arguments_are_checked():
     with pytest.raises(ConfigError, match="hidden_size"):
         rnnlab.GRU(3, True)
     model = CharLM("abc", rnnlab.CharLMConfig(hidden_size=8, num_layers=1))
-    for bad in (float("nan"), float("inf"), -1.0):
+    for bad in (float("nan"), float("inf"), -1.0, 10**400, True, "1"):      # 10**400: no float holds it
         with pytest.raises(ConfigError, match="temperature"):
             model.generate(5, temperature=bad)
+    from rnnlab.models.scoring import check_dynamic
+    from rnnlab.tasks.common import check_options
+    with pytest.raises(ConfigError, match="dyn_lr"):
+        check_dynamic(10**400, 0.02, 64)
+    with pytest.raises(ConfigError, match="x must be a number in"):
+        check_options(fractions={"x": 10**400})
     with pytest.raises(ConfigError, match="order"):
         rnnlab.KneserNeyLM(50)
     # the vocabulary and the scoring layout: a DataError/ConfigError, not a raw Python error

@@ -200,32 +200,40 @@ def param_shapes(config, vocab_size):
     return shapes
 
 
-def memory_needed(config, vocab_size, itemsize=4, training=True):
+def memory_needed(config, vocab_size, itemsize=4, training=True, window=None):
     """Bytes a CharLM of this configuration needs, estimated from above: parameters,
     gradients and two optimizer slots; the float64 draw of the largest weight at
-    initialisation; per-step activations and work arrays of a training window; the
-    evaluation batch (64 streams × 256 steps, log-probabilities in float64); the weight
+    initialisation; per-step activations and work arrays of a training window (or of
+    ``window`` positions — steps × streams — run forward and backward at once, dynamic
+    evaluation's segments); the evaluation batch (64 streams × 256 steps, log-probabilities
+    in float64: static scoring holds 64 steps at a time, the rest is headroom); the weight
     average and weight-drop masks when those are on."""
     shapes = param_shapes(config, vocab_size)
     P = sum(math.prod(s) for s in shapes.values())
     biggest = max(math.prod(s) for s in shapes.values())
     G, H, L, V = GATES[config.model], config.hidden_size, config.num_layers, vocab_size
     total = P * itemsize * (4 if training else 2) + biggest * 8 * 2
-    if training:
-        TB = config.seq_len * config.batch_size
+    if training or window:
+        TB = config.seq_len * config.batch_size if window is None else window
         total += TB * itemsize * (L * (8 * G * H + 8 * H) + 4 * V)
+    if training:
         total += P * itemsize * (2 if config.average else 0)        # the average, a swap copy
         total += L * G * H * H * itemsize * (3 if config.weight_drop else 0)   # mask, W_used, dW_used
     total += 64 * 256 * (itemsize * L * (G * H + 4 * H) + 8 * 3 * V)
     return int(total)
 
 
-def check_fits(config, vocab_size, itemsize=4, training=True, what="this configuration"):
-    """ConfigError unless ``memory_needed`` fits in ``available_memory``."""
-    need, have = memory_needed(config, vocab_size, itemsize, training), available_memory()
+def check_fits(config, vocab_size, itemsize=4, training=True, what="this configuration", window=None):
+    """ConfigError unless ``memory_needed`` fits in ``available_memory``; ``window``: the
+    positions run forward and backward at once, where ``what`` names what sets them."""
+    need, have = memory_needed(config, vocab_size, itemsize, training, window), available_memory()
     if need > have:
         sizes = f"hidden_size={config.hidden_size}, num_layers={config.num_layers}"
-        if training:                          # the training window counts too
+        if training and window is None:       # the training window counts too
             sizes += f", batch_size={config.batch_size}, seq_len={config.seq_len}"
-        raise ConfigError(f"{sizes}: {what} needs about {need / 2**30:,.1f} GiB of memory and "
-                          f"{have / 2**30:.1f} GiB are available; choose smaller sizes")
+        raise ConfigError(f"{sizes}: {what} needs about {_amount(need)} of memory and "
+                          f"{_amount(have)} are available; choose smaller sizes")
+
+
+def _amount(n):
+    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.0f} MiB"

@@ -76,6 +76,7 @@ from ..activations import log_softmax
 from ..errors import ConfigError, DataError
 from ..kernels import decayed_step
 from ..module import check_sizes, finite_real
+from .charlm_config import check_fits
 
 EPS = 1e-8
 # dynamic evaluation's defaults, chosen on the validation text of trained runs of the default
@@ -90,8 +91,9 @@ RMS_FLOOR = 0.1          # each tensor's rms_S at least this times its mean (the
 # segments, against 6.7 s at 20); the one-stream samples of those segments are spread over all 64 streams
 STATS_STREAMS, STATS_STEPS = 64, 2000
 # static scoring runs this many steps at a time, each chunk's activations dropped before the next: what it holds
-# is one chunk's (tiny Shakespeare's 55.8k test characters, 56 streams: 62 MiB at peak, against 406 MiB at 256
-# steps keeping the previous chunk's; the same speed, and the same scores to float32 rounding, about 1e-9 bits/char)
+# is one chunk's (tiny Shakespeare's 55.8k test characters, 56 streams: 62 MiB of allocations at peak (tracemalloc)
+# against 406 MiB at 256 steps keeping the previous chunk's; `rnnlab eval`'s peak RSS 110 MiB against 435 MiB; the
+# same speed, and the same scores to float32 rounding, about 1e-9 bits/char)
 CHUNK = 64
 
 
@@ -164,6 +166,15 @@ def static_logprobs(model, ids, streams=None, chunk=CHUNK):
     return _flat(out, valid)
 
 
+def _check_segment(model, streams, steps, seg_len, what):
+    """ConfigError, before anything is allocated, unless a forward and backward pass over
+    ``streams`` × ``steps`` positions at once fits in memory (``--dyn-seg`` is bounded by
+    the text, not by the machine: 64 streams of tiny Shakespeare's training text at one
+    segment of 100,000 would hold about 30 GiB of activations)."""
+    check_fits(model.config, len(model.vocab), model.dtype.itemsize, training=False, window=streams * steps,
+               what=f"dyn_seg={seg_len} ({what}: {streams:,} stream{'s' * (streams > 1)} × {steps:,} steps at once)")
+
+
 def _segment_grad(model, inp, tgt, valid, state):
     """Score a segment, then put the gradient of its mean loss into model.grads."""
     picked, logp, new_state = _picked(model, inp, tgt, state)
@@ -195,13 +206,14 @@ def _mean_squares(model, ids, seg_len, wide, max_steps):
     """Mean g² per parameter over the segments of ``ids`` read as ``wide`` streams that
     start in the first ``max_steps`` steps: m_W of the gradient averaged over the W streams
     that hold text (W = min(wide, len(ids) − 1) less any stream the layout left as padding
-    only), and m₁ of one stream's gradient alone — the streams taken in turn, each at a
-    segment and from a state the batched pass also has: segment n of N from stream ⌊n·W/N⌋,
-so that the samples spread over the whole text (stream n mod W, before 2026-12-06, read
-only the streams of the text's first half once N ≤ W/2). Returns (m₁, m_W, W). (The one-stream
+    only), and m₁ of one stream's gradient alone — one stream per segment, at that segment
+    and from a state the batched pass also has: segment n of N from stream ⌊n·W/N⌋, so that
+    the samples spread over the whole text (stream n mod W, before 2026-12-06, read only the
+    streams of the text's first half once N ≤ W/2). Returns (m₁, m_W, W). (The one-stream
     passes run after the batched ones, from the states kept for them: alternating batch
     sizes would make the layers reallocate their work arrays at every call.)"""
-    inp, tgt, valid, _, L = layout(ids, wide)
+    inp, tgt, valid, S, L = layout(ids, wide)
+    _check_segment(model, S, min(seg_len, L), seg_len, "the gradient statistics on the training text")
     W = int(valid.any(axis=0).sum())
     m1 = {k: np.zeros(p.shape, np.float64) for k, p in model.params.items()}
     mw = {k: np.zeros(p.shape, np.float64) for k, p in model.params.items()}
@@ -296,6 +308,7 @@ def dynamic_logprobs(model, ids, stats, *, lr=DYN_LR, decay=DYN_DECAY, seg_len=D
     prime); an exception on the way restores them too."""
     check_dynamic(lr, decay, seg_len)
     inp, tgt, valid, S, L = layout(ids, streams)
+    _check_segment(model, S, min(seg_len, L), seg_len, "dynamic evaluation of the text")
     rms = stats.step_rms(S)
     params = model.params
     theta0 = {k: p.copy() for k, p in params.items()}
