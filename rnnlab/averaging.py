@@ -19,18 +19,17 @@ checkpoint needs to continue the average exactly (charlm_run.py saves them as
 """
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager
 
 import numpy as np
 
 from .errors import ConfigError
+from .module import finite_real
 
 
 def check_decay(decay):
     """The decay as a float in (0, 1); ConfigError naming ``average`` otherwise."""
-    if isinstance(decay, bool) or not isinstance(decay, (int, float, np.floating)) \
-            or not math.isfinite(decay) or not 0.0 < decay < 1.0:
+    if not finite_real(decay) or not 0.0 < decay < 1.0:
         raise ConfigError(f"average must be a decay in (0, 1), got {decay!r}")
     return float(decay)
 

@@ -37,6 +37,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 
 from .errors import ConfigError
+from .module import finite_real
 from .optim import clip_by_value, clip_grad_norm, global_norm
 from .progress import Progress
 
@@ -56,9 +57,10 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
-        if self.time_limit is not None and not (isinstance(self.time_limit, (int, float))
-                                                and math.isfinite(self.time_limit) and self.time_limit > 0):
-            raise ConfigError(f"time_limit must be a positive number of seconds, got {self.time_limit!r}")
+        if self.time_limit is not None:
+            if not finite_real(self.time_limit) or not self.time_limit > 0:      # True is not 1 second
+                raise ConfigError(f"time_limit must be a positive number of seconds, got {self.time_limit!r}")
+            self.time_limit = float(self.time_limit)          # saved in metrics and checkpoints as JSON
         if self.max_steps is None and self.max_epochs is None and self.time_limit is None:
             raise ConfigError("give a training budget: max_steps, max_epochs or time_limit")
         return self

@@ -532,6 +532,15 @@ def test_api_arguments_are_checked():
         check_dynamic(10**400, 0.02, 64)
     with pytest.raises(ConfigError, match="x must be a number in"):
         check_options(fractions={"x": 10**400})
+    from rnnlab.averaging import check_decay
+    from rnnlab.trainer import TrainConfig
+    for bad in (True, float("inf"), 0, "60"):         # True was taken as a one-second budget
+        with pytest.raises(ConfigError, match="time_limit"):
+            TrainConfig(time_limit=bad).validate()
+    assert TrainConfig(time_limit=np.float32(2.5)).validate().time_limit == 2.5      # a float, for JSON
+    assert check_decay(np.float32(0.5)) == 0.5 and check_decay(np.int64(0) + 0.25) == 0.25
+    with pytest.raises(ConfigError, match="average"):
+        check_decay(True)
     with pytest.raises(ConfigError, match="order"):
         rnnlab.KneserNeyLM(50)
     # the vocabulary and the scoring layout: a DataError/ConfigError, not a raw Python error
