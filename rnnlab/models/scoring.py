@@ -171,8 +171,9 @@ def _check_segment(model, streams, steps, seg_len, what):
     ``streams`` × ``steps`` positions at once fits in memory (``--dyn-seg`` is bounded by
     the text, not by the machine: 64 streams of tiny Shakespeare's training text at one
     segment of 100,000 would hold about 30 GiB of activations)."""
+    shape = f"{streams:,} stream{'s' * (streams > 1)} × {steps:,} steps at once"
     check_fits(model.config, len(model.vocab), model.dtype.itemsize, training=False, window=streams * steps,
-               what=f"dyn_seg={seg_len} ({what}: {streams:,} stream{'s' * (streams > 1)} × {steps:,} steps at once)")
+               what=f"dyn_seg={seg_len} ({what}: {shape})")
 
 
 def _segment_grad(model, inp, tgt, valid, state):

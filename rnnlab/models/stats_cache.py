@@ -1,20 +1,20 @@
 """Dynamic evaluation's gradient statistics kept beside a checkpoint, so that they are
 gathered once per model rather than on every ``rnnlab eval --dynamic`` or ``sample
 --dynamic``: gathering them runs forward and backward passes over the segments in the
-first 2,000 steps of the training text at 64 streams and at one, taken from streams spread over the 64
-(``scoring.gradient_stats``) — seconds, where
-scoring a short text takes a fraction of one.
+first 2,000 steps of the training text at 64 streams and at one, taken from streams spread
+over the 64 (``scoring.gradient_stats``) — seconds, where scoring a short text takes a
+fraction of one.
 
 The file, ``<checkpoint>-gradstats.npz`` (``path_for``), is a checkpoint-format archive
 (written atomically by checkpoint.save, read without pickle) holding μ² and σ² of every
 parameter as float64 arrays, ``mu2/<name>`` and ``var/<name>``, and in its metadata a
 key: the SHA-256 of everything the statistics depend on — every weight (names, dtypes,
-shapes, bytes), the training ids, the segment length, the sampling (streams, steps, which streams the one-stream samples take)
-and whether the compiled kernels ran (their tanh differs from NumPy's in the last place).
-It is used only when its key is the one computed now and every array is
-float64 of its parameter's shape, finite and ≥ 0; anything else — other weights (a run
-trained on), another text or ``seg_len``, a damaged or foreign file — is a miss: the
-statistics are gathered again and the file replaced. Where it cannot be written (a
+shapes, bytes), the training ids, the segment length, the sampling (streams, steps, which
+streams the one-stream samples take) and whether the compiled kernels ran (their tanh
+differs from NumPy's in the last place). It is used only when its key is the one computed
+now and every array is float64 of its parameter's shape, finite and ≥ 0; anything else —
+other weights (a run trained on), another text or ``seg_len``, a damaged or foreign file —
+is a miss: the statistics are gathered again and the file replaced. Where it cannot be written (a
 read-only directory), only the caching is lost.
 """
 from __future__ import annotations
