@@ -126,9 +126,13 @@ class KneserNeyLM:
         return tuple(min(max(d, MIN_DISCOUNT), m) for d, m in ((d1, 1.0), (d2, 2.0), (d3, 3.0)))
 
     # -- probabilities --------------------------------------------------------------------
+    def _context(self, history):
+        """The last order − 1 characters of ``history``: what the predictions condition on."""
+        return history[-(self.order - 1):] if self.order > 1 else ""
+
     def prob(self, w, history):
         """P(w | history) (history: the preceding text)."""
-        h = history[-(self.order - 1):] if self.order > 1 else ""
+        h = self._context(history)
         return self._p(w, h, len(h) + 1)
 
     def _p(self, w, h, n):
@@ -147,7 +151,7 @@ class KneserNeyLM:
     def probs(self, history):
         """The distribution over ``vocab`` (V,) after ``history``: ``_p``'s recursion for
         every character at once, lowest order first (the same arithmetic, so the same bits)."""
-        h = history[-(self.order - 1):] if self.order > 1 else ""
+        h = self._context(history)
         p = np.full(self.V, 1.0 / self.V)
         for n in range(1, len(h) + 2):
             ctx = h[len(h) - n + 1:]
@@ -165,7 +169,7 @@ class KneserNeyLM:
     def context_count(self, history):
         """c_N(h •) of the longest context: how much evidence backs the prediction (the
         mixture's buckets are made of it)."""
-        h = history[-(self.order - 1):] if self.order > 1 else ""
+        h = self._context(history)
         return self.context_total[len(h) + 1].get(h, 0)
 
     def _add(self, gram):

@@ -12,7 +12,7 @@ import pytest
 from rnnlab import CharLM, CharLMConfig, KneserNeyLM
 from rnnlab.errors import CheckpointError, ConfigError, DataError
 from rnnlab.models.mixing import NgramMixture, fit_mixture
-from rnnlab.models import scoring
+from rnnlab.models import mixing, scoring
 from rnnlab.models.scoring import dynamic_logprobs, gradient_stats, layout, static_logprobs
 from test_charlm_cli import SMALL, make_text, run
 
@@ -131,6 +131,34 @@ def test_static_scoring_holds_one_chunk_of_activations_at_a_time():
     one = peak(64, 64)[0]
     assert peak(96, 64)[0] < 1.15 * one and peak(160, 64)[0] < 1.15 * one
     assert np.allclose(peak(160, 64)[1], peak(160, 1000)[1], rtol=0, atol=1e-5)
+
+
+def test_the_memory_estimate_of_a_longer_segment_grows_at_least_as_its_measured_peak():
+    """The estimate behind the --dyn-seg check counts dynamic evaluation's per-position
+    float64 arrays (logits, log-softmax, softmax): a review measured ~40·V bytes a
+    position where it counted 16·V, so a large vocabulary's long segment could pass the
+    check and then run out. Measured with tracemalloc, 64 → 512 steps, V = 1,500."""
+    import tracemalloc
+    from rnnlab.models import charlm_config
+    if tracemalloc.is_tracing():
+        pytest.skip("tracemalloc is already tracing (PYTHONTRACEMALLOC or -X tracemalloc): the peak would "
+                    "include what was allocated before")
+    chars = "".join(chr(0x4E00 + i) for i in range(1500))
+    model = CharLM(chars, CharLMConfig(model="gru", hidden_size=8, num_layers=1))
+    ids = np.random.default_rng(0).integers(0, len(chars), 600)
+    stats = gradient_stats(model, ids[:200], seg_len=16, wide=2)
+
+    def peak(seg):
+        tracemalloc.start()
+        try:
+            dynamic_logprobs(model, ids[:seg + 1], stats, seg_len=seg)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    def estimate(seg):
+        return charlm_config.memory_needed(model.config, len(chars), 4, training=False, window=seg)
+    assert estimate(512) - estimate(64) >= peak(512) - peak(64) > 0
 
 
 def test_dynamic_evaluation_never_uses_later_text(trained):
@@ -322,7 +350,7 @@ def test_mixture_is_fitted_on_the_validation_tail_and_beats_both_there(trained):
     # beyond the λ clip at 1e-4 (here the n-gram alone is almost exact on this grammar)
     assert -mixed.mean() <= min(-logp_rnn.mean(), -logp_ng.mean()) + 1e-3
     assert np.all((mix.lambdas > 0) & (mix.lambdas < 1))
-    p = mix.distribution(np.full(len(model.vocab), 1 / len(model.vocab)), "the c")
+    p = mix.distribution(np.full(len(model.vocab), 1 / len(model.vocab)), "the c", model.vocab.chars)
     assert p.sum() == pytest.approx(1.0, abs=1e-12)
 
 
@@ -373,7 +401,7 @@ def test_a_segment_too_large_for_memory_is_refused_before_anything_runs(trained,
 
 
 # -- the command line -----------------------------------------------------------------------------------
-def test_cli_train_ngram_eval_and_sample_adapted(capsys, tmp_path):
+def test_cli_train_ngram_eval_and_sample_adapted(capsys, tmp_path, monkeypatch):
     text = tmp_path / "t.txt"
     text.write_text(make_text(5000, seed=4), encoding="utf-8")
     out = str(tmp_path / "run")
@@ -407,6 +435,15 @@ def test_cli_train_ngram_eval_and_sample_adapted(capsys, tmp_path):
     assert scores["adaptive"]["bpc"] != scores["static"]["bpc"]      # --adapt: the cache reads the scored text
     code, _, err = run(capsys, "eval", out, str(text), "--dynamic", "--train-text", str(tmp_path / "nope.txt"))
     assert code == 2 and "nope.txt" in err
+    other = tmp_path / "other.txt"                    # another text: statistics of the wrong text, kept
+    other.write_text(make_text(5000, seed=5), encoding="utf-8")
+    original = text.read_text(encoding="utf-8")
+    for extra in (["--train-text", str(other)], []):
+        if not extra:                                 # the run's own text, edited since training
+            text.write_text(original + "x", encoding="utf-8")
+        code, stdout, err = run(capsys, "eval", out, str(other), "--dynamic", *extra)
+        assert code == 2 and stdout == "" and err.count("\n") == 1 and "is not the text this model was trained on" in err
+    text.write_text(original, encoding="utf-8")
     code, stdout, err = run(capsys, "eval", out, str(text), "--dynamic", "--dyn-lr", "1e300", "--json")
     assert code == 2 and stdout == "" and err.count("\n") == 1 and "--dyn-lr 1e+300 is too large" in err
     for cmd, extra, says in ((["eval", out, str(text)], ["--dyn-lr", "1e-3"], "--dyn-lr applies to dynamic"),
@@ -414,6 +451,11 @@ def test_cli_train_ngram_eval_and_sample_adapted(capsys, tmp_path):
                              (["eval", out, str(text)], ["--dynamic", "--dyn-decay", "2"], "--dyn-decay must be")):
         code, stdout, err = run(capsys, *cmd, *extra)      # an option that would change nothing, or be clamped
         assert code == 2 and stdout == "" and err.count("\n") == 1 and says in err, err
+    monkeypatch.setattr(mixing.NgramMixture, "load",        # options and prime refused before the n-gram is read
+                        classmethod(lambda *a: pytest.fail("the n-gram was read before the options were checked")))
+    for extra, says in ((["--dynamic"], "give --prime"), (["--dyn-lr", "1e-3"], "--dyn-lr applies to dynamic")):
+        code, stdout, err = run(capsys, "sample", out, "--mix-ngram", *extra)
+        assert code == 2 and stdout == "" and says in err, err
     code, _, err = run(capsys, "train", str(text), *SMALL, "--max-steps", "3", "--out", str(tmp_path / "x"),
                        "--ngram", "50")
     assert code == 2 and "--ngram" in err and not os.path.exists(tmp_path / "x")
@@ -584,6 +626,19 @@ def test_a_mixture_of_another_vocabulary_is_refused_and_length_zero_is_empty():
             call()                        # mixed positions meant other characters, silently
     assert model.generate(0, seed=1) == "" and model.generate(0, prime="the") == ""
     assert len(model.generate(3, seed=1, temperature=np.float32(0.5), top_k=np.int64(2))) == 3   # NumPy scalars
+
+
+@pytest.mark.parametrize("chars", ["ab.", ".ba"])
+def test_sampling_from_a_mixture_follows_the_models_own_character_order(chars):
+    """A review found it (2026-12-06): the n-gram's distribution is in sorted order, and
+    a model built from the API keeps the order it is given — mixed as they were, ".ba"'s
+    samples took the n-gram's probability of another character. With λ at its floor the
+    samples are the n-gram's, whatever the model's order."""
+    text = "ab." * 200
+    model = CharLM(chars, CharLMConfig(hidden_size=8, num_layers=1, dropout=0.0))
+    ngram = KneserNeyLM(3).fit(text, vocab=chars)
+    mix = NgramMixture(ngram, np.full(len(mixing.EDGES) + 1, 1e-4))
+    assert model.generate(12, prime="ab", top_k=1, mixture=mix) == ".ab.ab.ab.ab"
 
 
 def test_an_interrupted_adaptation_leaves_the_trained_weights(monkeypatch):

@@ -57,6 +57,8 @@ def test_other_weights_text_or_segment_length_gather_again(trained, tmp_path, co
     model.gradient_stats(text[:-50], seg_len=7, cache=path)
     assert len(counted) == kernels.available()
     counted.clear()
+    model.gradient_stats(text[:-50], seg_len=np.int64(7), cache=path)   # a NumPy integer: the same key
+    assert len(counted) == 0                                       # (it was a JSON TypeError)
     w = model.params["head.bias"]
     kept = w.copy()
     try:

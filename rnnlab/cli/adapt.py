@@ -12,19 +12,28 @@ from .usage import UsageError
 def training_text(args, model):
     """The text the model was trained on: --train-text, else the file (or the default
     corpus) its checkpoint names — read in the encoding the run read it in (--encoding is
-    the scored text's or the prime's)."""
+    the scored text's or the prime's). Refused when the checkpoint records the training
+    text's fingerprint and this text has another (a wrong --train-text, or a file edited
+    since the run, would give statistics of another text, kept beside the checkpoint),
+    as --mix-ngram refuses an n-gram counted on another text."""
     from ..data.corpus import default_corpus
-    from ..data.text import read_text
+    from ..data.text import read_text, text_fingerprint
     from ..models.charlm_io import training_encoding
-    if args.train_text:
-        return read_text(args.train_text, training_encoding(model.meta))
     source = model.meta.get("text_source")
-    if source and source.startswith("default:"):
-        return default_corpus()
-    if source and os.path.isfile(source):
-        return read_text(source, training_encoding(model.meta))
-    raise UsageError("--dynamic needs the training text for its gradient statistics and the run's is not "
-                     "at hand; pass --train-text FILE")
+    if args.train_text:
+        text, name = read_text(args.train_text, training_encoding(model.meta)), f"--train-text {args.train_text}"
+    elif source and source.startswith("default:"):
+        text, name = default_corpus(), "the default corpus"
+    elif source and os.path.isfile(source):
+        text, name = read_text(source, training_encoding(model.meta)), f"the run's text {source}"
+    else:
+        raise UsageError("--dynamic needs the training text for its gradient statistics and the run's is not "
+                         "at hand; pass --train-text FILE")
+    recorded = model.meta.get("text_fingerprint")
+    if recorded is not None and recorded != text_fingerprint(text):
+        raise UsageError(f"--dynamic: {name} is not the text this model was trained on (it has changed, or it "
+                         f"is another file); its gradient statistics must come from the training text")
+    return text
 
 
 def dynamic_options(args):
@@ -46,7 +55,7 @@ def mixture(args, model, checkpoint):
     path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), FILE)
     if not os.path.isfile(path):
         raise UsageError(f"--mix-ngram: no {FILE} beside {checkpoint}; train with --ngram N to make one")
-    return NgramMixture.load(path, model.vocab.chars).for_model(model, path)
+    return NgramMixture.load(path, model.vocab.chars).for_model(model, path, refit=not args.dynamic)
 
 
 def evaluate(args, model, checkpoint, text):
@@ -58,14 +67,16 @@ def evaluate(args, model, checkpoint, text):
     return model.evaluate(text, dynamic=args.dynamic, mixture=mixture(args, model, checkpoint), **dyn)
 
 
-def adapt_to_prime(args, model, checkpoint, prime, mix):
-    """With --dynamic: the weights adapted to the prime (kept) and the mixture to sample
-    from (CharLM.adapt_to); without, ``mix`` as it is."""
+def adapt_to_prime(args, model, checkpoint, prime):
+    """The mixture to sample from (``mixture``; None without --mix-ngram), and with
+    --dynamic the weights adapted to the prime (kept) and the mixture adapted with them
+    (CharLM.adapt_to). The options and the prime are checked before the n-gram is read."""
     lr, decay, seg = dynamic_options(args)
+    if args.dynamic and len(prime) < 2:
+        raise UsageError("--dynamic adapts to the prime: give --prime (two characters or more)")
+    mix = mixture(args, model, checkpoint)
     if not args.dynamic:
         return mix
-    if len(prime) < 2:
-        raise UsageError("--dynamic adapts to the prime: give --prime (two characters or more)")
     from ..models.stats_cache import path_for
     return model.adapt_to(prime, train_text=training_text(args, model), mixture=mix, dyn_lr=lr, dyn_decay=decay,
                           dyn_seg=seg, stats_cache=path_for(checkpoint))

@@ -39,7 +39,7 @@ def cmd_sample(args):
         raise UsageError("give --prime or --prime-file, not both")
     if args.encoding is not None and args.prime_file is None:
         raise UsageError("--encoding applies to --prime-file: add it, or drop --encoding")
-    from .adapt import adapt_to_prime, mixture
+    from .adapt import adapt_to_prime
     checkpoint = _resolve_checkpoint(args.checkpoint)
     model = CharLM.load(checkpoint)
     prime = args.prime or ""
@@ -47,7 +47,7 @@ def cmd_sample(args):
         prime = read_text(args.prime_file, args.encoding or "utf-8")
     if prime:
         model.vocab.encode(prime)           # unknown characters → one clear error, before output
-    mix = adapt_to_prime(args, model, checkpoint, prime, mixture(args, model, checkpoint))
+    mix = adapt_to_prime(args, model, checkpoint, prime)
     out = sys.stdout
     for i in range(args.num_samples):
         if i:

@@ -87,7 +87,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Vocab:
-    """The sorted set of Unicode characters of a text; ids are positions in that order."""
+    """A set of Unicode characters in a fixed order; ids are positions in that order
+    (``from_text``: a text's characters, sorted — what the CLI builds)."""
 
     def __init__(self, chars):
         chars = list(chars)                  # a string, a list, or any iterable of characters

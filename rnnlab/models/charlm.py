@@ -155,19 +155,18 @@ class CharLM(Module):
         """text (known characters) → per-position ln p, static or dynamic."""
         if not dynamic:
             return lambda t: static_logprobs(self, self.vocab.encode(t))
-        run = self._dynamic(train_text, dyn_lr, dyn_decay, dyn_seg, stats_cache)
-        return lambda t: run(self.vocab.encode(t))
+        return self._dynamic(train_text, dyn_lr, dyn_decay, dyn_seg, stats_cache)
 
     def _dynamic(self, train_text, dyn_lr, dyn_decay, dyn_seg, stats_cache):
-        """ids → dynamic_logprobs(self, ids, ...) with these settings (None: scoring.py's
-        DYN_LR, DYN_DECAY, DYN_SEG) and the statistics gathered (or kept) for them; keyword
-        arguments pass through (streams, restore)."""
+        """text (known characters) → dynamic_logprobs(self, its ids, ...) with these settings
+        (None: scoring.py's DYN_LR, DYN_DECAY, DYN_SEG) and the statistics gathered (or kept)
+        for them; keyword arguments pass through (streams, restore)."""
         dyn_lr, dyn_decay, dyn_seg = (default if v is None else v for v, default in
                                       ((dyn_lr, DYN_LR), (dyn_decay, DYN_DECAY), (dyn_seg, DYN_SEG)))
         check_dynamic(dyn_lr, dyn_decay, dyn_seg)
         stats = self.gradient_stats(train_text, dyn_seg, cache=stats_cache)
-        return lambda ids, **kw: dynamic_logprobs(self, ids, stats, lr=dyn_lr, decay=dyn_decay, seg_len=dyn_seg,
-                                                  **kw)
+        return lambda t, **kw: dynamic_logprobs(self, self.vocab.encode(t), stats, lr=dyn_lr, decay=dyn_decay,
+                                                seg_len=dyn_seg, **kw)
 
     def adapt_to(self, prime, *, train_text, mixture=None, dyn_lr=None, dyn_decay=None, dyn_seg=None,
                  stats_cache=None):
@@ -187,16 +186,16 @@ class CharLM(Module):
         self._check_mixture(mixture)
         if len(prime) < 2:
             raise DataError("dynamic evaluation adapts to the prime: it needs two characters or more")
-        ids = self.vocab.encode(prime)
+        self.vocab.encode(prime)                      # unknown characters: refused before anything runs
         before, adapted = {k: p.copy() for k, p in self.params.items()}, getattr(self, "_adapted", None)
         try:
             self._undo_adaptation()
-            run = self._dynamic(train_text, dyn_lr, dyn_decay, dyn_seg, stats_cache)
+            score = self._dynamic(train_text, dyn_lr, dyn_decay, dyn_seg, stats_cache)
             if mixture is not None:
-                mixture = mixture.adaptive(lambda t: run(self.vocab.encode(t)))
+                mixture = mixture.adaptive(score)
                 mixture.ngram = mixture.ngram.copy().read(prime)
             trained = {k: p.copy() for k, p in self.params.items()}
-            run(ids, restore=False)                   # one stream, the default
+            score(prime, restore=False)               # one stream, the default
         except BaseException:
             for k, p in self.params.items():
                 p[...] = before[k]
@@ -261,12 +260,12 @@ class CharLM(Module):
                 stepper.step(int(i))
             nxt = int(prime_ids[-1])
         history = prime[:-1]             # + each character fed below
-        for _ in range(max(length, 0)):
+        for _ in range(length):
             logits = stepper.step(nxt)
             if mixture is not None:
                 history = (history + self.vocab.chars[nxt])[-mixture.ngram.order:]
                 p = np.exp(log_softmax(logits.astype(np.float64)))
-                logits = np.log(np.maximum(mixture.distribution(p, history), 1e-300))
+                logits = np.log(np.maximum(mixture.distribution(p, history, self.vocab.chars), 1e-300))
             nxt = sample_next(logits, temperature, top_k, rng)
             out.append(nxt)
             if stream:

@@ -207,7 +207,11 @@ def memory_needed(config, vocab_size, itemsize=4, training=True, window=None):
     ``window`` positions — steps × streams — run forward and backward at once, dynamic
     evaluation's segments); the evaluation batch (64 streams × 256 steps, log-probabilities
     in float64: static scoring holds 64 steps at a time, the rest is headroom); the weight
-    average and weight-drop masks when those are on."""
+    average and weight-drop masks when those are on. With ``window`` also what dynamic
+    evaluation holds beside: per weight θ₀, rates, steps, a work array and the kept
+    gradients (itemsize each) and the float64 μ², σ², RMS and floored RMS; per position
+    the float64 logits, log-softmax and softmax (a review measured 35-40 bytes a weight
+    and ~40·V bytes a position, 2026-12-06, where this counted neither)."""
     shapes = param_shapes(config, vocab_size)
     P = sum(math.prod(s) for s in shapes.values())
     biggest = max(math.prod(s) for s in shapes.values())
@@ -216,6 +220,8 @@ def memory_needed(config, vocab_size, itemsize=4, training=True, window=None):
     if training or window:
         TB = config.seq_len * config.batch_size if window is None else window
         total += TB * itemsize * (L * (8 * G * H + 8 * H) + 4 * V)
+    if window:
+        total += P * (5 * itemsize + 4 * 8) + window * 3 * 8 * V
     if training:
         total += P * itemsize * (2 if config.average else 0)        # the average, a swap copy
         total += L * G * H * H * itemsize * (3 if config.weight_drop else 0)   # mask, W_used, dW_used

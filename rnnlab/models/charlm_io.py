@@ -200,7 +200,7 @@ def _check_members(path, members, shapes, config, with_training_state, workers=1
     if with_training_state and not any(n.startswith("optim/") for n in members):
         raise CheckpointError(f"{path}: holds no training state (optimizer); resume from a run "
                               f"directory or its latest.npz, not best.npz")
-    if with_training_state and any(n.startswith("optim/") for n in members):
+    if with_training_state:
         for key in ("optim/__t__", "optim/__lr__"):
             if key not in members:
                 raise CheckpointError(f"{path}: array {key!r} is missing")

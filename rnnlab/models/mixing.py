@@ -68,16 +68,17 @@ class NgramMixture:
                            "weights": weights_digest(model.params)}
         return self
 
-    def for_model(self, model, path):
+    def for_model(self, model, path, refit=True):
         """This mixture made right for ``model``, the one in the checkpoint beside ``path``:
         CheckpointError if its n-gram was counted on another training text; its λs refitted
         (``refit``, in memory) if they were fitted for other weights — a run trained on after
-        ``--ngram``, or a file that does not say. Returns self."""
+        ``--ngram``, or a file that does not say — unless ``refit`` is False (the caller fits
+        them again anyway: ``adaptive``, under dynamic evaluation). Returns self."""
         text, model_text = self.fitted_for.get("text_fingerprint"), model.meta.get("text_fingerprint")
         if text is not None and model_text is not None and text != model_text:   # both must say
             raise CheckpointError(f"{path}: its n-gram was counted on another text than the model's training "
                                   f"text; make it again with rnnlab train --ngram N")
-        if self.fitted_for.get("weights") != weights_digest(model.params):
+        if refit and self.fitted_for.get("weights") != weights_digest(model.params):
             self.refit(model)
         return self
 
@@ -114,10 +115,13 @@ class NgramMixture:
         val = "".join(ch for ch in self.val_text if ch in self.ngram.index)
         return self.tune(score(val), *self.ngram.logprobs(val, adapt=adapt)) if len(val) >= 2 else self
 
-    def distribution(self, p_rnn, history):
-        """The mixed next-character distribution (V,) for sampling."""
+    def distribution(self, p_rnn, history, chars):
+        """The mixed next-character distribution (V,) for sampling, in the order of
+        ``chars`` (the model's vocabulary, which ``p_rnn`` (V,) follows; the n-gram's is
+        sorted, and a model built from the API may keep another order)."""
         lam = self.lambdas[buckets([self.ngram.context_count(history)])[0]]
-        return lam * p_rnn + (1 - lam) * self.ngram.probs(history)
+        p_ng = self.ngram.probs(history)[[self.ngram.index[c] for c in chars]]
+        return lam * p_rnn + (1 - lam) * p_ng
 
     # -- storage ----------------------------------------------------------------------------
     def save(self, path):

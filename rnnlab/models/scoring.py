@@ -11,9 +11,12 @@ stream by default, in document order, in segments of ``seg_len`` steps; each seg
 scored first, then the model takes one gradient step on that segment's mean loss, so
 every prediction is made by weights that have read only the text before it:
 
-    θ ← θ − lr·√S · g / (rms_S + ε) + decay · (rms_S / mean(rms_S)) · (θ₀ − θ)   (decay factor ≤ 1)
+    θ ← θ − lr·√S · g / (rms_S + ε),   then   θ ← θ + min(decay · rms_S / r̄, 1) · (θ₀ − θ)
 
-with each tensor's rms_S floored at RMS_FLOOR × its mean (below), S = 1 by default.
+with each tensor's rms_S floored at RMS_FLOOR × its mean (below), S = 1 by default, and
+r̄ the mean of the tensors' mean rms_S (each tensor counts once, a bias as much as a
+weight matrix: r̄ is 4-5 times the mean over all weights of the default models, so the
+decay a matrix sees is weaker than ``decay`` reads — the defaults below were chosen so).
 
 ``streams=S`` > 1 reads S contiguous pieces of the text side by side, g averaged over
 them — S times fewer sequential steps, but NOT a sequential evaluation: the weights that
@@ -247,7 +250,7 @@ class GradientStats:
     gradient) and ``var`` (σ², one stream's variance), dicts of arrays shaped like the
     parameters; ``rms(S)`` the RMS gradient of a segment averaged over S streams, and
     ``step_rms(S)`` the same floored for the dynamic step (RMS_FLOOR × the tensor's mean,
-    or × the mean over all weights for a tensor the text never moved)."""
+    or, for a tensor the text never moved, × r̄: the mean of the tensors' means)."""
 
     def __init__(self, mu2, var):
         self.mu2, self.var = mu2, var

@@ -44,7 +44,7 @@ def path_for(checkpoint_path):
 
 def stats_key(model, ids, seg_len):
     """SHA-256 (hex) of what ``gradient_stats(model, ids, seg_len)`` depends on."""
-    h = hashlib.sha256(json.dumps({"seg_len": seg_len, "streams": STATS_STREAMS, "steps": STATS_STEPS,
+    h = hashlib.sha256(json.dumps({"seg_len": int(seg_len), "streams": STATS_STREAMS, "steps": STATS_STEPS,
                                    "columns": "spread", "compiled": compiled_active()}).encode())
     h.update(weights_digest(model.params).encode())
     h.update(np.ascontiguousarray(ids, np.int64).data)
