@@ -42,7 +42,7 @@ from .progress import Progress
 from .rundir import RunDir, is_run, write_json
 from .trainer import Trainer
 
-DIVERGENCE_FACTOR = 3.0
+DIVERGENCE_FACTOR, DIVERGENCE_STEPS = 3.0, 10   # a loss above 3x the first step's, 10 steps in a row
 EVAL_SHARE = 0.025           # auto_eval_every's target: the periodic evaluations' share of the time
 MIN_EVAL_EVERY = 200
 EVAL_COST = 0.5              # an evaluated character's time over a trained one's (measured below)
@@ -115,7 +115,8 @@ def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, 
                  stop=None, dist=None):
     """Train ``model`` on ``text`` for the budget in ``train`` (a TrainConfig).
     ``out_dir``: a path or a ``RunDir`` (None: nothing is written); a path must be new or
-    empty unless ``force`` (see rundir.py), or, with ``resume``, the run being resumed.
+    empty, or a run with ``force`` (replaced at this run's first evaluation: see rundir.py),
+    or, with ``resume``, the run being resumed.
     ``resume``: (optimizer state, carried state) from ``CharLM.load(...,
     with_training_state=True)``; the counters come from ``model.meta``. ``stop``: a
     callable polled before each step (``Trainer``). ``dist``: data-parallel training
@@ -179,7 +180,7 @@ def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, 
     hooks = [h for h in (dist.grad_hook(model, average=c.grad_reduction == "mean"), grad_hook) if h]
     trainer = Trainer(model, opt, train, steps_per_epoch=X.shape[0], clip=c.clip, clip_mode=c.clip_mode,
                       schedule=DecaySchedule(c.lr, c.lr_decay, c.lr_decay_after),
-                      divergence_factor=DIVERGENCE_FACTOR,
+                      divergence_factor=DIVERGENCE_FACTOR, divergence_steps=DIVERGENCE_STEPS,
                       grad_hook=(lambda g: [h(g) for h in hooks]) if hooks else None,
                       items_per_step=c.seq_len * c.batch_size * dist.size,
                       smoothing=min_char_rnn_smoothing(model, c.batch_size * dist.size) if smoothed_loss else None,
@@ -197,8 +198,8 @@ def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, 
         if with_training_state and dist.size > 1:          # collectives: every rank is here
             state = dist.gather_state(state)
             extra["rank_rngs"] = dist.gather(rngs)
-        if run is None:
-            return
+        if run is None or (run.pending and name != "best.npz"):   # a forced run replaces the old one
+            return                                                 # only once it has a best checkpoint
         averages = avg.averages if avg is not None and with_training_state else None
         # nothing the loader would refuse: weights in bounds, and the slots and carried state finite
         slots = [a for s in opt.state.values() for a in s.values()]
@@ -237,6 +238,8 @@ def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, 
 
     summary = trainer.run(objective, evaluate=_averaged(avg, evaluate), on_eval=_averaged(avg, on_eval),
                           save=lambda: save("latest.npz", True))
+    if run is not None:
+        run.discard()                 # a forced run stopped before its first evaluation: the old run stays
     best = summary["best_val_loss"]
     summary["best_val_bpc"] = None if best is None else bits_per_char(best)
     return summary

@@ -5,12 +5,14 @@ A run directory is recognised by the marker file ``rnnlab-run.json`` that rnnlab
 into it (directories from before the marker existed are recognised by their
 ``latest.npz``). Rules:
 
-- a new run goes into a directory that does not exist or is empty; anything else
-  (a run, or a directory with other files) is refused unless ``force``;
-- with ``force``, the new run is built beside the old contents, in a hidden sibling
-  ``.<name>.new-XXXX``, and swapped in when its first checkpoint is written: a crash
-  before that leaves the old directory untouched, a crash after it the new run — never
-  a mix of the two;
+- a new run goes into a directory that does not exist or is empty; a run is refused
+  unless ``force``, and a directory with other files always (``force`` replaces runs,
+  never a user's files);
+- with ``force``, the new run is built beside the old one, in a hidden sibling
+  ``.<name>.new-XXXX``, and swapped in when it writes its first best checkpoint (its first
+  evaluation): a run that stops before that — diverged, interrupted, killed — leaves the
+  old run untouched (``pending`` says so afterwards), a crash after it the new run —
+  never a mix of the two;
 - resuming needs a run directory with a resumable ``latest.npz``; ``metrics.jsonl`` is
   cut back to the resumed step, so a record is never there twice;
 - leftovers of a killed run (``.tmp-*.npz`` from an interrupted checkpoint write,
@@ -90,11 +92,13 @@ class RunDir:
     """The directory a run writes to. ``create``/``resume`` check the rules at once but
     touch nothing on disk until the first ``file(name)`` — so a run that fails on its
     input leaves the directory as it was. ``file(name)`` is where ``name`` goes now;
-    ``commit()`` (called before each checkpoint) swaps a forced new run into place."""
+    ``commit()`` (called before each best checkpoint) swaps a forced new run into place;
+    ``pending``: a forced run not swapped in (yet)."""
 
     def __init__(self, path, mode, step=0):
         self.path, self._mode, self._step = os.path.abspath(path), mode, step
         self._staging, self._open = None, False
+        self.pending = mode == "replace"
 
     @classmethod
     def create(cls, path, force=False):
@@ -106,9 +110,11 @@ class RunDir:
             raise ConfigError(f"out {path} is a symbolic link: force= would replace the link, not the run it "
                               f"points to; give {os.path.realpath(path)} itself")
         if os.path.isdir(path) and _user_files(path):
+            if not is_run(path):
+                raise ConfigError(f"out {path} is not empty and is not an rnnlab run (force= replaces runs only, "
+                                  f"never other files); choose another directory")
             if not force:
-                what = "already holds a run" if is_run(path) else "is not empty (it is not an rnnlab run)"
-                raise ConfigError(f"out {path} {what}; pass resume= to continue a run, force= to "
+                raise ConfigError(f"out {path} already holds a run; pass resume= to continue it, force= to "
                                   f"replace it, or choose another directory")
             return cls(path, "replace")
         return cls(path, "new")
@@ -143,7 +149,7 @@ class RunDir:
         return os.path.join(self._staging or self.path, name)
 
     def commit(self):
-        """Swap a forced new run into place (once, before its first checkpoint)."""
+        """Swap a forced new run into place (once, before its first best checkpoint)."""
         if not self._open:
             self._prepare()
         if self._staging is None:
@@ -152,8 +158,15 @@ class RunDir:
         old = tempfile.mkdtemp(prefix=f".{name}.old-", dir=parent)
         os.rename(self.path, os.path.join(old, name))
         os.rename(self._staging, self.path)
-        self._staging = None
+        self._staging, self.pending = None, False
         shutil.rmtree(old, ignore_errors=True)
+
+
+    def discard(self):
+        """Remove a forced run that was never swapped in (``pending`` stays True)."""
+        if self.pending and self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging, self._open = None, False
 
 
 def _user_files(path):

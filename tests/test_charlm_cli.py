@@ -398,7 +398,7 @@ def test_a_run_that_saved_nothing_does_not_point_to_sample(capsys, tmp_path):
     text.write_text(make_text(6000), encoding="utf-8")
     out = tmp_path / "run"
     code, stdout, err = run(capsys, "train", str(text), "--hidden-size", "8", "--seq-len", "16", "--batch-size", "4",
-                            "--optimizer", "sgd", "--lr", "1e30", "--clip", "0", "--max-steps", "5",
+                            "--optimizer", "sgd", "--lr", "1e30", "--clip", "0", "--max-steps", "30",
                             "--eval-every", "1", "--out", str(out))
     assert code == 1 and not (out / "best.npz").exists(), err
     assert stdout.rstrip().endswith("no checkpoint was saved (nothing to sample from)")

@@ -302,6 +302,50 @@ def test_out_dir_with_user_files_is_refused_without_force(capsys, base, tmp_path
                     match="already holds a run")
 
 
+def test_force_never_replaces_a_directory_that_is_not_a_run(capsys, base, tmp_path):
+    """--force deleted a user's files when --out named a directory that was not a run;
+    the refusal suggested --resume, which cannot apply there."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    before = snapshot(mine)
+    err = one_line_exit_2(capsys, "train", base["text"], *SMALL, "--max-steps", "2", "--out", str(mine), "--force",
+                          match="not an rnnlab run")
+    assert "--resume" not in err and snapshot(mine) == before
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".mine.")]
+
+
+@pytest.mark.parametrize("how", ["diverged", "interrupted"])
+def test_a_forced_run_that_stops_before_its_first_evaluation_keeps_the_old_run(capsys, base, tmp_path,
+                                                                              monkeypatch, how):
+    """A review found it (2026-12-06): --force swapped the new run in at its first
+    latest.npz, so a run that diverged or was interrupted before its first evaluation
+    deleted the old run's best.npz and metrics, and said "the best checkpoint is
+    unchanged". Now the old run stays, bit for bit, the new run's staging is gone, and
+    the message says what happened."""
+    from rnnlab.cli import train_cmd
+    out = tmp_path / "old"
+    assert main(["train", base["text"], *SMALL, "--max-steps", "6", "--eval-every", "3", "--out", str(out)]) == 0
+    before = snapshot(out)
+    extra = ["--optimizer", "sgd", "--lr", "1e30", "--clip", "0"] if how == "diverged" else []
+    if how == "interrupted":
+        class Stop(train_cmd.SignalStop):
+            calls = 0
+
+            def __call__(self):
+                Stop.calls += 1
+                if Stop.calls > 4:
+                    self.signum, self.name = 2, "SIGINT"
+                return Stop.calls > 4
+        monkeypatch.setattr(train_cmd, "SignalStop", Stop)
+    code, stdout, err = run(capsys, "train", base["text"], *SMALL[:-1], *extra, "--max-steps", "100",
+                            "--eval-every", "1000", "--seed", "9", "--out", str(out), "--force")
+    assert code == (1 if how == "diverged" else 130), err
+    assert "still holds the run --force was to replace" in (stdout if how == "diverged" else err)
+    assert snapshot(out) == before
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".old.")]
+
+
 def test_force_replaces_the_run_and_its_metrics(capsys, base, tmp_path):
     out = tmp_path / "forced"
     assert run(capsys, "train", base["text"], *SMALL, "--max-steps", "10", "--eval-every", "5",

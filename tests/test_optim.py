@@ -154,3 +154,33 @@ def test_a_run_ending_on_an_evaluation_step_saves_that_state_once(max_steps, sav
     written = []
     trainer.run(Objective(), evaluate=lambda: 1.0, save=lambda: written.append(trainer.counters["step"]))
     assert written == saves
+
+
+@pytest.mark.parametrize("losses, stopped_at", [
+    ([1.0, 4.0, 1.0, 4.0, 4.0, 1.0, 1.0, 1.0], None),   # spikes of one and two steps: trained on
+    ([1.0, 1.0, 4.0, 4.0, 4.0, 1.0, 1.0, 1.0], 5),      # three in a row: stopped before step 5's update
+    ([1.0, 1.0, float("nan"), 1.0, 1.0, 1.0, 1.0, 1.0], 3),   # a NaN at once
+])
+def test_divergence_is_a_loss_above_the_factor_for_steps_in_a_row(losses, stopped_at):
+    """One batch's loss may spike alone (min-char-rnn's batch of 25 characters went above
+    3x its first loss for one step on a third of the seeds, and trained on); a run stops
+    when the loss stays above the factor ``divergence_steps`` steps in a row, or at once
+    on a non-finite loss — before that step's update."""
+    from rnnlab.layers import Linear
+    from rnnlab.trainer import TrainConfig, Trainer
+    model = Linear(2, 1, dtype=np.float64, seed=0)
+    updates = []
+
+    class Objective:
+        def loss_and_grad(self, pos):
+            return losses[len(updates)]
+
+        def commit(self):
+            updates.append(1)
+    trainer = Trainer(model, optim.SGD(lr=0.1), TrainConfig(max_steps=len(losses)), divergence_factor=3.0,
+                      divergence_steps=3)
+    summary = trainer.run(Objective())
+    if stopped_at is None:
+        assert summary["stop_reason"] == "max_steps" and len(updates) == len(losses)
+    else:
+        assert summary["stop_reason"] == "diverged" and len(updates) == stopped_at - 1

@@ -165,23 +165,26 @@ def cmd_train(args):
         return {"interrupted": 128 + (stop.signum or 0), "diverged": 1}.get(summary["stop_reason"], 0)
     if args.ngram and summary["stop_reason"] not in ("diverged", "interrupted"):
         _keep_mixture(args.ngram, text, out_dir, progress)
+    kept_old = run is not None and run.pending     # --force stopped before its first evaluation
+    old_run = f"nothing of this run was saved, and {out_dir} still holds the run --force was to replace"
     if summary["stop_reason"] == "interrupted":
-        print(f"rnnlab: interrupted by {stop.name} after {summary['steps']} steps; the latest state is "
-              f"saved: continue with rnnlab train --resume {out_dir}", file=sys.stderr)
+        print(f"rnnlab: interrupted by {stop.name} after {summary['steps']} steps; "
+              + (old_run if kept_old else f"the latest state is saved: continue with rnnlab train --resume {out_dir}"),
+              file=sys.stderr)
         return 128 + stop.signum
     if args.json:
         summary.pop("evaluations")
         print(json.dumps(summary))
     elif not args.quiet:
         best = summary["best_val_loss"]
+        closing = (old_run if kept_old else f"sample with: rnnlab sample {out_dir}"
+                   if os.path.isfile(os.path.join(out_dir, "best.npz")) else "no checkpoint was saved (nothing to sample from)")
         print(f"stopped ({summary['stop_reason']}) after {summary['steps']} steps, "
               f"{summary['epochs']:.2f} epochs; best validation "
               + (f"{readable(best)} nats/char = {readable(summary['best_val_bpc'])} bits/char" if best is not None
                  else "n/a")
               + (f"; smooth loss {summary['smooth_loss']:.2f}" if summary["smooth_loss"] is not None else "")
-              + "\n" + overhead_line(summary)
-              + (f"\nsample with: rnnlab sample {out_dir}" if os.path.isfile(os.path.join(out_dir, "best.npz"))
-                 else "\nno checkpoint was saved (nothing to sample from)"))
+              + "\n" + overhead_line(summary) + "\n" + closing)
     return 1 if summary["stop_reason"] == "diverged" else 0
 
 

@@ -34,7 +34,7 @@ from .charlm_config import MAX_VOCAB, CharLMConfig, check_fits, param_shapes
 
 FLOATS = (np.float32, np.float64)
 SLOTS = {"velocity", "sum_sq", "square_avg", "exp_avg", "exp_avg_sq"}
-INT_COUNTERS = ("step", "epoch", "bad_evals", "chars_seen", "last_eval_step", "steps_per_epoch")
+INT_COUNTERS = ("step", "epoch", "bad_evals", "chars_seen", "last_eval_step", "steps_per_epoch", "high_steps")
 FLOAT_COUNTERS = ("best_val", "initial_loss", "smooth_loss", "elapsed")
 
 
