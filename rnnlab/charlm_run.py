@@ -112,7 +112,7 @@ def _resume_partition(model, meta, state, dist):
 
 def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, progress=None,
                  sample_chars=200, text_source=None, text_encoding=None, smoothed_loss=False, grad_hook=None,
-                 stop=None, dist=None):
+                 stop=None, dist=None, header=None):
     """Train ``model`` on ``text`` for the budget in ``train`` (a TrainConfig).
     ``out_dir``: a path or a ``RunDir`` (None: nothing is written); a path must be new or
     empty, or a run with ``force`` (replaced at this run's first evaluation: see rundir.py),
@@ -122,7 +122,8 @@ def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, 
     callable polled before each step (``Trainer``). ``dist``: data-parallel training
     (``parallel.get_dist()``): rank r of N trains on streams [r·B, (r+1)·B) of N·B, the
     gradients are all-reduced before ``grad_hook``, and only rank 0 evaluates, reports and
-    writes ``out_dir`` (see parallel.py, also for resuming with another N). Returns the
+    writes ``out_dir`` (see parallel.py, also for resuming with another N). ``header``: a
+    line shown once the inputs are checked (so an error is the only line). Returns the
     trainer's summary plus ``best_val_bpc``."""
     dist = dist or Dist()
     if dist.rank != 0:
@@ -170,6 +171,8 @@ def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, 
             run = (RunDir.resume(out_dir, counters["step"]) if resume is not None and is_run(out_dir)
                    else RunDir.create(out_dir, force))
     progress = progress or Progress(enabled=False)
+    if header:
+        progress.message(header)
     if train.max_epochs is not None:              # the steps an epoch budget comes to: the bar's total, the ETA
         by_epochs = train.max_epochs * X.shape[0]
         progress.total = by_epochs if progress.total is None else min(progress.total, by_epochs)

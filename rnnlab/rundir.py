@@ -26,13 +26,25 @@ import os
 import shutil
 import tempfile
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 
 MARKER = "rnnlab-run.json"
 
 
 def is_run(path):
     return os.path.isfile(os.path.join(path, MARKER)) or os.path.isfile(os.path.join(path, "latest.npz"))
+
+
+def best_checkpoint(run_dir):
+    """``run_dir``'s best.npz (what sample, eval and explore read from a run directory), or
+    a DataError that points to its latest.npz where only that one is there (a run stopped
+    before its first evaluation)."""
+    best, latest = os.path.join(run_dir, "best.npz"), os.path.join(run_dir, "latest.npz")
+    if os.path.isfile(best):
+        return best
+    hint = (f" (the run stopped before its first evaluation; its last state is {latest})"
+            if os.path.isfile(latest) else "")
+    raise DataError(f"{run_dir}: no best.npz in this run directory{hint}")
 
 
 def write_json(path, obj):

@@ -459,6 +459,9 @@ def test_cli_train_ngram_eval_and_sample_adapted(capsys, tmp_path, monkeypatch):
     code, _, err = run(capsys, "train", str(text), *SMALL, "--max-steps", "3", "--out", str(tmp_path / "x"),
                        "--ngram", "50")
     assert code == 2 and "--ngram" in err and not os.path.exists(tmp_path / "x")
+    code, _, err = run(capsys, "train", str(text), *SMALL, "--max-steps", "3", "--out", str(tmp_path / "x"),
+                       "--ngram", "3", "--val-frac", "0")          # no tail to fit the λs on: they stayed ½
+    assert code == 2 and "--val-frac 0 leaves none" in err and not os.path.exists(tmp_path / "x")
 
 
 @pytest.mark.parametrize("restore", [True, False])

@@ -235,6 +235,28 @@ def test_damaged_training_state_is_refused(capsys, base, tmp_path, field, value,
     assert snapshot(run_dir) == before
 
 
+def test_a_resume_refused_for_its_text_prints_the_error_alone(capsys, base, tmp_path):
+    """Without --quiet the "training ..." line came first, then the error: a user error is
+    one line, and nothing on stdout."""
+    other = tmp_path / "other.txt"
+    other.write_text(make_text(4000, seed=1), encoding="utf-8")
+    before = snapshot(base["run"])
+    code, out, err = run(capsys, "train", str(other), "--resume", base["run"], "--max-steps", "30")
+    assert (code, out) == (2, "") and err.count("\n") == 1 and "different text" in err, (out, err)
+    assert snapshot(base["run"]) == before
+
+
+def test_a_run_without_best_npz_points_to_its_latest(capsys, base, tmp_path):
+    """A run stopped before its first evaluation has latest.npz only: sample, eval and
+    explore said "no best.npz" and nothing more."""
+    folder = tmp_path / "early"
+    folder.mkdir()
+    shutil.copy(os.path.join(base["run"], "latest.npz"), folder / "latest.npz")
+    for argv in (("sample", str(folder)), ("eval", str(folder), base["text"]), ("explore", str(folder))):
+        one_line_exit_2(capsys, *argv, match=f"its last state is {folder / 'latest.npz'}")
+    assert run(capsys, "sample", str(folder / "latest.npz"), "--length", "5")[0] == 0
+
+
 def test_resume_from_best_npz_is_refused(capsys, base):
     before = snapshot(base["run"])
     one_line_exit_2(capsys, "train", "--resume", os.path.join(base["run"], "best.npz"), "--max-steps", "30",
@@ -626,9 +648,12 @@ def test_a_swap_cut_between_its_renames_is_undone(capsys, base, tmp_path):
     (tmp_path / ".cut.new-y2").mkdir()                     # a staged run: its marker comes first
     (tmp_path / ".cut.new-y2" / "rnnlab-run.json").write_text('{"format": "rnnlab-run", "version": 1}')
     (tmp_path / ".cut.new-y2" / "config.json").write_text("{}")
-    assert run(capsys, "train", "--resume", str(out), "--max-steps", "6", "--quiet")[0] == 0
-    assert snapshot(out)["best.npz"] == before["best.npz"]
+    one_line_exit_2(capsys, "train", "--resume", str(out), "--max-steps", "6", "--quiet",   # a budget reached:
+                    match="--max-steps 6: the run is already at step 6")   # refused, once the swap is undone
+    assert snapshot(out) == before                          # the old run back, as it was
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".cut.")]
+    assert run(capsys, "train", "--resume", str(out), "--max-steps", "7", "--quiet")[0] == 0
+    assert CharLM.load(str(out / "latest.npz")).meta["step"] == 7    # it went on from the old run's step 6
 
 
 def test_a_refused_directory_keeps_files_that_only_look_like_leftovers(capsys, base, tmp_path):

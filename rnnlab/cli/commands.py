@@ -16,10 +16,8 @@ from .usage import UsageError
 def _resolve_checkpoint(path):
     """A run directory means its best checkpoint; a file is used as it is."""
     if os.path.isdir(path):
-        best = os.path.join(path, "best.npz")
-        if not os.path.isfile(best):
-            raise UsageError(f"{path}: no best.npz in this run directory")
-        return best
+        from ..rundir import best_checkpoint
+        return best_checkpoint(path)
     if not os.path.exists(path):
         raise UsageError(f"{path}: no such run directory or checkpoint")
     return path

@@ -81,10 +81,13 @@ def _add_train(sub):
     t.add_argument("--clip", type=float, help=cfg("clip", "gradient clip, 0 = off"))
     t.add_argument("--val-frac", type=float, help=cfg("val_frac", "share of the text held out at its end "
                                                                   "for validation"))
-    t.add_argument("--max-steps", type=int, help="stop after this many steps (default: no step limit)")
-    t.add_argument("--max-epochs", type=int, help="stop after this many passes over the text (default: no limit)")
+    t.add_argument("--max-steps", type=int, help="stop at this step, counted from the run's start (a resumed run "
+                                                 "included) (default: no step limit)")
+    t.add_argument("--max-epochs", type=int, help="stop after this many passes over the text, counted from the run's "
+                                                  "start (default: no limit)")
     t.add_argument("--time-limit", type=float, metavar="SECONDS",
-                   help="wall-clock budget (default: 300 s when no budget is given)")
+                   help="wall-clock budget of the training steps of this start (a resumed run gets it again); "
+                        "the final evaluation comes on top (default: 300 s when no budget is given)")
     t.add_argument("--eval-every", type=int,
                    help="steps between evaluations and checkpoints (default: 200, or more when the "
                         "validation text is large, so that evaluating takes about 2.5%% of the time)")

@@ -117,6 +117,11 @@ def cmd_train(args):
         train.eval_every = every if args.eval_every is None else args.eval_every
         train.patience = patience if args.patience is None else (args.patience or None)
         step = model.meta.get("step") if isinstance(model.meta.get("step"), int) else 0
+        epoch = model.meta.get("epoch") if isinstance(model.meta.get("epoch"), int) else 0
+        for flag, limit, at in (("--max-steps", train.max_steps, step), ("--max-epochs", train.max_epochs, epoch)):
+            if limit is not None and at >= limit:       # step and epoch budgets are the run's totals
+                raise UsageError(f"{flag} {limit}: the run is already at {flag[6:-1]} {at} (step and epoch "
+                                 f"budgets count from the run's start, --time-limit from this start)")
         same = os.path.abspath(out_dir) == os.path.abspath(run_of_ckpt) and is_run(run_of_ckpt)
         if not same:
             _text_outside(source, out_dir, args.force)
@@ -140,6 +145,9 @@ def cmd_train(args):
     if args.ngram:                            # the n-gram is counted after training: refuse it now
         from ..errors import ConfigError
         from ..ngram import check_memory
+        if not c.val_frac:
+            raise UsageError(f"--ngram {args.ngram} fits the mixture's weights on the validation tail, and "
+                             f"--val-frac 0 leaves none; give --val-frac > 0, or drop --ngram")
         try:
             check_memory(args.ngram, len(text))
         except ConfigError as e:
@@ -147,15 +155,13 @@ def cmd_train(args):
     if train.eval_every is None:
         train.eval_every = auto_eval_every(int(len(text) * c.val_frac), c.seq_len, c.batch_size)
     progress = Progress(total=train.max_steps, time_limit=train.time_limit, enabled=not args.quiet)
-    if not args.quiet and dist.rank == 0:
-        progress.message(f"training {c.model.upper()} {c.num_layers}x{c.hidden_size} "
-                         f"({model.num_parameters():,} parameters) on {len(text):,} characters, "
-                         f"vocabulary {len(model.vocab)}; run directory {out_dir}")
+    header = (f"training {c.model.upper()} {c.num_layers}x{c.hidden_size} ({model.num_parameters():,} parameters) "
+              f"on {len(text):,} characters, vocabulary {len(model.vocab)}; run directory {out_dir}")
     with SignalStop() as stop:
         summary = train_charlm(model, text, train, out_dir=run, progress=progress, resume=resume,
                                text_source=source, text_encoding=None if source.startswith("default:") else encoding,
                                smoothed_loss=model.config.grad_reduction == "sum",
-                               sample_chars=0 if args.quiet else 200, stop=stop, dist=dist)
+                               sample_chars=0 if args.quiet else 200, stop=stop, dist=dist, header=header)
     summary["out_dir"] = out_dir
     if summary["stop_reason"] == "interrupted" and dist.size > 1:     # the signal one rank got
         import signal

@@ -71,7 +71,7 @@ def read_text(path, encoding="utf-8"):
         line = raw[:e.start].count(b"\n") + 1
         raise DataError(f"{path}: not valid {encoding} text: undecodable byte 0x{raw[e.start]:02x} at "
                         f"byte offset {e.start} (line {line}); give the file's encoding if it uses "
-                        f"another") from None
+                        f"another (--encoding; encoding= in Python)") from None
     except (UnicodeError, ValueError) as e:           # codecs such as punycode raise their own
         raise DataError(f"{path}: not valid {encoding} text ({e})") from None
     if "\x00" in text:

@@ -18,6 +18,7 @@ from ..data.corpus import default_corpus
 from ..data.text import read_text, split_train_val, text_fingerprint
 from ..errors import DataError
 from ..models.charlm_io import training_encoding
+from ..rundir import best_checkpoint
 from .analysis import analyse
 from .page import page_data, read_metrics, render
 
@@ -97,10 +98,8 @@ def explore(run, text_path=None, out=None, *, max_chars=MAX_CHARS, encoding=None
     or <name>-explore.html beside a .npz. Returns build_page's info plus "out"."""
     from ..models.charlm import CharLM
     if os.path.isdir(run):
-        ckpt, run_dir = os.path.join(run, "best.npz"), run
+        ckpt, run_dir = best_checkpoint(run), run
         default_out = os.path.join(run, "explore.html")
-        if not os.path.isfile(ckpt):
-            raise DataError(f"{run}: no best.npz in this run directory")
     elif os.path.isfile(run):
         ckpt, run_dir = run, os.path.dirname(run) or "."
         default_out = os.path.join(run_dir, os.path.splitext(os.path.basename(run))[0] + "-explore.html")
