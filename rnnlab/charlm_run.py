@@ -32,7 +32,7 @@ import os
 import numpy as np
 
 from .averaging import WeightAverage
-from .models.charlm_io import MAX_ABS_WEIGHT, loadable
+from .models.charlm_io import MAX_ABS_STATE, MAX_ABS_WEIGHT, loadable
 from .data.text import char_batches, split_train_val, text_fingerprint
 from .errors import CheckpointError, ConfigError, DataError
 from .metrics import bits_per_char, perplexity
@@ -208,9 +208,9 @@ def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, 
         slots = [a for s in opt.state.values() for a in s.values()]
         carried = [s for s in (state if isinstance(state, tuple) else (state,)) if s is not None]
         if not loadable(model.params) or (averages is not None and not loadable(avg.averages)) or (
-                with_training_state and not all(np.isfinite(a).all() for a in slots + carried)):
-            progress.message(f"the weights or the training state are no longer finite (or the weights beyond "
-                             f"±{MAX_ABS_WEIGHT:g}); {name} is left as it was")
+                with_training_state and not loadable(dict(enumerate(slots + carried)), MAX_ABS_STATE)):
+            progress.message(f"the weights or the training state are no longer finite (or beyond ±{MAX_ABS_WEIGHT:g} "
+                             f"and ±{MAX_ABS_STATE:g}); {name} is left as it was")
             return
         run.commit()
         meta = {**trainer.counters, "text_fingerprint": fingerprint, "text_source": text_source,

@@ -23,7 +23,9 @@ zip, header, JSON, sizes — becomes one ``CheckpointError`` line. The zip's own
 are checked too before anything is allocated on them: every member must lie inside the
 file, a stored member's size is its stored bytes, a deflated one's at most what deflate
 can inflate to (MAX_INFLATION), and a member's .npy header must promise exactly the
-member's size; names are unique and dimensions non-negative.
+member's size; names are unique and dimensions non-negative. Only stored and deflated
+members are read (COMPRESSIONS), and a header is read through a cap (MAX_HEADER), never
+at the length it declares.
 """
 from __future__ import annotations
 
@@ -45,6 +47,10 @@ VERSION = 1
 MAX_META_BYTES = 4 << 20
 MAX_JSON_DEPTH = 32
 MAX_INFLATION = 1032          # deflate's largest expansion: 258 bytes from 2 bits, plus slack
+MAX_HEADER = 1 << 16          # a .npy header's bytes (NumPy writes ~128; a version 2/3 one may declare 4 GiB)
+# the zip compressions read: what np.savez writes. bzip2 and LZMA members inflate without
+# a bound in zipfile (one small read can become gigabytes), so they are refused
+COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 # what reading a damaged archive can raise, besides CheckpointError (tokenize and syntax
 # errors come from NumPy's parser of .npy header dicts; found by fuzzing the headers)
 DAMAGE = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, KeyError,
@@ -123,6 +129,9 @@ class Checkpoint:
             for info in self._zip.infolist():
                 if not info.filename.endswith(".npy"):
                     raise CheckpointError(f"{self.path}: damaged or foreign checkpoint (member {info.filename!r} is not an array)")
+                if info.compress_type not in COMPRESSIONS:
+                    raise CheckpointError(f"{self.path}: damaged or foreign checkpoint (member {info.filename!r} "
+                                          f"is compressed with a method rnnlab does not read)")
                 if info.filename[:-4] in self._infos:
                     raise CheckpointError(f"{self.path}: damaged checkpoint (member {info.filename!r} twice)")
                 if not _sizes_possible(info, size):
@@ -156,7 +165,9 @@ class Checkpoint:
 
     def _header(self, name):
         """(dtype, shape, data offset) from a member's .npy header; reads only the header."""
-        with self._zip.open(self._infos[name]) as f:
+        with self._zip.open(self._infos[name]) as member:
+            f = _Capped(member, MAX_HEADER, f"{self.path}: damaged checkpoint (member {name!r}: a .npy header "
+                                            f"longer than {MAX_HEADER:,} bytes)")
             version = np.lib.format.read_magic(f)
             if version == (1, 0):
                 shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
@@ -216,6 +227,23 @@ class Checkpoint:
             raise
         except DAMAGE as e:
             raise CheckpointError(f"{self.path}: damaged array {name!r} ({type(e).__name__})") from None
+
+
+class _Capped:
+    """A stream that refuses, with ``message``, any read past its first ``limit`` bytes:
+    a .npy header is parsed through it, so a declared length is never read beyond it."""
+
+    def __init__(self, f, limit, message):
+        self._f, self._left, self._message = f, limit, message
+
+    def read(self, n=-1):
+        if n is None or n < 0 or n > self._left:
+            raise CheckpointError(self._message)
+        self._left -= n
+        return self._f.read(n)
+
+    def tell(self):
+        return self._f.tell()
 
 
 def load(path):

@@ -218,6 +218,10 @@ def test_the_api_raises_checkpoint_error(variants):
     ("text_source", 12345, "text_source"), ("steps_per_epoch", 7, "steps_per_epoch"),
     ("eval_every", 0, "eval_every"), ("patience", True, "patience"), ("eval_every", "10", "eval_every"),
     ("text_encoding", 5, "text_encoding"),
+    # a review's (2026-12-06): each gave a traceback (TypeError, UnicodeEncodeError), or a resume that ran 10
+    # steps and then reported a divergence (an initial loss of 0 or less), or an 8 GiB allocation (workers)
+    ("elapsed", None, "elapsed"), ("initial_loss", 0, "initial_loss"), ("initial_loss", -1.0, "initial_loss"),
+    ("text_source", "\ud800", "text_source"), ("text_encoding", "\ud800", "text_encoding"),
 ])
 def test_damaged_training_state_is_refused(capsys, base, tmp_path, field, value, match):
     run_dir = tmp_path / "run"
@@ -255,6 +259,37 @@ def test_a_run_without_best_npz_points_to_its_latest(capsys, base, tmp_path):
     for argv in (("sample", str(folder)), ("eval", str(folder), base["text"]), ("explore", str(folder))):
         one_line_exit_2(capsys, *argv, match=f"its last state is {folder / 'latest.npz'}")
     assert run(capsys, "sample", str(folder / "latest.npz"), "--length", "5")[0] == 0
+
+
+def test_a_carried_state_of_more_workers_than_memory_holds_is_refused_before_it_is_read(capsys, base, tmp_path,
+                                                                                        monkeypatch):
+    """``workers`` sizes state/h as (L, workers·B, H): a review's checkpoint declared 2^20
+    workers and an 8 GiB deflated state in an 8.5 MB file, and the resume allocated it
+    (here: 2^20 workers of this small model, 3.2 GB, against 1 GiB said to be free)."""
+    from rnnlab.models import charlm_io
+    run_dir = tmp_path / "run"
+    shutil.copytree(base["run"], run_dir)
+    raw, meta = members(run_dir / "latest.npz")
+    meta["workers"] = 1 << 20
+    write_ckpt(run_dir / "latest.npz", raw, meta)
+    monkeypatch.setattr(charlm_io, "available_memory", lambda: 1 << 30)
+    one_line_exit_2(capsys, "train", "--resume", str(run_dir), "--max-steps", "30", "--quiet",
+                    match="its carried state (1,048,576 workers × batch 8) would need")
+
+
+@pytest.mark.parametrize("member", ["exp_avg", "state/h"])
+def test_an_optimizer_slot_or_carried_state_near_float32s_limit_is_refused(capsys, base, tmp_path, member):
+    """Only the weights were bounded: a review's slots (and carried state) of 3e38 were
+    taken, and the resume printed a page of overflow warnings and then a "divergence"."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(base["run"], run_dir)
+    raw, meta = members(run_dir / "latest.npz")
+    for name in raw:
+        if name.endswith(f"/{member}.npy") or name == f"{member}.npy":
+            raw[name] = npy(np.full_like(np.load(io.BytesIO(raw[name])), 3e38))
+    write_ckpt(run_dir / "latest.npz", raw, meta)
+    one_line_exit_2(capsys, "train", "--resume", str(run_dir), "--max-steps", "30", "--quiet",
+                    match="beyond ±1e+30")
 
 
 def test_resume_from_best_npz_is_refused(capsys, base):
@@ -855,3 +890,27 @@ def test_force_refuses_a_symlink_to_a_run(capsys, base, tmp_path):
     one_line_exit_2(capsys, "train", base["text"], *SMALL, "--max-steps", "2", "--out", str(link), "--force",
                     match="symbolic link")
     assert link.is_symlink() and snapshot(real) == before
+
+
+@pytest.mark.parametrize("how", ["long_header", "bzip2"])
+def test_a_member_that_would_inflate_to_gigabytes_is_refused_before_it_is_read(capsys, base, tmp_path, how):
+    """A review's zip bombs (2026-12-06): a version 2 .npy header declaring a length of
+    gigabytes (NumPy reads a header whole before its own size check), and a bzip2 member
+    (zipfile inflates bzip2 and LZMA without a bound). Each gave a MemoryError traceback
+    from a 2-32 kB file; now each is one line, read through a cap or not read at all."""
+    import struct
+    src = os.path.join(base["run"], "best.npz")
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(src) as z, zipfile.ZipFile(bomb, "w") as out:
+        for info in z.infolist():
+            data = z.read(info)
+            if info.filename == "param/head.bias.npy" and how == "long_header":
+                declared = 64 << 20                            # 64 MiB of header, deflated to ~64 kB
+                out.writestr(info.filename, b"\x93NUMPY\x02\x00" + struct.pack("<I", declared) + b" " * declared,
+                             compress_type=zipfile.ZIP_DEFLATED)
+            elif info.filename == "param/head.bias.npy":
+                out.writestr(info.filename, data, compress_type=zipfile.ZIP_BZIP2)
+            else:
+                out.writestr(info, data)
+    one_line_exit_2(capsys, "eval", str(bomb), base["text"],
+                    match="longer than 65,536 bytes" if how == "long_header" else "a method rnnlab does not read")

@@ -76,14 +76,14 @@ def read_text(path, encoding="utf-8"):
         raise DataError(f"{path}: not valid {encoding} text ({e})") from None
     if "\x00" in text:
         raise DataError(f"{path}: looks like a binary file (it contains NUL characters)")
-    bad = _SURROGATE.search(text)
+    bad = SURROGATE.search(text)
     if bad:
         raise DataError(f"{path}: decoding as {encoding} gave a lone surrogate (U+{ord(bad.group()):04X}) "
                         f"at character {bad.start()}, which is not a character")
     return text
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Vocab:
@@ -97,7 +97,7 @@ class Vocab:
         chars = "".join(chars)
         if len(set(chars)) != len(chars) or not chars:
             raise DataError("a vocabulary needs at least one character and no duplicates")
-        bad = _SURROGATE.search(chars)
+        bad = SURROGATE.search(chars)
         if bad:
             raise DataError(f"a lone surrogate (U+{ord(bad.group()):04X}) is not a character")
         self.chars = chars

@@ -28,7 +28,8 @@ import math
 import numpy as np
 
 from .. import checkpoint
-from ..data.text import Vocab
+from ..data.text import SURROGATE, Vocab
+from ..memory import available_memory
 from ..errors import CheckpointError, ConfigError, DataError
 from .charlm_config import MAX_VOCAB, CharLMConfig, check_fits, param_shapes
 
@@ -77,23 +78,28 @@ def _finite(path, name, a):
 # No trained model comes near this; a weight of float32's ±3.4e38 overflows the first product
 # (NaN scores, NaN in JSON), and at ≤ 1e15 a forward pass of any size memory allows stays finite.
 MAX_ABS_WEIGHT = 1e15
+# the optimizer's slots (sums and averages of squared gradients among them) and the carried
+# state: far beyond any training's, and far enough below float32's 3.4e38 that the next
+# update stays finite (a forged 3e38 slot gave a page of overflow warnings and a "divergence")
+MAX_ABS_STATE = 1e30
 
 
-def loadable(arrays):
-    """True where every array of ``arrays`` ({name: weights}) is one ``load_charlm`` accepts:
-    finite and within ±MAX_ABS_WEIGHT (training saves nothing it would refuse to load)."""
-    return all(np.isfinite(a).all() and _bounded(a) for a in arrays.values())
+def loadable(arrays, bound=MAX_ABS_WEIGHT):
+    """True where every array of ``arrays`` ({name: array}) is one ``load_charlm`` accepts:
+    finite and within ±``bound`` (MAX_ABS_WEIGHT for weights, MAX_ABS_STATE for the
+    training state; training saves nothing it would refuse to load)."""
+    return all(np.isfinite(a).all() and _bounded(a, bound) for a in arrays.values())
 
 
-def _bounded(a):
-    """Every entry within ±MAX_ABS_WEIGHT (min and max: no temporary array)."""
-    return not a.size or (a.max() <= MAX_ABS_WEIGHT and a.min() >= -MAX_ABS_WEIGHT)
+def _bounded(a, bound):
+    """Every entry within ±bound (min and max: no temporary array)."""
+    return not a.size or (a.max() <= bound and a.min() >= -bound)
 
 
-def _weights(path, name, a):
+def _weights(path, name, a, bound=MAX_ABS_WEIGHT):
     _finite(path, name, a)
-    if not _bounded(a):
-        raise CheckpointError(f"{path}: array {name!r} holds weights beyond ±{MAX_ABS_WEIGHT:g}, which no "
+    if not _bounded(a, bound):
+        raise CheckpointError(f"{path}: array {name!r} holds values beyond ±{bound:g}, which no "
                               f"trained model has (a damaged or forged checkpoint)")
     return a
 
@@ -127,6 +133,11 @@ def load_charlm(cls, path, *, with_training_state=False):
         workers = meta.get("workers", 1)
         if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 1 << 20:
             raise CheckpointError(f"{path}: damaged checkpoint metadata (workers {workers!r})")
+        carried = (2 if config.model == "lstm" else 1) * config.num_layers * config.batch_size * workers * \
+            config.hidden_size * 8
+        if with_training_state and carried > available_memory():     # state/h is (L, workers·B, H)
+            raise CheckpointError(f"{path}: its carried state ({workers:,} workers × batch {config.batch_size}) "
+                                  f"would need {carried / 2**30:,.1f} GiB")
         _check_members(path, members, shapes, config, with_training_state, workers)
         params = {k: _weights(path, k, ck.read(f"param/{k}", s, FLOATS)) for k, s in shapes.items()}
         averaged = None
@@ -141,15 +152,18 @@ def load_charlm(cls, path, *, with_training_state=False):
             for name, (_, shape) in members.items():
                 if name.startswith("optim/"):
                     allowed = (np.int64,) if name == "optim/__t__" else FLOATS
-                    opt_state[name[len("optim/"):]] = _finite(path, name, ck.read(name, shape, allowed))
+                    opt_state[name[len("optim/"):]] = _weights(path, name, ck.read(name, shape, allowed),
+                                                               MAX_ABS_STATE)
             if "state/h" in members:
-                h = _finite(path, "state/h", ck.read("state/h", members["state/h"][1], FLOATS))
+                h = _weights(path, "state/h", ck.read("state/h", members["state/h"][1], FLOATS), MAX_ABS_STATE)
                 state = h
                 if "state/c" in members:
-                    state = (h, _finite(path, "state/c", ck.read("state/c", members["state/c"][1], FLOATS)))
-    for k in ("text_source", "text_fingerprint"):
-        if meta.get(k) is not None and not isinstance(meta[k], str):
-            raise CheckpointError(f"{path}: damaged checkpoint metadata ({k} = {meta[k]!r})")
+                    state = (h, _weights(path, "state/c", ck.read("state/c", members["state/c"][1], FLOATS),
+                                         MAX_ABS_STATE))
+    for k in ("text_source", "text_fingerprint", "text_encoding"):    # a file name, a hash, a codec name
+        v = meta.get(k)
+        if v is not None and (not isinstance(v, str) or len(v) > 4096 or SURROGATE.search(v)):
+            raise CheckpointError(f"{path}: damaged checkpoint metadata ({k} = {v!r:.80})")
     model = cls(vocab, config, dtype=dtype)
     model.load_state_dict(params)
     model.meta = {k: v for k, v in meta.items() if k not in ("config", "vocab")}
@@ -245,8 +259,11 @@ def check_training_state(meta, steps_per_epoch):
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             bad(f"{k} = {v!r}")
     for k in FLOAT_COUNTERS:
-        v = meta.get(k)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+        v = meta.get(k, 0.0 if k == "elapsed" else None)     # a number, or None where nothing was measured yet
+        if v is None and k != "elapsed":
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or (
+                k == "initial_loss" and v == 0):     # a loss is > 0; the divergence check multiplies it
             bad(f"{k} = {v!r}")
     pos = meta.get("pos", 0)
     if isinstance(pos, bool) or not isinstance(pos, int) or not 0 <= pos < steps_per_epoch:
