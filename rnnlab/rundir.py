@@ -117,6 +117,7 @@ class RunDir:
         """A directory for a new run at ``path`` (see the module rules)."""
         if os.path.exists(path) and not os.path.isdir(path):
             raise ConfigError(f"out {path} exists and is not a directory")
+        _check_writable(path)
         recover(path)                  # first: a half-done swap is undone
         if force and os.path.islink(path):
             raise ConfigError(f"out {path} is a symbolic link: force= would replace the link, not the run it "
@@ -137,6 +138,9 @@ class RunDir:
         recover(path)
         if not is_run(path):
             raise ConfigError(f"resume {path} is not an rnnlab run directory")
+        metrics = os.path.join(path, "metrics.jsonl")
+        if os.path.lexists(metrics) and not os.path.isfile(metrics):   # a FIFO would block the resume
+            raise ConfigError(f"resume {path}: its metrics.jsonl is not a regular file")
         return cls(path, "resume", step)
 
     def _prepare(self):
@@ -179,6 +183,19 @@ class RunDir:
         if self.pending and self._staging is not None:
             shutil.rmtree(self._staging, ignore_errors=True)
             self._staging, self._open = None, False
+
+
+def _check_writable(path):
+    """ConfigError unless ``path`` — or, where it does not exist yet, the nearest folder
+    above it that does — is a directory this process can write in: checked when the run
+    directory is chosen, not at its first write, after training has begun."""
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ConfigError(f"out {path}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"out {path}: {existing} is not writable")
 
 
 def _user_files(path):

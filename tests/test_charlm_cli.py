@@ -405,6 +405,15 @@ def test_a_run_that_saved_nothing_does_not_point_to_sample(capsys, tmp_path):
     assert "sample with" not in stdout and "e+" in stdout.splitlines()[-3]
 
 
+def test_a_quiet_run_that_diverges_says_so_in_one_line(capsys, tmp_path):
+    """Under --quiet a divergence exited 1 with nothing printed."""
+    text = tmp_path / "t.txt"
+    text.write_text(make_text(6000), encoding="utf-8")
+    code, stdout, err = run(capsys, "train", str(text), *SMALL, "--optimizer", "sgd", "--lr", "1e30", "--clip", "0",
+                            "--max-steps", "40", "--out", str(tmp_path / "run"))
+    assert (code, stdout) == (1, "") and err.count("\n") == 1 and "training diverged after" in err, err
+
+
 # -- sample_next: the one draw behind sample, the progress sample and the mixture's sampling ------------
 def test_sample_next_draws_from_the_tempered_softmax():
     from rnnlab.generate import sample_next

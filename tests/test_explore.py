@@ -152,6 +152,10 @@ def test_out_never_replaces_anything_but_a_page(run_dir, capsys, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a-dir.html"] and not os.listdir(tmp_path / "a-dir.html")
     assert main(["explore", str(run), "--out", str(tmp_path / "p.html")]) == 0
     assert sorted(os.listdir(tmp_path)) == ["a-dir.html", "p.html"]            # no temporary file left
+    shown = tmp_path / "shown.html"                  # TEXT given as --out: the page replaced the text
+    shown.write_text(TEXT, encoding="utf-8")
+    assert main(["explore", str(run), str(shown), "--out", str(shown)]) == 2
+    assert "would replace it" in capsys.readouterr().err and shown.read_text(encoding="utf-8") == TEXT
 
 
 def test_a_path_that_is_not_utf8_is_shown_not_a_crash(run_dir, capsys, tmp_path):

@@ -914,3 +914,44 @@ def test_a_member_that_would_inflate_to_gigabytes_is_refused_before_it_is_read(c
                 out.writestr(info, data)
     one_line_exit_2(capsys, "eval", str(bomb), base["text"],
                     match="longer than 65,536 bytes" if how == "long_header" else "a method rnnlab does not read")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo (POSIX)")
+def test_a_fifo_in_a_run_or_at_its_recorded_text_is_refused_not_waited_on(base, tmp_path):
+    """A review's FIFOs (2026-12-06): at RUN/metrics.jsonl the resume blocked at its first
+    evaluation (12 minutes, SIGTERM absorbed, best.npz already rewritten) and explore
+    blocked reading it; at the text a checkpoint records, train --resume and explore
+    without TEXT blocked. Each runs in a subprocess with a timeout, so a regression fails
+    instead of hanging the suite."""
+    def cli(*argv):
+        r = subprocess.run([sys.executable, "-m", "rnnlab", *argv], capture_output=True, text=True, timeout=120)
+        return r.returncode, r.stderr
+    fifo_run = tmp_path / "fifo_run"
+    shutil.copytree(base["run"], fifo_run)
+    os.unlink(fifo_run / "metrics.jsonl")
+    os.mkfifo(fifo_run / "metrics.jsonl")
+    before = {f: read_bytes(fifo_run / f) for f in os.listdir(fifo_run) if f != "metrics.jsonl"}
+    code, err = cli("train", "--resume", str(fifo_run), "--max-steps", "30", "--quiet")
+    assert code == 2 and "metrics.jsonl is not a regular file" in err, err
+    assert {f: read_bytes(fifo_run / f) for f in before} == before
+    code, err = cli("explore", str(fifo_run), base["text"], "--out", str(tmp_path / "page.html"))
+    assert code == 0 and (tmp_path / "page.html").is_file(), err          # no curve, no hang
+    moved = tmp_path / "moved_run"                   # the text the checkpoint records is now a FIFO
+    shutil.copytree(base["run"], moved)
+    raw, meta = members(moved / "latest.npz")
+    meta["text_source"] = str(tmp_path / "text_fifo")
+    meta.pop("text_fingerprint")
+    write_ckpt(moved / "latest.npz", raw, meta)
+    write_ckpt(moved / "best.npz", *members(moved / "latest.npz"))
+    os.mkfifo(tmp_path / "text_fifo")
+    for argv in (("train", "--resume", str(moved), "--max-steps", "30", "--quiet"),
+                 ("explore", str(moved), "--out", str(tmp_path / "p2.html"))):
+        code, err = cli(*argv)
+        assert code == 2 and "not a regular file" in err, (argv, err)
+
+
+def test_an_out_below_a_file_is_refused_before_training_says_anything(capsys, base, tmp_path):
+    """--out text.txt/sub failed at the run's first write, after the "training ..." line."""
+    for out in (os.path.join(base["text"], "sub"), "/dev/null/x"):
+        code, stdout, err = run(capsys, "train", base["text"], *SMALL[:-1], "--max-steps", "2", "--out", out)
+        assert (code, stdout) == (2, "") and err.count("\n") == 1 and "is not a directory" in err, err

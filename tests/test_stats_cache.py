@@ -110,6 +110,11 @@ def test_damaged_or_foreign_files_are_misses_and_are_replaced(trained, tmp_path,
             {"var/head.bias": a["var/head.bias"].astype(np.float32)})),
         "an extra array": lambda p: _forged(p, model, text, lambda a: a.update({"extra": np.zeros(2)})),
         "a missing array": lambda p: _forged(p, model, text, lambda a: a.pop("var/head.bias")),
+        # a review's forgeries (2026-12-06), key recomputed: 1e308 gave overflow warnings and blamed
+        # --dyn-lr; zeros (or denormals) gave a loss of 722,827 and exit 0
+        "huge": lambda p: _forged(p, model, text, _set("var/head.bias", 1e31)),
+        "zeros": lambda p: _forged(p, model, text, lambda a: [v.fill(0.0) for v in a.values()]),
+        "denormals": lambda p: _forged(p, model, text, lambda a: [v.fill(5e-324) for v in a.values()]),
     }
     for offset in range(0, len(data), len(data) // 7):
         flipped = bytearray(data)

@@ -40,12 +40,14 @@ class SignalStop:
             signal.signal(sig, handler)
 
 
-def _load_text(args_text, encoding):
+def _load_text(args_text, encoding, recorded=False):
+    """(text, source) of TEXT, or of the default corpus; ``recorded``: a path the
+    checkpoint named (read only if it is a regular file)."""
     from ..data.corpus import default_corpus, default_corpus_source
     from ..data.text import read_text
     if args_text is None:
         return default_corpus(), "default:" + default_corpus_source()
-    return read_text(args_text, encoding), os.path.abspath(args_text)
+    return read_text(args_text, encoding, regular=recorded), os.path.abspath(args_text)
 
 
 # -- train -----------------------------------------------------------------------------------
@@ -107,7 +109,7 @@ def cmd_train(args):
         elif source and source.startswith("default:"):
             text, source = _load_text(None, encoding)
         elif source:
-            text, source = _load_text(source, encoding)
+            text, source = _load_text(source, encoding, recorded=True)
         else:
             raise UsageError("the checkpoint does not say which text it was trained on; pass TEXT")
         run_of_ckpt = args.resume if os.path.isdir(args.resume) else os.path.dirname(os.path.abspath(ckpt))
@@ -178,6 +180,9 @@ def cmd_train(args):
               + (old_run if kept_old else f"the latest state is saved: continue with rnnlab train --resume {out_dir}"),
               file=sys.stderr)
         return 128 + stop.signum
+    if summary["stop_reason"] == "diverged" and args.quiet and not args.json:   # exit 1 says why, quiet or not
+        print(f"rnnlab: training diverged after {summary['steps']} steps (the loss exploded); "
+              + (old_run if kept_old else "best.npz is as the last evaluation left it"), file=sys.stderr)
     if args.json:
         summary.pop("evaluations")
         print(json.dumps(summary))

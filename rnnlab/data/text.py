@@ -44,16 +44,20 @@ def _read_capped(f, path, limit):
         chunks.append(chunk)
 
 
-def read_text(path, encoding="utf-8"):
+def read_text(path, encoding="utf-8", regular=False):
     """Read a whole text file; clear DataError for missing, empty, binary, undecodable or
-    too large files (see BYTES_PER_TEXT_BYTE) and for encodings that are not text codecs."""
+    too large files (see BYTES_PER_TEXT_BYTE) and for encodings that are not text codecs.
+    ``regular``: refuse anything but a regular file — for a path a checkpoint recorded
+    (a FIFO put there would block the command; a user's own TEXT may be a pipe)."""
     try:
         if not getattr(codecs.lookup(encoding), "_is_text_encoding", True):
             raise DataError(f"{encoding!r} is not a text encoding")
-    except LookupError:
+    except (LookupError, UnicodeError):            # a name no codec has, or not even text (lone surrogates)
         raise DataError(f"unknown encoding {encoding!r}") from None
     if "\x00" in os.fsdecode(path):                        # open() would raise ValueError
         raise DataError(f"{path!r}: not a file name (it contains a NUL character)")
+    if regular and os.path.exists(path) and not os.path.isfile(path):
+        raise DataError(f"{path}: not a regular file")
     try:
         with open(path, "rb") as f:
             raw = _read_capped(f, path, available_memory() // BYTES_PER_TEXT_BYTE)
@@ -70,8 +74,8 @@ def read_text(path, encoding="utf-8"):
     except UnicodeDecodeError as e:
         line = raw[:e.start].count(b"\n") + 1
         raise DataError(f"{path}: not valid {encoding} text: undecodable byte 0x{raw[e.start]:02x} at "
-                        f"byte offset {e.start} (line {line}); give the file's encoding if it uses "
-                        f"another (--encoding; encoding= in Python)") from None
+                        f"byte offset {e.start} (line {line}); if the file uses another encoding, "
+                        f"give it (encoding=NAME)") from None
     except (UnicodeError, ValueError) as e:           # codecs such as punycode raise their own
         raise DataError(f"{path}: not valid {encoding} text ({e})") from None
     if "\x00" in text:

@@ -36,7 +36,7 @@ def validation_tail(model, encoding=None):
         text = default_corpus()
     else:
         try:
-            text = read_text(source, encoding or training_encoding(model.meta))
+            text = read_text(source, encoding or training_encoding(model.meta), regular=True)
         except DataError as e:
             raise DataError(f"the training text is not available ({e}); pass TEXT") from None
     _, val = split_train_val(text, model.config.val_frac)
@@ -107,6 +107,8 @@ def explore(run, text_path=None, out=None, *, max_chars=MAX_CHARS, encoding=None
         raise DataError(f"{run}: no such run directory or checkpoint")
     out = out or default_out
     _check_out(out)                          # before the analysis, which takes seconds
+    if text_path is not None and os.path.isfile(out) and os.path.samefile(out, text_path):
+        raise DataError(f"out {out} is the text it would show (TEXT): the page would replace it")
     model = CharLM.load(ckpt)
     if text_path is None:
         text, source = validation_tail(model, encoding)

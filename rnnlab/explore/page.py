@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import os
 import re
 from importlib import resources
 
@@ -64,6 +65,8 @@ def read_metrics(path):
     than MAX_ROWS records is thinned to at most MAX_ROWS points (the latest record always
     one of them), so no file can stop the page or fill memory."""
     rows, stride, seen, last = [], 1, 0, None
+    if not os.path.isfile(path):            # a FIFO or a device in its place would block or never end
+        return []
     try:
         f = open(path, encoding="utf-8", errors="replace")
     except OSError:

@@ -12,7 +12,8 @@ key: the SHA-256 of everything the statistics depend on — every weight (names,
 shapes, bytes), the training ids, the segment length, the sampling (streams, steps, which
 streams the one-stream samples take) and whether the compiled kernels ran (their tanh
 differs from NumPy's in the last place). It is used only when its key is the one computed
-now and every array is float64 of its parameter's shape, finite and ≥ 0; anything else —
+now and every array is float64 of its parameter's shape, finite, ≥ 0 and within
+MAX_SQUARE, and not all below MIN_LARGEST; anything else —
 other weights (a run trained on), another text or ``seg_len``, a damaged or foreign file —
 is a miss: the statistics are gathered again and the file replaced. Where it cannot be written (a
 read-only directory), only the caching is lost.
@@ -31,6 +32,12 @@ from ..kernels import compiled_active
 from .charlm_io import weights_digest
 from .scoring import STATS_STEPS, STATS_STREAMS, GradientStats, gradient_stats
 
+# what no gathered statistics come near, each way: a squared gradient beyond 1e30 (its RMS
+# would overflow float32 steps), or every one below 1e-30 (a model whose every gradient
+# vanishes; the head's bias alone moves ~1e-2 in any model that is not perfect). A file
+# outside them — forged with its key recomputed, say — is a miss: a review's 1e308 values
+# gave overflow warnings and blamed --dyn-lr, its zeros a loss of 722,827 and exit 0
+MAX_SQUARE, MIN_LARGEST = 1e30, 1e-30
 KIND = "GradientStats"
 SUFFIX = "-gradstats.npz"
 
@@ -53,8 +60,8 @@ def stats_key(model, ids, seg_len):
 
 def load(path, key, shapes):
     """The GradientStats at ``path`` if its key is ``key`` and it holds a float64, finite,
-    non-negative μ² and σ² of each shape in ``shapes`` ({name: shape}) and nothing else;
-    else None."""
+    non-negative μ² and σ² of each shape in ``shapes`` ({name: shape}) and nothing else,
+    within the bounds above; else None."""
     wanted = {f"{part}/{name}": shape for name, shape in shapes.items() for part in ("mu2", "var")}
     try:
         with checkpoint.Checkpoint(path) as ck:
@@ -63,7 +70,8 @@ def load(path, key, shapes):
             arrays = {member: ck.read(member, shape, (np.float64,)) for member, shape in wanted.items()}
     except CheckpointError:
         return None
-    if not all(np.isfinite(a).all() and (a >= 0).all() for a in arrays.values()):
+    if not all(np.isfinite(a).all() and (a >= 0).all() and (a <= MAX_SQUARE).all() for a in arrays.values()) \
+            or max(a.max(initial=0.0) for a in arrays.values()) < MIN_LARGEST:
         return None
     return GradientStats({n: arrays[f"mu2/{n}"] for n in shapes}, {n: arrays[f"var/{n}"] for n in shapes})
 
