@@ -5,7 +5,6 @@ import ast
 import os
 import re
 
-import pytest
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 PKG = os.path.join(ROOT, "rnnlab")

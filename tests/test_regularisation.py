@@ -71,7 +71,7 @@ def _torch_reference(mode, layer, x, state, dout, w_masks, out_masks):
     Returns out, final state, dx, dstate0 and the gradient w.r.t. each rnnlab parameter."""
     L, D, lstm = layer.num_layers, layer.num_directions, mode == "LSTM"
     p = layer.params
-    mods, used = [], {}
+    mods = []
     for k in range(L):
         m = getattr(torch.nn, mode)(p[f"weight_ih_l{k}"].shape[1], layer.hidden_size, 1, batch_first=True,
                                     bidirectional=layer.bidirectional, dtype=torch.float64)

@@ -3,9 +3,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import rnnlab
 from rnnlab import RNN, RNNCell, gradcheck
-from helpers import relerr, t64, torch, torch_module
+from helpers import relerr, t64, torch_module
 
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])

@@ -1,7 +1,6 @@
 """Each task on a small seeded budget must learn: beat its baseline or chance by a
 stated margin. Bad inputs of forecast give their errors."""
 import json
-import os
 
 import numpy as np
 import pytest
