@@ -201,10 +201,10 @@ def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, 
         if with_training_state and dist.size > 1:          # collectives: every rank is here
             state = dist.gather_state(state)
             extra["rank_rngs"] = dist.gather(rngs)
-        if run is None or (run.pending and name != "best.npz"):   # a forced run replaces the old one
-            return                                                 # only once it has a best checkpoint
+        if run is None or run.pending:         # a forced run replaces the old one at its first evaluation
+            return
         averages = avg.averages if avg is not None and with_training_state else None
-        # nothing the loader would refuse: weights in bounds, and the slots and carried state finite
+        # nothing the loader would refuse: weights, slots and carried state finite and in bounds
         slots = [a for s in opt.state.values() for a in s.values()]
         carried = [s for s in (state if isinstance(state, tuple) else (state,)) if s is not None]
         if not loadable(model.params) or (averages is not None and not loadable(avg.averages)) or (
@@ -212,7 +212,6 @@ def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, 
             progress.message(f"the weights or the training state are no longer finite (or beyond ±{MAX_ABS_WEIGHT:g} "
                              f"and ±{MAX_ABS_STATE:g}); {name} is left as it was")
             return
-        run.commit()
         meta = {**trainer.counters, "text_fingerprint": fingerprint, "text_source": text_source,
                 "steps_per_epoch": trainer.steps_per_epoch, "rngs": rngs, "text_encoding": text_encoding,
                 "eval_every": train.eval_every, "patience": train.patience, **extra}
@@ -228,6 +227,8 @@ def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, 
         val = record["val_loss"]
         record["val_bpc"] = None if val is None else bits_per_char(val)
         record["val_ppl"] = None if val is None else perplexity(val)
+        if run is not None and run.pending and loadable(model.params):
+            run.commit()                    # the first evaluation of weights that can be saved: swapped in
         if improved or val is None:
             save("best.npz", False)
         if run is not None:
@@ -242,7 +243,7 @@ def train_charlm(model, text, train, *, out_dir=None, force=False, resume=None, 
     summary = trainer.run(objective, evaluate=_averaged(avg, evaluate), on_eval=_averaged(avg, on_eval),
                           save=lambda: save("latest.npz", True))
     if run is not None:
-        run.discard()                 # a forced run stopped before its first evaluation: the old run stays
+        run.discard()                 # a forced run that never evaluated savable weights: the old run stays
     best = summary["best_val_loss"]
     summary["best_val_bpc"] = None if best is None else bits_per_char(best)
     return summary

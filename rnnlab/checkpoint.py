@@ -166,8 +166,9 @@ class Checkpoint:
     def _header(self, name):
         """(dtype, shape, data offset) from a member's .npy header; reads only the header."""
         with self._zip.open(self._infos[name]) as member:
-            f = _Capped(member, MAX_HEADER, f"{self.path}: damaged checkpoint (member {name!r}: a .npy header "
-                                            f"longer than {MAX_HEADER:,} bytes)")
+            f = _Capped(member, 12 + MAX_HEADER,     # the magic, version and length fields, then the header
+                        f"{self.path}: damaged checkpoint (member {name!r}: a .npy header longer than "
+                        f"{MAX_HEADER:,} bytes)")
             version = np.lib.format.read_magic(f)
             if version == (1, 0):
                 shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)

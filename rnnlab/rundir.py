@@ -9,8 +9,8 @@ into it (directories from before the marker existed are recognised by their
   unless ``force``, and a directory with other files always (``force`` replaces runs,
   never a user's files);
 - with ``force``, the new run is built beside the old one, in a hidden sibling
-  ``.<name>.new-XXXX``, and swapped in when it writes its first best checkpoint (its first
-  evaluation): a run that stops before that — diverged, interrupted, killed — leaves the
+  ``.<name>.new-XXXX``, and swapped in at its first evaluation of weights that can be
+  saved (``commit``): a run that stops before that — diverged, interrupted, killed — leaves the
   old run untouched (``pending`` says so afterwards), a crash after it the new run —
   never a mix of the two;
 - resuming needs a run directory with a resumable ``latest.npz``; ``metrics.jsonl`` is
@@ -104,7 +104,7 @@ class RunDir:
     """The directory a run writes to. ``create``/``resume`` check the rules at once but
     touch nothing on disk until the first ``file(name)`` — so a run that fails on its
     input leaves the directory as it was. ``file(name)`` is where ``name`` goes now;
-    ``commit()`` (called before each best checkpoint) swaps a forced new run into place;
+    ``commit()`` (called at the first evaluation) swaps a forced new run into place;
     ``pending``: a forced run not swapped in (yet)."""
 
     def __init__(self, path, mode, step=0):
@@ -114,33 +114,38 @@ class RunDir:
 
     @classmethod
     def create(cls, path, force=False):
-        """A directory for a new run at ``path`` (see the module rules)."""
+        """A directory for a new run at ``path`` (see the module rules). Every check is on
+        the absolute path the run writes to ("new/../R" is R, which the system would not
+        resolve while "new" does not exist), the messages name ``path`` as given."""
+        shown, path = path, os.path.abspath(path)
         if os.path.exists(path) and not os.path.isdir(path):
-            raise ConfigError(f"out {path} exists and is not a directory")
-        _check_writable(path)
+            raise ConfigError(f"out {shown} exists and is not a directory")
+        _check_writable(shown, path)
         recover(path)                  # first: a half-done swap is undone
         if force and os.path.islink(path):
-            raise ConfigError(f"out {path} is a symbolic link: force= would replace the link, not the run it "
+            raise ConfigError(f"out {shown} is a symbolic link: force= would replace the link, not the run it "
                               f"points to; give {os.path.realpath(path)} itself")
         if os.path.isdir(path) and _user_files(path):
             if not is_run(path):
-                raise ConfigError(f"out {path} is not empty and is not an rnnlab run (force= replaces runs only, "
+                raise ConfigError(f"out {shown} is not empty and is not an rnnlab run (force= replaces runs only, "
                                   f"never other files); choose another directory")
             if not force:
-                raise ConfigError(f"out {path} already holds a run; pass resume= to continue it, force= to "
+                raise ConfigError(f"out {shown} already holds a run; pass resume= to continue it, force= to "
                                   f"replace it, or choose another directory")
+            _check_writable(shown, os.path.dirname(path))    # the new run is staged beside it, then renamed
             return cls(path, "replace")
         return cls(path, "new")
 
     @classmethod
     def resume(cls, path, step):
         """The run directory at ``path``, to continue from ``step``."""
+        shown, path = path, os.path.abspath(path)
         recover(path)
         if not is_run(path):
-            raise ConfigError(f"resume {path} is not an rnnlab run directory")
+            raise ConfigError(f"resume {shown} is not an rnnlab run directory")
         metrics = os.path.join(path, "metrics.jsonl")
         if os.path.lexists(metrics) and not os.path.isfile(metrics):   # a FIFO would block the resume
-            raise ConfigError(f"resume {path}: its metrics.jsonl is not a regular file")
+            raise ConfigError(f"resume {shown}: its metrics.jsonl is not a regular file")
         return cls(path, "resume", step)
 
     def _prepare(self):
@@ -165,7 +170,7 @@ class RunDir:
         return os.path.join(self._staging or self.path, name)
 
     def commit(self):
-        """Swap a forced new run into place (once, before its first best checkpoint)."""
+        """Swap a forced new run into place (once, at its first evaluation)."""
         if not self._open:
             self._prepare()
         if self._staging is None:
@@ -185,17 +190,18 @@ class RunDir:
             self._staging, self._open = None, False
 
 
-def _check_writable(path):
-    """ConfigError unless ``path`` — or, where it does not exist yet, the nearest folder
-    above it that does — is a directory this process can write in: checked when the run
-    directory is chosen, not at its first write, after training has begun."""
+def _check_writable(shown, path):
+    """ConfigError (naming ``shown``, the out given) unless ``path`` — or, where it does
+    not exist yet, the nearest folder above it that does — is a directory this process can
+    write in: checked when the run directory is chosen, not at its first write, after
+    training has begun."""
     existing = os.path.abspath(path)
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
-        raise ConfigError(f"out {path}: {existing} is not a directory")
+        raise ConfigError(f"out {shown}: {existing} is not a directory")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"out {path}: {existing} is not writable")
+        raise ConfigError(f"out {shown}: {existing} is not writable")
 
 
 def _user_files(path):

@@ -219,8 +219,8 @@ def test_the_api_raises_checkpoint_error(variants):
     ("eval_every", 0, "eval_every"), ("patience", True, "patience"), ("eval_every", "10", "eval_every"),
     ("text_encoding", 5, "text_encoding"),
     # a review's (2026-12-06): each gave a traceback (TypeError, UnicodeEncodeError), or a resume that ran 10
-    # steps and then reported a divergence (an initial loss of 0 or less), or an 8 GiB allocation (workers)
-    ("elapsed", None, "elapsed"), ("initial_loss", 0, "initial_loss"), ("initial_loss", -1.0, "initial_loss"),
+    # steps and then reported a divergence (a negative initial loss; 0 is a one-character vocabulary's)
+    ("elapsed", None, "elapsed"), ("initial_loss", -1.0, "initial_loss"), ("best_val", -0.5, "best_val"),
     ("text_source", "\ud800", "text_source"), ("text_encoding", "\ud800", "text_encoding"),
 ])
 def test_damaged_training_state_is_refused(capsys, base, tmp_path, field, value, match):
@@ -955,3 +955,44 @@ def test_an_out_below_a_file_is_refused_before_training_says_anything(capsys, ba
     for out in (os.path.join(base["text"], "sub"), "/dev/null/x"):
         code, stdout, err = run(capsys, "train", base["text"], *SMALL[:-1], "--max-steps", "2", "--out", out)
         assert (code, stdout) == (2, "") and err.count("\n") == 1 and "is not a directory" in err, err
+
+
+def test_a_forced_run_is_swapped_in_at_its_first_evaluation_even_without_a_better_loss(capsys, base, tmp_path):
+    """A review found it (2026-12-06): swapping in at the first best.npz lost a whole run
+    resumed into another directory (--resume A --out B --force) whose evaluations never
+    beat A's best: it was discarded, exit 0. Now any first evaluation of savable weights
+    swaps it in."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(base["run"], a)
+    raw, meta = members(a / "latest.npz")
+    meta["best_val"] = 0.0                                # nothing beats it
+    write_ckpt(a / "latest.npz", raw, meta)
+    assert main(["train", base["text"], *SMALL, "--max-steps", "4", "--out", str(b)]) == 0
+    code, _, err = run(capsys, "train", "--resume", str(a), "--out", str(b), "--force", "--max-steps", "30",
+                       "--eval-every", "5", "--quiet")
+    assert code == 0, err
+    assert CharLM.load(str(b / "latest.npz")).meta["step"] == 30 and not (b / "best.npz").exists()
+
+
+def test_ngram_of_a_forced_run_that_kept_the_old_one_is_not_written_into_it(capsys, base, tmp_path):
+    """--ngram after a forced run that stopped before any evaluation counted the new text
+    and saved it into the old run, labelled as the old run's text."""
+    old = tmp_path / "old"
+    assert main(["train", base["text"], *SMALL, "--max-steps", "4", "--out", str(old)]) == 0
+    before = snapshot(old)
+    other = tmp_path / "other.txt"
+    other.write_text(make_text(4000, seed=2), encoding="utf-8")
+    code, stdout, err = run(capsys, "train", str(other), *SMALL[:-1], "--time-limit", "1e-9", "--ngram", "3",
+                            "--out", str(old), "--force")
+    assert code == 0 and "still holds the run --force was to replace" in stdout, (stdout, err)
+    assert "ngram.npz" not in stdout and snapshot(old) == before
+
+
+def test_a_one_character_run_resumes(capsys, tmp_path):
+    """Its loss is exactly 0 from the first step; a check for an initial loss > 0 refused
+    its resume as damaged."""
+    text = tmp_path / "a.txt"
+    text.write_text("a" * 3000, encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["train", str(text), *SMALL, "--max-steps", "4", "--out", str(out)]) == 0
+    assert run(capsys, "train", "--resume", str(out), "--max-steps", "6", "--quiet")[0] == 0

@@ -237,13 +237,14 @@ def test_an_error_on_rank_0_during_training_ends_the_job_in_one_line(tmp_path, t
     r = _cli([text, *SMALL, "--batch-size", "4", "--out", out, "--workers", "2", "--max-steps", "10", *budget],
              cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    os.unlink(os.path.join(out, "metrics.jsonl"))
-    os.mkdir(os.path.join(out, "metrics.jsonl"))                  # appending to it fails on rank 0 only
-    r = _cli(["--resume", out, "--workers", "2", "--max-steps", "20", *budget], cwd=tmp_path, timeout=60)
+    start = os.path.join(out, "start.npz")
+    os.rename(os.path.join(out, "latest.npz"), start)
+    os.mkdir(os.path.join(out, "latest.npz"))                     # replacing it fails on rank 0 only
+    r = _cli(["--resume", start, "--workers", "2", "--max-steps", "20", *budget], cwd=tmp_path, timeout=60)
     assert r.returncode == 2, r.stderr
-    assert r.stderr.splitlines() == [f"rnnlab: error: {os.path.join(out, 'metrics.jsonl')}: Is a directory"]
+    assert r.stderr.splitlines() == [f"rnnlab: error: {os.path.join(out, 'latest.npz')}: Is a directory"]
     assert not _ranks_of(out)
-    assert CharLM.load(os.path.join(out, "latest.npz")).meta["step"] == 10
+    assert CharLM.load(start).meta["step"] == 10
 
 
 @needs_mpi

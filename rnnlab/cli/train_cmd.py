@@ -171,9 +171,9 @@ def cmd_train(args):
         stop.name = signal.Signals(stop.signum).name
     if dist.rank != 0:                        # rank 0 reports for every rank
         return {"interrupted": 128 + (stop.signum or 0), "diverged": 1}.get(summary["stop_reason"], 0)
-    if args.ngram and summary["stop_reason"] not in ("diverged", "interrupted"):
-        _keep_mixture(args.ngram, text, out_dir, progress)
     kept_old = run is not None and run.pending     # --force stopped before its first evaluation
+    if args.ngram and summary["stop_reason"] not in ("diverged", "interrupted") and not kept_old:
+        _keep_mixture(args.ngram, text, out_dir, progress)
     old_run = f"nothing of this run was saved, and {out_dir} still holds the run --force was to replace"
     if summary["stop_reason"] == "interrupted":
         print(f"rnnlab: interrupted by {stop.name} after {summary['steps']} steps; "
@@ -182,9 +182,11 @@ def cmd_train(args):
         return 128 + stop.signum
     if summary["stop_reason"] == "diverged" and args.quiet and not args.json:   # exit 1 says why, quiet or not
         print(f"rnnlab: training diverged after {summary['steps']} steps (the loss exploded); "
-              + (old_run if kept_old else "best.npz is as the last evaluation left it"), file=sys.stderr)
+              + (old_run if kept_old else "best.npz is as the last evaluation left it"
+                 if os.path.isfile(os.path.join(out_dir, "best.npz")) else "no checkpoint was saved"), file=sys.stderr)
     if args.json:
         summary.pop("evaluations")
+        summary["kept_previous_run"] = kept_old
         print(json.dumps(summary))
     elif not args.quiet:
         best = summary["best_val_loss"]

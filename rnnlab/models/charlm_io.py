@@ -152,8 +152,9 @@ def load_charlm(cls, path, *, with_training_state=False):
             for name, (_, shape) in members.items():
                 if name.startswith("optim/"):
                     allowed = (np.int64,) if name == "optim/__t__" else FLOATS
-                    opt_state[name[len("optim/"):]] = _weights(path, name, ck.read(name, shape, allowed),
-                                                               MAX_ABS_STATE)
+                    a = ck.read(name, shape, allowed)      # a slot bounded; the step count and lr finite
+                    opt_state[name[len("optim/"):]] = (_finite(path, name, a) if name in ("optim/__t__", "optim/__lr__")
+                                                       else _weights(path, name, a, MAX_ABS_STATE))
             if "state/h" in members:
                 h = _weights(path, "state/h", ck.read("state/h", members["state/h"][1], FLOATS), MAX_ABS_STATE)
                 state = h
@@ -262,9 +263,8 @@ def check_training_state(meta, steps_per_epoch):
         v = meta.get(k, 0.0 if k == "elapsed" else None)     # a number, or None where nothing was measured yet
         if v is None and k != "elapsed":
             continue
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or (
-                k == "initial_loss" and v == 0):     # a loss is > 0; the divergence check multiplies it
-            bad(f"{k} = {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            bad(f"{k} = {v!r}")             # (a loss is ≥ 0: exactly 0 for a one-character vocabulary)
     pos = meta.get("pos", 0)
     if isinstance(pos, bool) or not isinstance(pos, int) or not 0 <= pos < steps_per_epoch:
         bad(f"pos = {pos!r}, expected 0 ≤ pos < {steps_per_epoch}")
