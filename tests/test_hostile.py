@@ -996,3 +996,15 @@ def test_a_one_character_run_resumes(capsys, tmp_path):
     out = tmp_path / "run"
     assert main(["train", str(text), *SMALL, "--max-steps", "4", "--out", str(out)]) == 0
     assert run(capsys, "train", "--resume", str(out), "--max-steps", "6", "--quiet")[0] == 0
+
+
+def test_an_out_through_a_missing_folder_and_dotdot_is_the_run_it_names(capsys, base, tmp_path):
+    """'nope/../R' with nope missing: the checks asked the system, which cannot resolve it
+    (not a directory: a new run), while the run wrote to the absolute path, R — a run
+    replaced without --force (a review, 2026-12-06)."""
+    r = tmp_path / "R"
+    shutil.copytree(base["run"], r)
+    before = snapshot(r)
+    one_line_exit_2(capsys, "train", base["text"], *SMALL, "--max-steps", "2",
+                    "--out", str(tmp_path / "nope" / ".." / "R"), match="already holds a run")
+    assert snapshot(r) == before
