@@ -119,6 +119,9 @@ class Checkpoint:
 
     def __init__(self, path):
         self.path = os.fspath(path)
+        if os.path.isdir(self.path):
+            raise CheckpointError(f"{self.path}: a directory, not a checkpoint file (a run's are best.npz and "
+                                  f"latest.npz in it)")
         if not os.path.isfile(self.path):
             raise CheckpointError(f"{self.path}: no such checkpoint file")
         self._zip = None

@@ -459,3 +459,14 @@ def test_sample_encoding_needs_a_prime_file(capsys, tmp_path, text_file):
     code, out, err = run(capsys, "sample", out_dir, "--prime-file", str(tmp_path / "prime.txt"), "--encoding",
                          "utf-16", "--length", "5", "--seed", "0")
     assert code == 0 and out.startswith("the ") and len(out) == len("the ") + 5 + 1, err
+
+
+def test_an_error_names_the_users_paths_as_typed(capsys, tmp_path):
+    """The CLI says its flags where a library message names a parameter ("seed=1" is
+    "--seed 1"), and rewrote the user's own paths with them: "exp/seed=1/t.txt" came out
+    as "exp/--seed 1/t.txt" (a review, 2026-12-06)."""
+    path = str(tmp_path / "exp" / "seed=1" / "t.txt")
+    code, _, err = run(capsys, "train", path, "--max-steps", "2")
+    assert code == 2 and f"{path}: no such file" in err, err
+    code, _, err = run(capsys, "train", path, "--hidden-size", "0", "--max-steps", "2")
+    assert code == 2 and "--hidden-size must be a positive integer" in err, err

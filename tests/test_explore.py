@@ -130,7 +130,9 @@ def test_errors_are_one_line(run_dir, capsys, tmp_path):
     model.save(str(tmp_path / "m.npz"))               # no text_source in its metadata
     for argv, match in [(["explore", str(tmp_path / "m.npz")], "pass TEXT"),
                         (["explore", str(tmp_path / "nope")], "no such run directory"),
-                        (["explore", str(run_dir / "run"), "--max-chars", "1"], "--max-chars")]:
+                        (["explore", str(run_dir / "run"), "--max-chars", "1"], "--max-chars"),
+                        # a review's 2,000,000 ran 25 s and then failed allocating 954 MiB (a traceback)
+                        (["explore", str(run_dir / "run"), "--max-chars", "2000000"], "from 2 to 50,000")]:
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("rnnlab: error:") and match in err and len(err.strip().splitlines()) == 1
@@ -152,6 +154,13 @@ def test_out_never_replaces_anything_but_a_page(run_dir, capsys, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a-dir.html"] and not os.listdir(tmp_path / "a-dir.html")
     assert main(["explore", str(run), "--out", str(tmp_path / "p.html")]) == 0
     assert sorted(os.listdir(tmp_path)) == ["a-dir.html", "p.html"]            # no temporary file left
+    trained_on = tmp_path / "trained_on.html"        # the training text as --out, TEXT not given: replaced too
+    trained_on.write_text(TEXT, encoding="utf-8")
+    assert main(["train", str(trained_on), "--hidden-size", "4", "--num-layers", "1", "--max-steps", "2", "--quiet",
+                 "--out", str(tmp_path / "r2")]) == 0
+    capsys.readouterr()
+    assert main(["explore", str(tmp_path / "r2"), "--out", str(trained_on)]) == 2
+    assert "the training text" in capsys.readouterr().err and trained_on.read_text(encoding="utf-8") == TEXT
     shown = tmp_path / "shown.html"                  # TEXT given as --out: the page replaced the text
     shown.write_text(TEXT, encoding="utf-8")
     assert main(["explore", str(run), str(shown), "--out", str(shown)]) == 2

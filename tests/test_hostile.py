@@ -202,10 +202,12 @@ def test_damaged_zip_flags(capsys, base, tmp_path):
         one_line_exit_2(capsys, "sample", str(p), "--length", "3")
 
 
-def test_the_api_raises_checkpoint_error(variants):
+def test_the_api_raises_checkpoint_error(variants, base):
     for case in ("nan_head.bias", "huge_model_metadata", "deeply_nested_json"):
         with pytest.raises(rnnlab.errors.CheckpointError):
             CharLM.load(variants[case])
+    with pytest.raises(rnnlab.errors.CheckpointError, match="a directory, not a checkpoint file"):
+        CharLM.load(base["run"])                     # said "no such checkpoint file" of a run directory
 
 
 # -- damaged training state --------------------------------------------------------------------------

@@ -23,18 +23,26 @@ from .parser import build_parser
 from ..parallel import abort_started, env_rank, fail_unsettled, is_quiet_rank, started
 
 
-def _flag_message(message, command_parser):
+def _flag_message(message, command_parser, given=()):
     """Library messages name their own parameters — first ("hidden_size must be ...") or as
     "name=value" — and the CLI says its flags instead ("--hidden-size must be ...",
-    "--fill ffill") where the command has that option."""
+    "--fill ffill") where the command has that option. What the user typed (``given``: the
+    command line's words, file names among them) is left as it is: a folder "seed=1" or a
+    file named "column" is not an option."""
     flags = {a.dest: a.option_strings[-1] for a in command_parser._actions if a.option_strings}
+    kept = sorted({w for w in given if len(w) > 1 and not w.startswith("-") and w in message}, key=len, reverse=True)
+    for i, w in enumerate(kept):                          # out of the rewriting's way, put back below
+        message = message.replace(w, f"\0{i}\0")
     name, _, rest = message.partition(" ")
     key = name.rstrip(":")
     if key in flags:
         message = f"{flags[key]}{name[len(key):]} {rest}"
     # "name=value" elsewhere in the message is the option "--name value"
-    return re.sub(r"\b([a-z_]+)=", lambda m: flags[m.group(1)] + ("" if m.end() == len(message) or
-                  message[m.end()] == " " else " ") if m.group(1) in flags else m.group(0), message)
+    message = re.sub(r"\b([a-z_]+)=", lambda m: flags[m.group(1)] + ("" if m.end() == len(message) or
+                     message[m.end()] == " " else " ") if m.group(1) in flags else m.group(0), message)
+    for i, w in enumerate(kept):
+        message = message.replace(f"\0{i}\0", w)
+    return message
 
 
 def _paths_printable(stream):
@@ -76,7 +84,7 @@ def main(argv=None):
     except (UsageError, RnnlabError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         if isinstance(e, RnnlabError) and args is not None:
-            msg = _flag_message(msg, args.command_parser)
+            msg = _flag_message(msg, args.command_parser, args.argv)
         return _fail(e, msg, 2)
     except OSError as e:
         name = e.filename2 or e.filename                   # a rename: its target

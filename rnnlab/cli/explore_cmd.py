@@ -3,13 +3,9 @@ from __future__ import annotations
 
 import json
 
-from .usage import UsageError
-
 
 def cmd_explore(args):
     from ..explore import printable, explore
-    if args.max_chars < 2:
-        raise UsageError("--max-chars must be >= 2")
     info = explore(args.checkpoint, args.text, args.out, max_chars=args.max_chars, encoding=args.encoding)
     if args.json:
         print(json.dumps(info))

@@ -184,7 +184,7 @@ def build_parser():
                         "training text)")
     x.add_argument("--out", metavar="FILE.html",
                    help="page to write (default: RUN/explore.html, or <name>-explore.html beside a .npz)")
-    x.add_argument("--max-chars", type=int, default=5000, help="characters of TEXT shown, from its start")
+    x.add_argument("--max-chars", type=int, default=5000, help="characters of TEXT shown, from its start (at most 50,000: the page holds every unit's activation at each)")
     x.add_argument("--encoding", help="encoding of TEXT (default: utf-8), or without TEXT of the training "
                                        "text (default: the one the run read it in)")
     x.add_argument("--json", action="store_true", help="print one JSON object describing the page")

@@ -23,6 +23,10 @@ from .analysis import analyse
 from .page import page_data, read_metrics, render
 
 MAX_CHARS = 5000
+# the most a page shows: it holds every unit's activation at every character (~680 bytes a
+# character for an LSTM 2x256: 34 MB here), and the analysis float64 arrays of each (a
+# review's 2,000,000 ran 25 s, then failed allocating 954 MiB)
+MAX_PAGE_CHARS = 50_000
 
 
 def validation_tail(model, encoding=None):
@@ -49,11 +53,15 @@ def validation_tail(model, encoding=None):
     return val, what
 
 
+def _check_max_chars(max_chars):
+    if not isinstance(max_chars, int) or isinstance(max_chars, bool) or not 2 <= max_chars <= MAX_PAGE_CHARS:
+        raise DataError(f"max_chars must be an integer from 2 to {MAX_PAGE_CHARS:,}, got {max_chars!r}")
+
+
 def build_page(model, text, *, metrics=(), source="", checkpoint="", max_chars=MAX_CHARS):
     """(html, info) for ``text``: characters outside the vocabulary are dropped (counted
     in info["oov"]), then the first ``max_chars`` are shown."""
-    if not isinstance(max_chars, int) or isinstance(max_chars, bool) or max_chars < 2:
-        raise DataError(f"max_chars must be an integer >= 2, got {max_chars!r}")
+    _check_max_chars(max_chars)
     known = "".join(ch for ch in text if ch in model.vocab.index)
     oov = len(text) - len(known)
     shown = known[:max_chars]
@@ -107,9 +115,12 @@ def explore(run, text_path=None, out=None, *, max_chars=MAX_CHARS, encoding=None
         raise DataError(f"{run}: no such run directory or checkpoint")
     out = out or default_out
     _check_out(out)                          # before the analysis, which takes seconds
-    if text_path is not None and os.path.isfile(out) and os.path.samefile(out, text_path):
-        raise DataError(f"out {out} is the text it would show (TEXT): the page would replace it")
+    _check_max_chars(max_chars)
     model = CharLM.load(ckpt)
+    source = text_path if text_path is not None else model.meta.get("text_source")
+    if source and os.path.isfile(out) and os.path.isfile(source) and os.path.samefile(out, source):
+        raise DataError(f"out {out} is the text it would show ({'TEXT' if text_path else 'the training text'}): "
+                        f"the page would replace it")
     if text_path is None:
         text, source = validation_tail(model, encoding)
     else:
@@ -130,4 +141,4 @@ def explore(run, text_path=None, out=None, *, max_chars=MAX_CHARS, encoding=None
     return {**info, "out": out, "source": source, "metrics": len(metrics)}
 
 
-__all__ = ["explore", "build_page", "validation_tail", "read_metrics", "printable", "MAX_CHARS"]
+__all__ = ["explore", "build_page", "validation_tail", "read_metrics", "printable", "MAX_CHARS", "MAX_PAGE_CHARS"]
