@@ -1,6 +1,7 @@
 """Each task on a small seeded budget must learn: beat its baseline or chance by a
 stated margin. Bad inputs of forecast give their errors."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -168,6 +169,18 @@ def test_read_csv_column_errors(csv_files):
         read_csv_column(csv_files["bad"], "value")
     with pytest.raises(DataError, match="no column 'v'"):
         read_csv_column(csv_files["good"], "v")
+    # a review's (2026-12-06): a duplicated column name took the last silently; "1_000" and other
+    # scripts' digits were numbers; "NAN" and "-nan" were errors where "nan" was missing
+    odd = csv_files["good"].parent / "odd.csv"
+    odd.write_text("v,v\n1,2\n")
+    with pytest.raises(DataError, match="2 columns are named 'v'"):
+        read_csv_column(odd, "v")
+    for cell in ("1_000", "\u0661\u0662"):
+        odd.write_text(f"v\n1\n{cell}\n", encoding="utf-8")
+        with pytest.raises(DataError, match="row 3"):
+            read_csv_column(odd, "v")
+    odd.write_text("v\n1\nNAN\n-nan\nNa\n2\n")
+    assert np.isnan(read_csv_column(odd, "v")[1:4]).all()
 
 
 @pytest.mark.parametrize("argv,match", [
@@ -206,6 +219,21 @@ def test_task_cli_json_and_plot(capsys, tmp_path, csv_files):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_plot_without_a_step_and_plot_over_a_link(capsys, tmp_path):
+    """A review's (2026-12-06): a time limit that ended before the first step made --plot a
+    traceback (TypeError, "a cannot be empty"); a link named as --plot was written through
+    (to /dev/null, or to whatever it points at)."""
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib (the plot extra)")
+    for task in ("gradflow", "adding"):
+        assert main(["task", task, "--time-limit", "1e-9", "--plot", str(tmp_path / "g.png")]) == 0
+        assert "no plot" in capsys.readouterr().out and not (tmp_path / "g.png").exists()
+    target = tmp_path / "mine.png"
+    target.write_bytes(b"my picture")
+    os.symlink(target, tmp_path / "link.png")
+    assert main(["task", "adding", "--max-steps", "3", "--plot", str(tmp_path / "link.png")]) == 2
+    assert "not a plain file" in capsys.readouterr().err and target.read_bytes() == b"my picture"
+
+
 def test_tasks_are_reproducible():
     a = public(run_task("forecast", model="rnn", max_steps=30, seed=3))
     b = public(run_task("forecast", model="rnn", max_steps=30, seed=3))
@@ -242,6 +270,7 @@ def test_a_csv_with_a_byte_order_mark_or_spaced_header_reads_by_name(tmp_path):
     ("detect", dict(batch_size=0), "batch_size must be a positive integer"),
     ("detect", dict(threshold=None), "threshold must be a number in"),
     ("detect", dict(word="a" * 65), "word must be at most 64 letters"),
+    ("detect", dict(word="héllo"), "word must be lowercase letters a-z"),   # the stream has a-z only
     ("adding", dict(length=2.5), "length must be a positive integer"),
     ("classify", dict(test_frac=1.0), "test_frac must be a number in"),
     ("classify", dict(test_frac=1e-5), "leaves 0 of the 1797 digits"),

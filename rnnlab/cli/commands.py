@@ -125,7 +125,7 @@ def cmd_bench(args):
         print(f"float32 GEMM peak measured here: {result['gemm_peak_gflops']:.0f} GFLOP/s (NumPy)"
               + (f"; torch {result['torch']}" if result["torch"] else f"; {result['torch_missing_reason']}"))
         print(f"rnnlab LSTM/GRU kernels: {result['kernels']}")
-        print(result["default"] + " (torch: the shape, optimizer and dropout)")
+        print(result["default"] + (" (torch: the shape, optimizer and dropout)" if result["torch"] else ""))
         print("vs torch = median over alternated rounds of torch time / rnnlab time (> 1: rnnlab faster); "
               "peak = share of the GEMM peak")
     return 0
@@ -174,9 +174,10 @@ def cmd_task(args):
             v = e[name]
             print(f"  {name:<12}max grad norm {_g(v['max_grad_norm'])}  first update norm "
                   f"{_g(v['first_update_norm'])}  final loss {_g(v['final_loss'])}  steps {v['steps']}"
-                  + (f"  (gradient overflowed at {v['overflowed_steps']})" if v["overflowed_steps"] else ""))
+                  + (f"  (the gradient overflowed at {v['overflowed_steps']} of them)" if v["overflowed_steps"] else ""))
     if args.plot:
-        print(f"plot written to {args.plot}")
+        print(f"plot written to {args.plot}" if result.get("plot") else
+              "no plot: the time limit ended before the first training step, so there is nothing to draw")
     return 0
 
 

@@ -208,7 +208,7 @@ def build_parser():
     _add_task(sub)
 
     b = sub.add_parser("bench", help="speed side by side with torch.nn on the CPU", formatter_class=_Help)
-    b.add_argument("--repeats", type=int, default=7, help="timed repeats per row (the median is kept)")
+    b.add_argument("--repeats", type=int, default=7, help="timed repeats per training row, the median kept (sampling rows: half as many, at least 3)")
     b.add_argument("--row", action="append", help="run only this row, repeatable (default: every row)")
     b.add_argument("--no-torch", action="store_true", help="rnnlab's numbers only")
     b.add_argument("--json", action="store_true", help="print one JSON object")

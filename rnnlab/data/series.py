@@ -30,8 +30,9 @@ def load_series(name):
 
 
 def read_csv_column(path, column):
-    """A numeric CSV column; empty fields (and NA/NaN) are missing values (NaN).
-    Anything else that is not a number is an error naming the row."""
+    """A numeric CSV column; empty fields (and NA, NaN in any case) are missing values
+    (NaN). Anything else that is not a number written in ASCII digits (no "1_000") is an
+    error naming the row, as is a column name given twice."""
     text = read_text(path)            # read whole, within the memory cap: /dev/zero has no lines
     text = text[1:] if text.startswith("\ufeff") else text        # a BOM (Excel's "CSV UTF-8")
     try:
@@ -41,13 +42,17 @@ def read_csv_column(path, column):
         reader.fieldnames = [f.strip() for f in reader.fieldnames]          # "a, b" names b
         if column not in reader.fieldnames:
             raise DataError(f"{path}: no column {column!r}; columns are {reader.fieldnames}")
+        if reader.fieldnames.count(column) > 1:           # DictReader would keep the last, silently
+            raise DataError(f"{path}: {reader.fieldnames.count(column)} columns are named {column!r}")
         values = []
         for row_no, row in enumerate(reader, start=2):
             cell = (row.get(column) or "").strip()
-            if cell in ("", "NA", "NaN", "nan"):
+            if cell.upper() in ("", "NA", "NAN", "-NAN", "+NAN"):          # any spelling of not-a-number
                 values.append(np.nan)
                 continue
             try:
+                if not cell.isascii() or "_" in cell:       # float() takes "1_000" and other scripts' digits
+                    raise ValueError
                 v = float(cell)
             except ValueError:
                 raise DataError(f"{path}: row {row_no}, column {column!r}: {cell!r} is not a number") from None

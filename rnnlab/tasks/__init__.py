@@ -38,16 +38,28 @@ def run_task(name, plot=None, **options):
     if plot:
         if not str(plot).lower().endswith(".png") or os.path.isdir(plot):
             raise ConfigError(f"plot must be the path of a .png file, got {plot!r}")
+        if os.path.lexists(plot) and (os.path.islink(plot) or not os.path.isfile(plot)):
+            raise ConfigError(f"plot {plot!r} exists and is not a plain file (a link, a FIFO, a device): "
+                              f"the figure replaces only a plain file")
         folder = os.path.dirname(os.path.abspath(plot))
         if not (os.path.isdir(folder) and os.access(folder, os.W_OK)):     # before training, not after
             raise ConfigError(f"plot: cannot write into {folder!r} (no such folder, or not writable)")
         from .common import pyplot
         pyplot()                      # fail before training if matplotlib is missing
     result = run(**options)
-    if plot:
+    if plot and any(_steps(result)):                # none: the time limit ended before a step, no curve to draw
         draw(result, plot)
         result["plot"] = plot
     return result
+
+
+def _steps(result):
+    """Every "steps" count in a task's result (one per model trained)."""
+    for k, v in result.items():
+        if k == "steps" and isinstance(v, int):
+            yield v
+        elif isinstance(v, dict):
+            yield from _steps(v)
 
 
 def public(result):

@@ -31,8 +31,8 @@ def run(model="rnn", seed=0, max_steps=None, time_limit=None, word="udacity", th
         raise ConfigError("detect runs over a stream: model rnn, lstm or gru")
     check_options(sizes=dict(hidden_size=hidden_size, batch_size=batch_size, seq_len=seq_len,
                              eval_length=eval_length), fractions=dict(threshold=threshold))
-    if not isinstance(word, str) or not word:
-        raise ConfigError(f"word must be a non-empty string, got {word!r}")
+    if not isinstance(word, str) or not word or not all("a" <= ch <= "z" for ch in word):
+        raise ConfigError(f"word must be lowercase letters a-z (the stream's letters), got {word!r}")
     if len(word) > seq_len:
         raise ConfigError(f"word must be at most {seq_len} letters (the training windows' length), "
                           f"got {len(word)}")

@@ -79,7 +79,9 @@ def run(model="all", seed=0, max_steps=None, time_limit=None, length=50, hidden_
     train_cfg = budget(max_steps, None if time_limit is None else time_limit / (len(kinds) + 2), 300)
     if any(k.replace("_fb1", "") not in CELLS for k in kinds):
         raise ConfigError("gradflow compares model rnn, lstm, gru or all")
-    check_fits("lstm" if model == "all" else model, 2, hidden_size, 1, batch_size * length,
+    # twice the layer's positions: state_gradient_norms keeps a cell's cache per step beside them (a review's
+    # --length 18000 peaked at 3.39 GiB where one count estimated 3.03, and 21500 ran out of memory)
+    check_fits("lstm" if model == "all" else model, 2, hidden_size, 1, 2 * batch_size * length,
                hidden_size=hidden_size, length=length)
     rng = np.random.default_rng(seed)
     x, y = adding_problem(np.random.default_rng(seed + 1), batch_size, length)
