@@ -9,6 +9,7 @@ line that matters) and returns the job's exit code — a worker killed ends the 
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import re
@@ -20,7 +21,7 @@ import tempfile
 import threading
 
 from .errors import ConfigError
-from .memory import available_memory
+from .memory import SHARE_VAR, available_memory
 from .parallel import INSTALL, PIDS_VAR, THREAD_VARS, cores
 
 
@@ -52,6 +53,7 @@ def launch_command(mpiexec, n, args, env=None, program=None):
     threads = str(max(1, cores() // n))
     for k in THREAD_VARS:
         env.setdefault(k, threads)
+    env[SHARE_VAR] = str(n)                  # each rank checks its sizes against 1/n of the memory
     try:
         version = subprocess.run([mpiexec, "--version"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.TimeoutExpired):
@@ -70,10 +72,12 @@ _BANNER_RULE = re.compile(r"^\s*(-{20,}|={20,})\s*$")
 _LAUNCHER_LINE = re.compile(r"^\[[^\]]*(:\d+|@[^\]]*)\]")       # "[host:pid] ...", "[mpiexec@host] ..."
 
 
-def _filter(stream, out):
+def _filter(stream, out, dropped=None, passed=None):
     """Copy the job's stderr, dropping the MPI launcher's own banners (blocks between rules
     of dashes or equals signs), its log lines and the NUL byte Open MPI's prterun ends an
-    aborted job's output with: rank 0 prints the one line that matters."""
+    aborted job's output with: rank 0 prints the one line that matters. ``dropped`` (a
+    bounded deque) keeps the last dropped lines, ``passed`` (a list) one entry per line
+    copied: when the job fails with no word from a rank, ``launch`` says the launcher's."""
     inside = False
     for line in iter(stream.readline, b""):
         text = line.decode("utf-8", "replace").replace("\x00", "")
@@ -83,7 +87,11 @@ def _filter(stream, out):
             inside = not inside
             continue
         if inside or _LAUNCHER_LINE.match(text):
+            if dropped is not None and text.strip():
+                dropped.append(text.strip())
             continue
+        if passed is not None:
+            passed.append(1)
         out.write(text)
         out.flush()
 
@@ -151,18 +159,26 @@ def launch(n, args):
         if threading.current_thread() is threading.main_thread():
             previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            copier = threading.Thread(target=_filter, args=(proc.stderr, sys.stderr), daemon=True)
+            dropped, passed = collections.deque(maxlen=8), []
+            copier = threading.Thread(target=_filter, args=(proc.stderr, sys.stderr, dropped, passed), daemon=True)
             copier.start()
             rc = proc.wait()
             copier.join(timeout=5)
         finally:
             for s, h in previous.items():
                 signal.signal(s, h)
+        started = bool(os.listdir(piddir))          # each rank writes its pid there as it starts
     finally:
         shutil.rmtree(piddir, ignore_errors=True)
     rc = 128 - rc if rc < 0 else rc
+    telling = [t for t in dropped if re.search(r"(?i)error|unable|cannot|not found|failed|killed|signal", t)]
+    said = f"; the MPI launcher said: {(telling or list(dropped))[-1]}" if dropped else ""
+    if rc not in (0, 130, 143) and not started and not passed:     # mpiexec itself failed: say what it said
+        print(f"rnnlab: error: the MPI launcher ({os.path.basename(mpiexec)}) ended with exit code {rc} before "
+              f"any rank started{said}", file=sys.stderr)
+        return rc
     if rc not in (0, 1, 2, 130, 143):
-        print(f"rnnlab: error: the MPI job ended with exit code {rc} (a worker died or was killed); "
+        print(f"rnnlab: error: the MPI job ended with exit code {rc} (a worker died or was killed){said}; "
               f"every rank was stopped and the last checkpoint is intact: continue with --resume",
               file=sys.stderr)
     return rc

@@ -6,8 +6,8 @@ into it (directories from before the marker existed are recognised by their
 ``latest.npz``). Rules:
 
 - a new run goes into a directory that does not exist or is empty; a run is refused
-  unless ``force``, and a directory with other files always (``force`` replaces runs,
-  never a user's files);
+  unless ``force``, and a directory with other files always (``force`` replaces a run
+  directory whole, files put inside it included, and never a directory that is not a run);
 - with ``force``, the new run is built beside the old one, in a hidden sibling
   ``.<name>.new-XXXX``, and swapped in at its first evaluation of weights that can be
   saved (``commit``): a run that stops before that — diverged, interrupted, killed — leaves the
