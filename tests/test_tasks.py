@@ -160,7 +160,10 @@ def csv_files(tmp_path):
     short.write_text("t,value\n1,0.5\n2,0.6\n")
     gaps = tmp_path / "gaps.csv"
     gaps.write_text("t,value\n1,0.5\n2,\n3,0.7\n")
-    return {"good": good, "bad": bad, "short": short, "gaps": gaps}
+    latin = tmp_path / "latin.csv"                   # "déjà" in Latin-1: not UTF-8
+    latin.write_bytes("t,value,note\n".encode() + b"".join(f"{i},{i / 7:.4f},d\xe9j\xe0\n".encode("latin-1")
+                                                            for i in range(60)))
+    return {"good": good, "bad": bad, "short": short, "gaps": gaps, "latin": latin}
 
 
 def test_read_csv_column_errors(csv_files):
@@ -197,6 +200,8 @@ def test_read_csv_column_errors(csv_files):
     (["--window", "1000000"], "the series has 309 values"),           # not "the task needs 168 GiB"
     (["--test-frac", "0.999"], "too short for --test-frac 0.999"),
     (["--plot", "{missing}/f.png"], "--plot: cannot write into"),
+    (["--encoding", "latin-1"], "--encoding latin-1 applies to a CSV file"),
+    (["--csv", "{latin}", "--column", "value"], "give it (--encoding NAME)"),      # task has it now
 ])
 def test_forecast_bad_inputs_exit_2(capsys, csv_files, tmp_path, argv, match):
     paths = {k: str(v) for k, v in csv_files.items()}
@@ -205,6 +210,12 @@ def test_forecast_bad_inputs_exit_2(capsys, csv_files, tmp_path, argv, match):
     code = main(["task", "forecast", "--max-steps", "5", *argv])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and match in err, err
+
+
+def test_forecast_reads_a_csv_in_its_encoding(capsys, csv_files):
+    code = main(["task", "forecast", "--csv", str(csv_files["latin"]), "--column", "value", "--encoding", "latin-1",
+                 "--window", "5", "--max-steps", "3", "--json"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["metrics"]
 
 
 def test_task_cli_json_and_plot(capsys, tmp_path, csv_files):

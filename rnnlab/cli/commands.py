@@ -133,7 +133,7 @@ def cmd_bench(args):
 
 TASK_OPTIONS = {
     "detect": ["word", "threshold", "hidden_size"],
-    "forecast": ["series", "csv", "column", "window", "horizon", "fill", "test_frac", "hidden_size"],
+    "forecast": ["series", "csv", "column", "encoding", "window", "horizon", "fill", "test_frac", "hidden_size"],
     "classify": ["hidden_size"],
     "adding": ["length", "hidden_size"],
     "order": ["length", "hidden_size"],

@@ -134,6 +134,7 @@ def _add_task(sub):
                                                                  "(default: sunspots)")
     k.add_argument("--csv", help="forecast: a CSV file instead (default: the bundled series)")
     k.add_argument("--column", help="forecast: the CSV column (default: none; needed with --csv)")
+    k.add_argument("--encoding", help="forecast: the CSV file's text encoding (default: utf-8)")
     k.add_argument("--window", type=int, help="forecast: past values seen (default: 10)")
     k.add_argument("--horizon", type=int, help="forecast: steps ahead (default: 1)")
     k.add_argument("--fill", choices=["none", "ffill", "interpolate", "drop"],

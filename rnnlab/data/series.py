@@ -29,11 +29,11 @@ def load_series(name):
     return read_csv_column(os.path.join(HERE, fname), column)
 
 
-def read_csv_column(path, column):
+def read_csv_column(path, column, encoding="utf-8"):
     """A numeric CSV column; empty fields (and NA, NaN in any case) are missing values
     (NaN). Anything else that is not a number written in ASCII digits (no "1_000") is an
     error naming the row, as is a column name given twice."""
-    text = read_text(path)            # read whole, within the memory cap: /dev/zero has no lines
+    text = read_text(path, encoding)  # read whole, within the memory cap: /dev/zero has no lines
     text = text[1:] if text.startswith("\ufeff") else text        # a BOM (Excel's "CSV UTF-8")
     try:
         reader = csv.DictReader(io.StringIO(text, newline=""))

@@ -20,33 +20,35 @@ from ..models.seq import SeqNet, check_fits, fit
 from .common import budget, check_options, pyplot, save
 
 
-def load(series=None, csv=None, column=None, fill="none"):
+def load(series=None, csv=None, column=None, fill="none", encoding=None):
     """(values, name): the bundled ``series`` (default sunspots), or ``column`` of the
-    CSV file ``csv`` — one source, and column= only with csv=."""
+    CSV file ``csv`` read in ``encoding`` (default UTF-8) — one source, and column= and
+    encoding= only with csv=."""
     if csv is not None:
         if series is not None:
             raise ConfigError("series= and csv= are two sources: give one")
         if not column:
             raise DataError("csv= needs column=NAME, the column to read")
-        values, name = read_csv_column(csv, column), f"{csv}:{column}"
+        values, name = read_csv_column(csv, column, encoding or "utf-8"), f"{csv}:{column}"
     else:
-        if column is not None:
-            raise ConfigError(f"column={column} applies to a CSV file: give csv= too")
+        for option, value in (("column", column), ("encoding", encoding)):
+            if value is not None:
+                raise ConfigError(f"{option}={value} applies to a CSV file: give csv= too")
         series = "sunspots" if series is None else series
         values, name = load_series(series), series
     return fill_missing(values, fill), name
 
 
 def run(model="lstm", seed=0, max_steps=None, time_limit=None, series=None, csv=None, column=None,
-        window=10, horizon=1, fill="none", test_frac=0.2, hidden_size=32, batch_size=32, progress=None):
+        window=10, horizon=1, fill="none", test_frac=0.2, hidden_size=32, batch_size=32, progress=None, encoding=None):
     """``series``: a bundled series (default sunspots), or ``csv`` a file and ``column``
-    its column; ``fill``: none, ffill, interpolate or drop (data/series.py); ``window``
+    its column (the file in ``encoding``, default UTF-8); ``fill``: none, ffill, interpolate or drop (data/series.py); ``window``
     past values (inputs (B, window, 1)) predict the value ``horizon`` steps after them
     (targets (B, 1)); ``test_frac`` in (0, 1): the held-out tail of the windows;
     ``hidden_size`` units, ``batch_size`` windows per step. model: rnn, lstm, gru or tdnn."""
     check_options(sizes=dict(window=window, horizon=horizon, hidden_size=hidden_size, batch_size=batch_size),
                   fractions=dict(test_frac=test_frac))
-    values, name = load(series, csv, column, fill)
+    values, name = load(series, csv, column, fill, encoding)
     n = window_count(len(values), window, horizon)          # the series' length before the memory
     # the network reads a batch, or the test windows at once; the windows of the whole
     # series (X, its scaled copy, the AR design matrix and lstsq's copy) are data
