@@ -12,8 +12,8 @@ from page.html, page.css and page.js (package data).
 from __future__ import annotations
 
 import os
-import tempfile
 
+from ..atomic import write_atomic
 from ..data.corpus import default_corpus
 from ..data.text import read_text, split_train_val, text_fingerprint
 from ..errors import DataError
@@ -83,12 +83,6 @@ def printable(path):
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _check_out(out):
     """The page goes to an .html path in an existing directory, never over anything but a
     plain file: a checkpoint, a directory or a device given as ``out`` by mistake stays."""
@@ -128,16 +122,7 @@ def explore(run, text_path=None, out=None, *, max_chars=MAX_CHARS, encoding=None
     metrics = read_metrics(os.path.join(run_dir, "metrics.jsonl"))
     html, info = build_page(model, text, metrics=metrics, source=source, checkpoint=ckpt,
                             max_chars=max_chars)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".html", dir=os.path.dirname(os.path.abspath(out)))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(html)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(out, lambda f: f.write(html), binary=False, suffix=".html")
     return {**info, "out": out, "source": source, "metrics": len(metrics)}
 
 

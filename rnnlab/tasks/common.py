@@ -7,8 +7,7 @@ batches: the same seed gives the same result), ``max_steps`` (each training's st
 None) — and returns a dict of plain values whose "metrics" hold what it measured."""
 from __future__ import annotations
 
-import os
-
+from ..atomic import write_atomic
 from ..errors import ConfigError, RnnlabError
 from ..module import check_sizes, finite_real
 from ..trainer import TrainConfig
@@ -47,28 +46,10 @@ def pyplot():
 
 
 def save(fig, path):
-    """Write the figure to ``path`` through a temporary file and a rename (a crash leaves
-    the old file or the new one)."""
-    import tempfile
-
+    """Write the figure to ``path`` whole or not at all (atomic.write_atomic)."""
     import matplotlib.pyplot as plt
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=os.path.dirname(os.path.abspath(path)))
     try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, dpi=110, format="png")
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        return write_atomic(path, lambda f: fig.savefig(f, dpi=110, format="png"), binary=True, suffix=".png")
     finally:
         plt.close(fig)
-    return path
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
