@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 import tokenize
 import zipfile
 import zlib
@@ -40,6 +39,7 @@ from math import prod
 
 import numpy as np
 
+from .atomic import write_atomic
 from .errors import CheckpointError
 
 FORMAT = "rnnlab-checkpoint"
@@ -69,24 +69,14 @@ def save(path, arrays, meta):
         if v.dtype == object:
             raise TypeError(f"checkpoint array {k!r} has dtype object")
         payload[k] = v
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)          # mkstemp's 0600, as a new file would be made
+    def write(f):
         try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **payload)
-                f.flush()
-                os.fsync(f.fileno())
+            np.savez(f, **payload)
+            f.flush()
+            os.fsync(f.fileno())
         except OSError as e:                   # a full disk: name the file being written
             raise OSError(e.errno, e.strerror, path) from None
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_atomic(path, write, binary=True, suffix=".npz")
 
 
 def _sizes_possible(info, file_size):

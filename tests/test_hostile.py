@@ -506,7 +506,7 @@ def test_sigterm_saves_the_latest_state_and_exits_143(base, tmp_path):
     (["task", "adding", "--max-steps", "2", "--plot", "{dir}"], "--plot"),
     (["task", "adding", "--max-steps", "2", "--plot", "{dir}/fig.txt"], "--plot"),
     (["ngram", "{text}", "--order", "50"], "--order"),
-    (["task", "detect", "--word", "", "--max-steps", "2"], "--word must be a non-empty string"),
+    (["task", "detect", "--word", "", "--max-steps", "2"], "--word must be lowercase letters a-z"),
     (["ngram", "{dir}/tiny.txt", "--order", "3", "--eval", "{text}"], "--val-frac 0 learns all of TEXT"),
     (["train", "{text}", "--workers", "100000", "--out", "{dir}/big"], "--workers 100000: at most"),
     (["train", "{text}", "--hidden-size", "100000", "--max-steps", "1", "--out", "{dir}/big"], "--hidden-size"),
