@@ -1,7 +1,8 @@
 """Files written whole or not at all: the content goes to a temporary file beside the
 target (``.tmp-*``, which a killed run's next start may remove), which then replaces the
-target in one rename — a crash leaves the old file or the new one, never a part. The
-file gets the permissions a new file would (the umask's), not mkstemp's 0600."""
+target in one rename — a killed process leaves the old file or the new one, never a part
+(against a crash of the machine itself the writer syncs the file first, as checkpoints
+do). The file gets the permissions a new file would (the umask's), not mkstemp's 0600."""
 from __future__ import annotations
 
 import os

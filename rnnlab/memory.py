@@ -5,14 +5,26 @@ from __future__ import annotations
 import os
 
 
-SHARE_VAR = "RNNLAB_MEMORY_SHARE"    # set by ``--workers N`` (mpilaunch.py): N ranks share this machine
+# what MPI launchers set to the number of ranks on this machine (Open MPI; MPICH and Intel
+# MPI), else the job's size (PMI_SIZE: all of it on one machine, more than that across several)
+LOCAL_SIZE_VARS = ("OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "PMI_SIZE")
+
+
+def ranks_here():
+    """The MPI ranks on this machine (1 outside MPI): the first of LOCAL_SIZE_VARS set to
+    a count; anything else there is not a launcher's and is passed over."""
+    for k in LOCAL_SIZE_VARS:
+        v = os.environ.get(k, "").strip()
+        if v.isascii() and v.isdecimal() and 1 <= int(v) <= 1 << 20:
+            return int(v)
+    return 1
 
 
 def available_memory():
     """Bytes of memory this process may use: MemAvailable (Linux), else physical memory,
-    divided among the ranks ``--workers N`` started on this machine (``SHARE_VAR``: each
-    checked its whole model against all of it, and N of them together needed N times
-    that); lowered by an address-space limit (``ulimit -v``) when one is set."""
+    divided among the MPI ranks on this machine (``ranks_here``: each checked its whole
+    model against all of it, and N of them together needed N times that); lowered by an
+    address-space limit (``ulimit -v``) when one is set."""
     avail = None
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
@@ -27,9 +39,7 @@ def available_memory():
             avail = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         except (ValueError, OSError, AttributeError):
             avail = 1 << 40
-    share = os.environ.get(SHARE_VAR, "1")
-    if share.isdigit() and 1 <= int(share) <= 1 << 20:     # anything else: not ours, ignored
-        avail //= int(share)
+    avail //= ranks_here()
     try:
         import resource
         soft = resource.getrlimit(resource.RLIMIT_AS)[0]

@@ -21,7 +21,7 @@ import tempfile
 import threading
 
 from .errors import ConfigError
-from .memory import SHARE_VAR, available_memory
+from .memory import available_memory
 from .parallel import INSTALL, PIDS_VAR, THREAD_VARS, cores
 
 
@@ -53,7 +53,6 @@ def launch_command(mpiexec, n, args, env=None, program=None):
     threads = str(max(1, cores() // n))
     for k in THREAD_VARS:
         env.setdefault(k, threads)
-    env[SHARE_VAR] = str(n)                  # each rank checks its sizes against 1/n of the memory
     try:
         version = subprocess.run([mpiexec, "--version"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.TimeoutExpired):
@@ -171,11 +170,13 @@ def launch(n, args):
     finally:
         shutil.rmtree(piddir, ignore_errors=True)
     rc = 128 - rc if rc < 0 else rc
+    if signals:                                   # stopped by the user: 130/143, whatever mpiexec made of it
+        return 128 + signals[0]
     telling = [t for t in dropped if re.search(r"(?i)error|unable|cannot|not found|failed|killed|signal", t)]
     said = f"; the MPI launcher said: {(telling or list(dropped))[-1]}" if dropped else ""
     if rc not in (0, 130, 143) and not started and not passed:     # mpiexec itself failed: say what it said
         print(f"rnnlab: error: the MPI launcher ({os.path.basename(mpiexec)}) ended with exit code {rc} before "
-              f"any rank started{said}", file=sys.stderr)
+              f"any rank started training{said}", file=sys.stderr)
         return rc
     if rc not in (0, 1, 2, 130, 143):
         print(f"rnnlab: error: the MPI job ended with exit code {rc} (a worker died or was killed){said}; "

@@ -36,10 +36,10 @@ import sys
 import numpy as np
 
 from .errors import CheckpointError, ConfigError, RnnlabError
+from .memory import LOCAL_SIZE_VARS, ranks_here
 
 SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
 RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "MPI_LOCALRANKID")
-LOCAL_SIZE_VARS = ("OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "PMI_SIZE")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 PIDS_VAR = "RNNLAB_RANK_PIDS"
 REASONS = (None, "max_steps", "max_epochs", "time_limit", "early_stopping", "diverged", "interrupted")
@@ -53,7 +53,7 @@ class WorkerError(RnnlabError):
 def _env_int(names):
     for k in names:
         v = os.environ.get(k)
-        if v is not None and v.strip().isdigit():
+        if v is not None and v.strip().isascii() and v.strip().isdecimal():
             return int(v)
     return None
 
@@ -239,7 +239,7 @@ def _limit_threads(size):
         from threadpoolctl import threadpool_limits
     except ImportError:
         return None
-    local = _env_int(LOCAL_SIZE_VARS) or size
+    local = ranks_here() if any(os.environ.get(k) for k in LOCAL_SIZE_VARS) else size
     return threadpool_limits(max(1, cores() // local))
 
 

@@ -470,3 +470,5 @@ def test_an_error_names_the_users_paths_as_typed(capsys, tmp_path):
     assert code == 2 and f"{path}: no such file" in err, err
     code, _, err = run(capsys, "train", path, "--hidden-size", "0", "--max-steps", "2")
     assert code == 2 and "--hidden-size must be a positive integer" in err, err
+    code, _, err = run(capsys, "task", "detect", "--word", "size", "--hidden-size", "0")   # a word inside a name
+    assert code == 2 and "--hidden-size must be a positive integer" in err, err

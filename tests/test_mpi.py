@@ -340,19 +340,20 @@ def test_time_limit_every_rank_stops_at_the_same_step(tmp_path, text):
     assert summary["stop_reason"] == "time_limit" and summary["steps"] > 0
 
 
-def test_ranks_started_here_share_the_memory_check(monkeypatch):
-    """Each of --workers N's ranks checked its whole model against all of the machine's
-    memory, and N of them together needed N times that (a review, 2026-12-06): the
-    launcher tells them how many share it."""
+def test_ranks_on_one_machine_share_the_memory_check(monkeypatch):
+    """Each of N ranks checked its whole model against all of the machine's memory, and N
+    of them together needed N times that (a review, 2026-12-06): each now checks against
+    its share, from the local rank count the MPI launcher sets (--workers or a user's own
+    mpiexec alike)."""
     from rnnlab import memory
-    monkeypatch.delenv(memory.SHARE_VAR, raising=False)
+    for k in memory.LOCAL_SIZE_VARS:
+        monkeypatch.delenv(k, raising=False)
     whole = memory.available_memory()
-    monkeypatch.setenv(memory.SHARE_VAR, "4")
+    monkeypatch.setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "4")
     assert abs(memory.available_memory() - whole // 4) < whole // 100      # MemAvailable moves a little
-    monkeypatch.setenv(memory.SHARE_VAR, "not a count")                    # not ours: ignored
-    assert abs(memory.available_memory() - whole) < whole // 100
-    if MPIEXEC is not None:
-        assert launch_command(MPIEXEC, 3, ["train"])[1][memory.SHARE_VAR] == "3"
+    for junk in ("not a count", "\u00b2", "0"):                           # not a launcher's: passed over
+        monkeypatch.setenv("OMPI_COMM_WORLD_LOCAL_SIZE", junk)
+        assert abs(memory.available_memory() - whole) < whole // 100
 
 
 @pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None, reason="--workers needs mpi4py to start")
@@ -364,4 +365,4 @@ def test_a_launcher_that_fails_before_any_rank_says_so(tmp_path, text):
     r = _cli([text, *SMALL, "--out", str(tmp_path / "run"), "--workers", "2", "--max-steps", "3"],
              env=env, timeout=60)
     assert r.returncode != 0 and r.stderr.count("\n") == 1, r.stderr
-    assert "ended with exit code 1 before any rank started" in r.stderr and not (tmp_path / "run").exists()
+    assert "ended with exit code 1 before any rank started training" in r.stderr and not (tmp_path / "run").exists()

@@ -238,6 +238,10 @@ def test_plot_without_a_step_and_plot_over_a_link(capsys, tmp_path):
     for task in ("gradflow", "adding"):
         assert main(["task", task, "--time-limit", "1e-9", "--plot", str(tmp_path / "g.png")]) == 0
         assert "no plot" in capsys.readouterr().out and not (tmp_path / "g.png").exists()
+    assert main(["task", "adding", "--time-limit", "1e-9", "--plot", str(tmp_path / "g.png"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["plot"] is None                   # said in JSON too
+    from rnnlab.tasks import _steps                                              # one training of several
+    assert not all(_steps({"a": {"steps": 5}, "exploding": {"unclipped": {"steps": 3}, "clipped": {"steps": 0}}}))
     target = tmp_path / "mine.png"
     target.write_bytes(b"my picture")
     os.symlink(target, tmp_path / "link.png")

@@ -161,7 +161,7 @@ def cmd_task(args):
         print(json.dumps(_finite(result), allow_nan=False))
         return 0
     print(f"task {args.name}: " + ", ".join(f"{k}={v}" for k, v in result.items()
-                                           if k not in ("task", "metrics", "training", "table", "exploding")))
+                                           if k not in ("task", "metrics", "training", "table", "exploding", "plot")))
     if "training" in result:
         print("training: " + ", ".join(f"{k} {v}" for k, v in result["training"].items()))
     for model, metrics in result["metrics"].items():
@@ -176,8 +176,8 @@ def cmd_task(args):
                   f"{_g(v['first_update_norm'])}  final loss {_g(v['final_loss'])}  steps {v['steps']}"
                   + (f"  (the gradient overflowed at {v['overflowed_steps']} of them)" if v["overflowed_steps"] else ""))
     if args.plot:
-        print(f"plot written to {args.plot}" if result.get("plot") else
-              "no plot: the time limit ended before the first training step, so there is nothing to draw")
+        print(f"plot written to {args.plot}" if result["plot"] else
+              "no plot: a training ended before its first step (the time limit), so there is nothing to draw")
     return 0
 
 

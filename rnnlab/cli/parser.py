@@ -127,7 +127,7 @@ def _add_task(sub):
                         "trainings, six with --model all; --max-steps is per training) (default: none)")
     k.add_argument("--json", action="store_true", help="one JSON object with the metrics")
     k.add_argument("--plot", metavar="FILE", help="write a PNG figure, needs matplotlib (default: no figure)")
-    k.add_argument("--word", help="detect: the target word (default: udacity)")
+    k.add_argument("--word", help="detect: the target word, letters a-z (default: udacity)")
     k.add_argument("--threshold", type=float, help="detect: output level that counts as a detection (default: 0.9)")
     k.add_argument("--hidden-size", type=int, help="hidden units (default: the task's, 32 or 64)")
     k.add_argument("--series", choices=["sunspots", "co2"], help="forecast/univariate: bundled series "
