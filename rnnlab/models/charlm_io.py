@@ -29,8 +29,8 @@ import numpy as np
 
 from .. import checkpoint
 from ..data.text import SURROGATE, Vocab
-from ..memory import available_memory
 from ..errors import CheckpointError, ConfigError, DataError
+from ..memory import available_memory
 from .charlm_config import MAX_VOCAB, CharLMConfig, check_fits, param_shapes
 
 FLOATS = (np.float32, np.float64)
