@@ -10,14 +10,14 @@ import os
 LOCAL_SIZE_VARS = ("OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "PMI_SIZE")
 
 
-def ranks_here():
-    """The MPI ranks on this machine (1 outside MPI): the first of LOCAL_SIZE_VARS set to
-    a count; anything else there is not a launcher's and is passed over."""
+def ranks_here(default=1):
+    """The MPI ranks on this machine: the first of LOCAL_SIZE_VARS set to a count, else
+    ``default`` (1: outside MPI); anything else there is not a launcher's, passed over."""
     for k in LOCAL_SIZE_VARS:
         v = os.environ.get(k, "").strip()
         if v.isascii() and v.isdecimal() and 1 <= int(v) <= 1 << 20:
             return int(v)
-    return 1
+    return default
 
 
 def available_memory():

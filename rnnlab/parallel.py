@@ -36,7 +36,7 @@ import sys
 import numpy as np
 
 from .errors import CheckpointError, ConfigError, RnnlabError
-from .memory import LOCAL_SIZE_VARS, ranks_here
+from .memory import ranks_here
 
 SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
 RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "MPI_LOCALRANKID")
@@ -239,7 +239,7 @@ def _limit_threads(size):
         from threadpoolctl import threadpool_limits
     except ImportError:
         return None
-    local = ranks_here() if any(os.environ.get(k) for k in LOCAL_SIZE_VARS) else size
+    local = ranks_here(default=size)
     return threadpool_limits(max(1, cores() // local))
 
 

@@ -18,9 +18,10 @@ evaluations without improvement (early stopping after ``patience`` of them), cal
 Stops at the first of: ``max_steps``, ``max_epochs``, ``time_limit`` seconds (this run's
 wall clock), early stopping, or divergence — a NaN/Inf loss, or (with
 ``divergence_factor``) a loss above that multiple of the first step's for
-``divergence_steps`` steps in a row — which stops *before* that step's update is applied. A final evaluation runs when steps were taken since
-the last one (not after a divergence), then a final ``save()`` — none when the last
-evaluation step's ``save()`` already wrote this step's state.
+``divergence_steps`` steps in a row — which stops *before* that step's update is
+applied. A final evaluation runs when steps were taken since the last one (not after a
+divergence), then a final ``save()`` — none when the last evaluation step's ``save()``
+already wrote this step's state.
 
 The summary says where this run's wall clock went: ``run_seconds`` in all,
 ``eval_seconds`` in ``evaluate`` and ``report_seconds`` in ``on_eval`` and ``save`` (the

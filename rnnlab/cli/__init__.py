@@ -30,7 +30,8 @@ def _flag_message(message, command_parser, given=()):
     command line's words, file names among them) is left as it is: a folder "seed=1" or a
     file named "column" is not an option."""
     flags = {a.dest: a.option_strings[-1] for a in command_parser._actions if a.option_strings}
-    kept = sorted({w for w in given if len(w) > 1 and not w.startswith("-") and w in message}, key=len, reverse=True)
+    kept = sorted({w for w in given if len(w) > 1 and not w.startswith("-") and w in message},
+                  key=len, reverse=True)
     for i, w in enumerate(kept):      # out of the rewriting's way (put back below), as whole words only:
         message = re.sub(rf"(?<!\w){re.escape(w)}(?!\w)", f"\0{i}\0", message)   # "size" in hidden_size stays
     name, _, rest = message.partition(" ")

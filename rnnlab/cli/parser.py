@@ -100,7 +100,10 @@ def _add_train(sub):
                         "mixed with the model, in RUN/ngram.npz for eval/sample --mix-ngram (default: none)")
     t.add_argument("--out", help="run directory (default: runs/<text name>)")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly where it stopped (default: a new run)")
-    t.add_argument("--force", action="store_true", help="start over in a run directory that holds a run (the old run directory, with anything put inside it, is replaced at the new one's first evaluation; a directory that is not a run is never replaced)")
+    t.add_argument("--force", action="store_true",
+                   help="start over in a run directory that holds a run (the old run directory, with anything "
+                        "put inside it, is replaced at the new one's first evaluation; a directory that is not "
+                        "a run is never replaced)")
     t.add_argument("--encoding", help="encoding of TEXT (default: utf-8; with --resume, the one the run "
                                        "read its text in)")
     t.add_argument("--json", action="store_true", help="print one JSON object with the final metrics")

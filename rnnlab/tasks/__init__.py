@@ -47,10 +47,10 @@ def run_task(name, plot=None, **options):
         from .common import pyplot
         pyplot()                      # fail before training if matplotlib is missing
     result = run(**options)
-    if plot and all(_steps(result)):
-        draw(result, plot)
     if plot:                      # None where a training ended before its first step: no curve to draw
         result["plot"] = plot if all(_steps(result)) else None
+        if result["plot"]:
+            draw(result, plot)
     return result
 
 

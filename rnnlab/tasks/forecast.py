@@ -40,12 +40,14 @@ def load(series=None, csv=None, column=None, fill="none", encoding=None):
 
 
 def run(model="lstm", seed=0, max_steps=None, time_limit=None, series=None, csv=None, column=None,
-        window=10, horizon=1, fill="none", test_frac=0.2, hidden_size=32, batch_size=32, progress=None, encoding=None):
+        window=10, horizon=1, fill="none", test_frac=0.2, hidden_size=32, batch_size=32, progress=None,
+        encoding=None):
     """``series``: a bundled series (default sunspots), or ``csv`` a file and ``column``
-    its column (the file in ``encoding``, default UTF-8); ``fill``: none, ffill, interpolate or drop (data/series.py); ``window``
-    past values (inputs (B, window, 1)) predict the value ``horizon`` steps after them
-    (targets (B, 1)); ``test_frac`` in (0, 1): the held-out tail of the windows;
-    ``hidden_size`` units, ``batch_size`` windows per step. model: rnn, lstm, gru or tdnn."""
+    its column (the file in ``encoding``, default UTF-8); ``fill``: none, ffill,
+    interpolate or drop (data/series.py); ``window`` past values (inputs (B, window, 1))
+    predict the value ``horizon`` steps after them (targets (B, 1)); ``test_frac`` in
+    (0, 1): the held-out tail of the windows; ``hidden_size`` units, ``batch_size``
+    windows per step. model: rnn, lstm, gru or tdnn."""
     check_options(sizes=dict(window=window, horizon=horizon, hidden_size=hidden_size, batch_size=batch_size),
                   fractions=dict(test_frac=test_frac))
     values, name = load(series, csv, column, fill, encoding)
